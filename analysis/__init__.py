@@ -1,0 +1,1 @@
+"""Analysis of load-test results: reading run directories into frames and rendering reports."""

@@ -1,0 +1,5 @@
+import sys
+
+from aranya_perf.cli import main
+
+sys.exit(main())

@@ -1,0 +1,50 @@
+"""``aranya-perf`` command line: one module per verb, each exposing ``add_parser`` and ``run``.
+
+Errors a user can cause end in one line on stderr and exit code 2; a run that
+worked but failed its purpose (no successful request) exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+VERBS = {
+    "run": "aranya_perf.cli.run",
+    "gateway": "aranya_perf.cli.gateway",
+    "report": "aranya_perf.cli.report",
+}
+
+
+class UsageError(Exception):
+    """Bad input from the user: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + message
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aranya-perf", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    for module in VERBS.values():
+        importlib.import_module(module).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(importlib.import_module(VERBS[args.verb]).run(args) or 0)
+    except UsageError as exc:
+        print(f"aranya-perf {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"aranya-perf {args.verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

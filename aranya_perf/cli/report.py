@@ -1,0 +1,50 @@
+"""``aranya-perf report RUN_DIR``: re-render report.md/html and plots of an existing run directory.
+
+Prints the report.md path on stdout and the per-request summary table on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from aranya_perf.cli import UsageError
+from aranya_perf.results import META_FILE, ResultsError
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="re-render the report of a run directory",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument(
+        "run_dir", metavar="RUN_DIR", type=Path, help="a results/<timestamp>-<profile> directory"
+    )
+    parser.add_argument("--quiet", "-q", action="store_true", help="do not print the summary table")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    if not run_dir.exists():
+        raise UsageError(f"{run_dir}: no such directory")
+    if not run_dir.is_dir():
+        raise UsageError(f"{run_dir}: not a directory")
+    if not (run_dir / META_FILE).is_file():
+        raise UsageError(f"{run_dir}: not a run directory (no {META_FILE})")
+
+    # Imported here: pandas and matplotlib cost a second and every CLI verb imports this module.
+    from analysis.run_report import format_summary_table, summary_rows, write_run_report
+
+    try:
+        md_path = write_run_report(run_dir)
+        summary = summary_rows(run_dir)
+    except ResultsError as exc:
+        raise UsageError(str(exc)) from None
+    # stdout carries only the path (scriptable); the human summary goes to stderr.
+    if not args.quiet:
+        print(format_summary_table(summary), file=sys.stderr)
+    print(md_path)
+    return 0

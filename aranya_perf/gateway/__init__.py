@@ -1,0 +1,29 @@
+"""The reference gateway: the embedded default load target, playing the aranya controller.
+
+``server`` owns the gRPC services (device streams and the operator control path),
+``metrics`` its Prometheus registry and endpoint, ``config`` its settings. The CLI
+verb ``aranya-perf gateway`` runs it as its own process.
+
+``Gateway`` and ``GatewayError`` are imported lazily, so reading metrics with
+``parse_metrics`` (e.g. from a report in a gevent-patched process) does not import grpc.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aranya_perf.gateway.config import GatewayConfig
+from aranya_perf.gateway.metrics import GatewayMetrics, parse_metrics
+
+if TYPE_CHECKING:
+    from aranya_perf.gateway.server import Gateway, GatewayError
+
+__all__ = ["Gateway", "GatewayConfig", "GatewayError", "GatewayMetrics", "parse_metrics"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Gateway", "GatewayError"):
+        from aranya_perf.gateway import server
+
+        return getattr(server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,213 @@
+"""The reference gateway's own metrics: a private Prometheus registry, its HTTP endpoint, and a parser.
+
+The registry is separate from prometheus_client's global one so that several
+gateways (tests) or a gateway inside a load-generator process never mix series.
+Labelled children are looked up once per label value and cached in plain dicts,
+because the server touches them on every frame.
+
+Series (all prefixed ``aranya_gateway_``):
+
+===================================  =========  ===============================================
+name                                 type       labels / meaning
+===================================  =========  ===============================================
+devices_online                       gauge      devices holding a registered Sync stream
+sessions_open                        gauge      sessions waiting for their device's final frame
+device_connects_total                counter    streams accepted (device registered)
+device_disconnects_total             counter    registered streams that ended
+commands_sent_total                  counter    {kind}: session-opening Cmds written to a stream
+frames_sent_total                    counter    {kind}: every Cmd frame written (commands, data,
+                                                session closes, rejects)
+session_rtt_seconds                  histogram  {kind}: command written -> device's final frame
+                                                (outcomes done and error only)
+sessions_completed_total             counter    {kind, outcome}: outcome is done, error,
+                                                timeout or closed
+session_timeouts_total               counter    {kind}
+rejects_total                        counter    {reason}: RejectCmd.Reason name
+control_requests_total               counter    {method, code}: Control RPCs by gRPC status name
+msgs_received_total                  counter    {kind}: every Msg frame read from devices
+unsolicited_msgs_total               counter    {kind}: Msgs with sid 0 or an unknown sid
+===================================  =========  ===============================================
+
+``kind`` labels are ``aranya.Kind`` names; kind 1 is reported as ``MSG_DATA_DEFAULT``
+(its aliases MSG_DATA_STDOUT and MSG_DATA_METRICS share the number).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+
+from aranya_perf.proto import aranya_pb2 as pb
+
+PREFIX = "aranya_gateway_"
+
+RTT_BUCKETS: tuple[float, ...] = (
+    50e-6, 100e-6, 200e-6, 500e-6,
+    1e-3, 2e-3, 5e-3, 10e-3, 20e-3, 50e-3, 100e-3, 200e-3, 500e-3,
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0,
+)  # fmt: skip
+"""Session RTT buckets: 50 µs to 30 s in 1-2-5 steps (about x2 each)."""
+
+OUTCOMES = ("done", "error", "timeout", "closed")
+
+
+def kind_name(kind: int) -> str:
+    """The ``aranya.Kind`` name for a number (the first alias), or the number itself if unknown."""
+    try:
+        return pb.Kind.Name(kind)
+    except ValueError:
+        return str(kind)
+
+
+def reason_name(reason: int) -> str:
+    try:
+        return pb.RejectCmd.Reason.Name(reason)
+    except ValueError:
+        return str(reason)
+
+
+class _Children(dict):
+    """key -> labelled child, created on first use so unused label values never appear as zeros."""
+
+    def __init__(self, make: Callable[[Any], Any]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, key: Hashable) -> Any:
+        child = self[key] = self._make(key)
+        return child
+
+
+class GatewayMetrics:
+    """The gateway's metric objects in a private registry, plus the HTTP exposition server."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        p = PREFIX
+        self.devices_online = Gauge(
+            p + "devices_online", "Devices holding a registered Sync stream", registry=r
+        )
+        self.sessions_open = Gauge(
+            p + "sessions_open", "Sessions waiting for their device's answer", registry=r
+        )
+        self.device_connects = Counter(p + "device_connects_total", "Device streams accepted", registry=r)
+        self.device_disconnects = Counter(
+            p + "device_disconnects_total", "Registered device streams that ended", registry=r
+        )
+        commands = Counter(
+            p + "commands_sent_total",
+            "Session-opening commands written to device streams",
+            ["kind"],
+            registry=r,
+        )
+        frames = Counter(
+            p + "frames_sent_total", "Cmd frames written to device streams", ["kind"], registry=r
+        )
+        rtt = Histogram(
+            p + "session_rtt_seconds",
+            "Command written to the device's final frame (sessions ending done or error)",
+            ["kind"],
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
+        completed = Counter(
+            p + "sessions_completed_total", "Sessions ended, by outcome", ["kind", "outcome"], registry=r
+        )
+        timeouts = Counter(p + "session_timeouts_total", "Sessions past their deadline", ["kind"], registry=r)
+        rejects = Counter(p + "rejects_total", "Device streams rejected", ["reason"], registry=r)
+        control = Counter(
+            p + "control_requests_total",
+            "Control RPCs by method and gRPC status",
+            ["method", "code"],
+            registry=r,
+        )
+        received = Counter(p + "msgs_received_total", "Msg frames read from devices", ["kind"], registry=r)
+        unsolicited = Counter(
+            p + "unsolicited_msgs_total", "Msgs with sid 0 or an unknown sid", ["kind"], registry=r
+        )
+
+        # Per-frame paths index these dicts with an int (or tuple) instead of calling
+        # .labels(), which takes a lock and builds a tuple key each time.
+        frame_child = _Children(lambda k: frames.labels(kind_name(k)))
+        self.command_counters: dict[int, tuple[Any, ...]] = _Children(
+            lambda k: (commands.labels(kind_name(k)), frame_child[k])
+        )
+        """kind -> counters to bump when a session-opening Cmd of that kind is written."""
+        self.frame_counters: dict[int, tuple[Any, ...]] = _Children(lambda k: (frame_child[k],))
+        """kind -> counters to bump when any other Cmd frame of that kind is written."""
+        self.session_rtt: dict[int, Any] = _Children(lambda k: rtt.labels(kind_name(k)))
+        self.sessions_completed: dict[tuple[int, str], Any] = _Children(
+            lambda ko: completed.labels(kind_name(ko[0]), ko[1])
+        )
+        self.session_timeouts: dict[int, Any] = _Children(lambda k: timeouts.labels(kind_name(k)))
+        self.rejects: dict[int, Any] = _Children(lambda reason: rejects.labels(reason_name(reason)))
+        self.control_requests: dict[tuple[str, str], Any] = _Children(lambda mc: control.labels(*mc))
+        self.msgs_received: dict[int, Any] = _Children(lambda k: received.labels(kind_name(k)))
+        self.unsolicited: dict[int, Any] = _Children(lambda k: unsolicited.labels(kind_name(k)))
+
+        self._httpd: Any = None
+        self._http_thread: threading.Thread | None = None
+
+    def exposition(self) -> str:
+        """The registry in Prometheus text format."""
+        return generate_latest(self.registry).decode()
+
+    def snapshot(self) -> dict[str, float]:
+        """The current values, keyed as ``parse_metrics`` keys them."""
+        return parse_metrics(self.exposition())
+
+    def serve_http(self, host: str, port: int) -> int:
+        """Serve ``/metrics`` on host:port from a daemon thread; return the bound port (port 0 picks one).
+
+        Raises OSError when the address cannot be bound.
+        """
+        # prometheus_client >= 0.17 returns (server, thread); the server knows the real port.
+        httpd, thread = start_http_server(port, addr=host, registry=self.registry)
+        self._httpd, self._http_thread = httpd, thread
+        return int(httpd.server_address[1])
+
+    def stop_http(self) -> None:
+        """Stop the HTTP endpoint and close its socket; returns within a few tens of ms."""
+        httpd, self._httpd = self._httpd, None
+        if httpd is None:
+            return
+        # shutdown() waits for serve_forever to notice, which it only does between
+        # select() calls of 0.5 s; a throw-away connection wakes the select at once.
+        stopper = threading.Thread(target=httpd.shutdown, daemon=True)
+        stopper.start()
+        host, port = httpd.server_address[:2]
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection((host, port), timeout=0.2).close()
+            stopper.join(0.02)
+        httpd.server_close()
+        if self._http_thread is not None:
+            self._http_thread.join(timeout=2.0)
+            self._http_thread = None
+
+
+def _sample_key(name: str, labels: dict[str, str]) -> str:
+    if not labels:
+        return name
+    return name + "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text exposition -> ``{'name{label="v",...}': value}``.
+
+    Labels are sorted by name and values are not escaped; histogram samples keep
+    their ``_bucket``/``_count``/``_sum`` names and counters their ``_total`` (and
+    ``_created``) names, exactly as exposed. Works on any exporter's text, not only
+    the gateway's.
+    """
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[_sample_key(sample.name, sample.labels)] = float(sample.value)
+    return out

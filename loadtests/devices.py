@@ -1,0 +1,77 @@
+"""``DeviceUser``: one Locust user per simulated edge device.
+
+The device itself (``DeviceAgent``) lives on the load engine's loop; this
+greenlet only starts it, waits, and cancels it when Locust stops the user, so
+a fleet of thousands of long-lived streams costs one idle greenlet each.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import gevent
+import gevent.event
+from locust import constant, task
+from locust.exception import StopUser
+
+from loadtests.device_agent import DeviceAgent, DeviceProfile
+from loadtests.engine import TaskHandle
+from loadtests.grpc_user import GrpcUser
+
+_numbers = itertools.count()
+
+
+def _worker_index(environment: object) -> int:
+    runner = getattr(environment, "runner", None)
+    return int(getattr(runner, "worker_index", 0) or 0)
+
+
+class DeviceUser(GrpcUser):
+    """A simulated arhat agent holding one EdgeDevice.Sync stream to the target."""
+
+    weight = 100
+    wait_time = constant(0)
+    profile = DeviceProfile()
+    device_id_prefix = os.environ.get("ARANYA_PERF_DEVICE_PREFIX", "dev")
+
+    agent: DeviceAgent | None = None
+    _handle: TaskHandle | None = None
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.device_id = f"{self.device_id_prefix}-{_worker_index(self.environment)}-{next(_numbers):05d}"
+        self._finished = gevent.event.AsyncResult()
+        self.agent = DeviceAgent(
+            self.device_id, self.channel, self.report, self.profile, metadata=self.call_metadata()
+        )
+        self._handle = self.engine.spawn(self.agent.run, on_done=self._agent_done)
+
+    def _agent_done(self, _result: object, error: BaseException | None) -> None:
+        self._finished.set(error)
+
+    @task
+    def hold_stream(self) -> None:
+        # Return every second so a graceful stop (Locust's --stop-timeout) is honoured promptly.
+        try:
+            error = self._finished.get(timeout=1.0)
+        except gevent.Timeout:
+            return
+        # The agent only ends on its own through a bug; stop this user rather than spin.
+        self.environment.events.request.fire(
+            request_type="device",
+            name="agent",
+            response_time=0,
+            response_length=0,
+            exception=error or RuntimeError("device agent ended"),
+            context={},
+        )
+        raise StopUser()
+
+    def on_stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            # Bounded: the stream is cancelled on the loop within milliseconds.
+            self._finished.wait(timeout=2)
+        super().on_stop()

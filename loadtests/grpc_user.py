@@ -1,0 +1,189 @@
+"""``GrpcUser``: the reusable Locust User base for gRPC targets, on the load engine.
+
+Each user owns one grpc.aio channel (by default its own TCP connection, as a
+real device or kubectl client has), created in ``on_start`` so nothing exists
+before ``locust --processes`` forks. Calls run on the engine's loop; every call
+and stream event is reported through ``report`` as a Locust request event with
+the exact (un-rounded) response time in milliseconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc import aio
+from locust import User
+from locust.exception import StopUser
+
+from aranya_perf.targets import TargetError, check_target, format_address
+from loadtests.engine import Engine, get_engine
+
+ALLOW_REMOTE_ENV = "ARANYA_PERF_ALLOW_REMOTE"
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+Reporter = Callable[[str, str, float, int, BaseException | None], None]
+
+
+def _read(path: str | None) -> bytes | None:
+    return Path(path).read_bytes() if path else None
+
+
+def target_from_host(host: str | None, *, allow_remote: bool) -> str:
+    """Locust's ``--host`` as a gRPC ``host:port`` (a ``grpc://`` or ``http://`` prefix is dropped)."""
+    if not host:
+        raise TargetError("no target: pass --host HOST:PORT")
+    for prefix in ("grpc://", "grpcs://", "http://", "https://"):
+        if host.startswith(prefix):
+            host = host[len(prefix) :]
+    return format_address(*check_target(host.rstrip("/"), allow_remote=allow_remote))
+
+
+class GrpcUser(User):
+    """Base for users that talk gRPC through the load engine.
+
+    Settings are class attributes so a locustfile can override them; TLS is on
+    when ``tls_ca_file`` is set, mTLS when a client cert and key are set too.
+    """
+
+    abstract = True
+
+    tls_ca_file: str | None = os.environ.get("ARANYA_PERF_TLS_CA")
+    tls_cert_file: str | None = os.environ.get("ARANYA_PERF_TLS_CERT")
+    tls_key_file: str | None = os.environ.get("ARANYA_PERF_TLS_KEY")
+    tls_server_name: str | None = os.environ.get("ARANYA_PERF_TLS_SERVER_NAME")
+    metadata: tuple[tuple[str, str], ...] = ()
+    deadline_s: float | None = 30.0
+    own_connection: bool = True
+    """One TCP connection per user; False lets channels with equal options share one."""
+    channel_options: tuple[tuple[str, Any], ...] = ()
+    allow_remote: bool = False
+    """Set by ``aranya-perf run --allow-remote``; ``locust --allow-remote`` sets it through parsed options."""
+
+    engine: Engine
+    channel: aio.Channel | None
+    target: str
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.channel = None
+        self._fire = environment.events.request.fire
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        allow_remote = (
+            self.allow_remote
+            or bool(getattr(self.environment.parsed_options, "allow_remote", False))
+            or os.environ.get(ALLOW_REMOTE_ENV) == "1"
+        )
+        try:
+            self.target = target_from_host(self.host, allow_remote=allow_remote)
+        except TargetError as exc:
+            self.environment.events.request.fire(
+                request_type="setup", name="target", response_time=0, response_length=0, exception=exc
+            )
+            raise StopUser() from exc
+        self.engine = get_engine()
+        self.channel = self.engine.call(self._open_channel, timeout=10)
+
+    def on_stop(self) -> None:
+        channel, self.channel = self.channel, None
+        if channel is not None and self.engine.running:
+            # Already closed or the engine is stopping: nothing left to release.
+            with contextlib.suppress(Exception):
+                self.engine.call(channel.close, 0, timeout=5)
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+
+    async def _open_channel(self) -> aio.Channel:
+        options = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            *self.channel_options,
+        ]
+        if self.own_connection:
+            options.append(("grpc.use_local_subchannel_pool", 1))
+        if self.tls_ca_file or self.tls_cert_file:
+            creds = grpc.ssl_channel_credentials(
+                root_certificates=_read(self.tls_ca_file),
+                private_key=_read(self.tls_key_file),
+                certificate_chain=_read(self.tls_cert_file),
+            )
+            if self.tls_server_name:
+                options.append(("grpc.ssl_target_name_override", self.tls_server_name))
+            return aio.secure_channel(self.target, creds, options=options)
+        return aio.insecure_channel(self.target, options=options)
+
+    def report(
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+    ) -> None:
+        """Report one request from the loop thread; the event fires in the engine's drain greenlet."""
+        self.engine.post(self._fire_request, request_type, name, response_time_ms, response_length, exception)
+
+    def _fire_request(
+        self, request_type: str, name: str, response_time: float, length: int, exc: BaseException | None
+    ) -> None:
+        self._fire(
+            request_type=request_type,
+            name=name,
+            response_time=response_time,
+            response_length=length,
+            exception=exc,
+            context={},
+        )
+
+    def call_metadata(self) -> tuple[tuple[str, str], ...] | None:
+        return self.metadata or None
+
+    def timed_call(
+        self,
+        request_type: str,
+        name: str,
+        make_call: Callable[[], Awaitable[Any]],
+        check: Callable[[Any], int] = lambda _r: 0,
+    ) -> Any:
+        """Run ``make_call()`` on the loop and report it as one request; return its result, None on failure.
+
+        ``check(result)`` returns the response length and raises to mark a wrong answer as a failure.
+        """
+        return self.engine.call(self._timed, request_type, name, make_call, check)
+
+    async def _timed(
+        self,
+        request_type: str,
+        name: str,
+        make_call: Callable[[], Awaitable[Any]],
+        check: Callable[[Any], int],
+    ) -> Any:
+        start = time.perf_counter()
+        try:
+            result = await make_call()
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            length = check(result)
+        except aio.AioRpcError as exc:
+            self.report(request_type, name, (time.perf_counter() - start) * 1000, 0, RpcFailure.of(exc))
+            return None
+        except Exception as exc:
+            self.report(request_type, name, (time.perf_counter() - start) * 1000, 0, exc)
+            return None
+        self.report(request_type, name, elapsed_ms, length)
+        return result
+
+
+class RpcFailure(Exception):
+    """A failed RPC reduced to status code and details, so Locust groups failures by cause."""
+
+    @classmethod
+    def of(cls, exc: aio.AioRpcError) -> RpcFailure:
+        return cls(f"{exc.code().name}: {exc.details()}")

@@ -1,0 +1,139 @@
+"""aranya_perf.measure.latency: HDR recording from real Locust request events, files, merging."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from locust.env import Environment
+
+from aranya_perf.measure.latency import (
+    LATENCY_COLUMNS,
+    LatencyRecorder,
+    load_failures,
+    load_histograms,
+    merge,
+    merge_by_key,
+    new_histogram,
+)
+from aranya_perf.results import ResultsError
+
+HDR_REL = 1e-3  # 3 significant figures
+
+
+def fire(
+    env: Environment, name: str, ms: float, times: int, failed: bool = False, rtype: str = "grpc"
+) -> None:
+    for _ in range(times):
+        env.events.request.fire(
+            request_type=rtype,
+            name=name,
+            response_time=ms,
+            response_length=0,
+            exception=RuntimeError("boom") if failed else None,
+            context={},
+        )
+
+
+@pytest.fixture
+def env() -> Environment:
+    return Environment()
+
+
+def test_percentiles_from_real_request_events(env: Environment) -> None:
+    rec = LatencyRecorder(env)
+    fire(env, "Exec", 0.25, 1000)
+    fire(env, "Exec", 2.0, 10)  # top 1% of 1010
+    fire(env, "Logs", 12.345, 98)
+    fire(env, "Logs", 150.0, 2, failed=True)
+    frame = rec.frame()
+    assert list(frame.columns) == list(LATENCY_COLUMNS)
+    exec_, logs = (frame[frame["name"] == n].iloc[0] for n in ("Exec", "Logs"))
+    assert exec_["count"] == 1010 and exec_["failures"] == 0
+    assert exec_["p50_ms"] == pytest.approx(0.25, rel=HDR_REL)
+    assert exec_["p90_ms"] == pytest.approx(0.25, rel=HDR_REL)
+    assert exec_["p99_ms"] == pytest.approx(0.25, rel=HDR_REL)
+    assert exec_["p999_ms"] == pytest.approx(2.0, rel=HDR_REL)
+    assert exec_["min_ms"] == pytest.approx(0.25, rel=HDR_REL)
+    assert exec_["max_ms"] == pytest.approx(2.0, rel=HDR_REL)
+    assert exec_["mean_ms"] == pytest.approx((0.25 * 1000 + 2.0 * 10) / 1010, rel=HDR_REL)
+    assert logs["count"] == 100 and logs["failures"] == 2
+    assert logs["p50_ms"] == pytest.approx(12.345, rel=HDR_REL)
+    assert logs["p99_ms"] == pytest.approx(150.0, rel=HDR_REL)
+    assert logs["max_ms"] == pytest.approx(150.0, rel=HDR_REL)
+
+
+def test_clamps_out_of_range_and_counts_untimed(env: Environment) -> None:
+    rec = LatencyRecorder(env)
+    fire(env, "Exec", 0.0001, 1)  # 0.1 µs -> 1 µs
+    fire(env, "Exec", 120_000.0, 1)  # 2 min -> 60 s
+    env.events.request.fire(
+        request_type="grpc", name="Exec", response_time=None, response_length=0, exception=None, context={}
+    )
+    row = rec.frame().iloc[0]
+    assert row["count"] == 2 and rec.clamped == 2
+    assert row["min_ms"] == pytest.approx(0.001, rel=HDR_REL)
+    assert row["max_ms"] == pytest.approx(60_000.0, rel=HDR_REL)
+
+
+def test_write_load_merge_round_trip(env: Environment, tmp_path: Path) -> None:
+    rec = LatencyRecorder(env)
+    fire(env, "Exec", 0.25, 1000)
+    fire(env, "Port Forward", 3.5, 100, failed=True)
+    csv_path, hdr_path = rec.write(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latency.csv", "latency_hdr.json"]
+
+    on_disk = pd.read_csv(csv_path)
+    assert list(on_disk.columns) == list(LATENCY_COLUMNS)
+    pd.testing.assert_frame_equal(on_disk, rec.frame(), check_dtype=False, atol=1e-4)
+
+    doc = json.loads(hdr_path.read_text())
+    assert doc["schema_version"] == 1 and doc["unit"] == "us"
+    assert set(doc["histograms"]) == {"grpc Exec", "grpc Port Forward"}
+    hists = load_histograms(hdr_path)
+    assert load_failures(tmp_path) == {"grpc Exec": 0, "grpc Port Forward": 100}
+    assert hists["grpc Exec"].get_total_count() == 1000
+    assert hists["grpc Port Forward"].get_value_at_percentile(50) == pytest.approx(3500, rel=HDR_REL)
+
+    # Two "workers" with the same data merge into twice the counts and the same percentiles.
+    doubled = merge_by_key(hists, load_histograms(tmp_path))
+    assert doubled["grpc Exec"].get_total_count() == 2000
+    assert doubled["grpc Exec"].get_value_at_percentile(99) == hists["grpc Exec"].get_value_at_percentile(99)
+    everything = merge(hists.values())
+    assert everything.get_total_count() == 1100
+    assert everything.get_min_value() == 250 and everything.get_max_value() == pytest.approx(
+        3500, rel=HDR_REL
+    )
+    # Merging an empty histogram must not drag the minimum to 0 (hdrh's add() would).
+    assert merge([new_histogram(), hists["grpc Exec"]]).get_min_value() == 250
+    assert merge([]).get_total_count() == 0
+
+
+def test_load_histograms_refuses_bad_files(tmp_path: Path) -> None:
+    path = tmp_path / "latency_hdr.json"
+    with pytest.raises(ResultsError, match="not found"):
+        load_histograms(path)
+    path.write_text(json.dumps({"schema_version": 2, "unit": "us", "histograms": {}}))
+    with pytest.raises(ResultsError, match="schema_version"):
+        load_histograms(path)
+    path.write_text(json.dumps({"schema_version": 1, "unit": "us", "histograms": {"grpc X": "garbage"}}))
+    with pytest.raises(ResultsError, match="does not decode"):
+        load_histograms(path)
+
+
+def test_detach_and_resets(env: Environment) -> None:
+    rec = LatencyRecorder(env)
+    fire(env, "Exec", 1.0, 5)
+    env.reset_stats = True
+    env.events.spawning_complete.fire(user_count=1)  # Locust's --reset-stats moment
+    assert rec.frame().empty
+    fire(env, "Exec", 1.0, 3)
+    env.events.reset_stats.fire()  # web UI reset button
+    fire(env, "Exec", 1.0, 2)
+    assert rec.frame()["count"].tolist() == [2]
+    rec.detach()
+    rec.detach()  # idempotent
+    fire(env, "Exec", 1.0, 7)
+    assert rec.frame()["count"].tolist() == [2]
