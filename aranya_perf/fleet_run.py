@@ -25,7 +25,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import gevent
 from locust import stats as locust_stats
@@ -33,12 +33,13 @@ from locust.env import Environment
 
 from analysis.run_report import format_summary_table, summary_rows, write_run_report
 from aranya_perf import results
-from aranya_perf.measure.latency import LatencyRecorder
+from aranya_perf.measure.latency import LatencyRecorder, merge, split_key
 from aranya_perf.measure.resources import ResourceSampler
 from aranya_perf.targets import TargetError, check_target, format_address, wait_reachable
 from loadtests import hooks
 from loadtests.devices import DeviceUser
 from loadtests.engine import shutdown_engine
+from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
 from loadtests.operators import OperatorUser
 
 GATEWAY_START_TIMEOUT_S = 15.0
@@ -61,6 +62,7 @@ class FleetConfig:
     node_info_interval_s: float = 10.0
     metrics_interval_s: float = 10.0
     status_interval_s: float = 10.0
+    gc_freeze: bool = True
     argv: list[str] = field(default_factory=list)
 
 
@@ -93,6 +95,7 @@ class EmbeddedGateway:
             "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
             "--node-info-interval", f"{self._config.node_info_interval_s}s",
             "--metrics-interval", f"{self._config.metrics_interval_s}s",
+            "--gc-freeze" if self._config.gc_freeze else "--no-gc-freeze",
         ]  # fmt: skip
         self._log = self._log_path.open("w")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True)
@@ -124,9 +127,17 @@ class EmbeddedGateway:
             self._log.close()
 
 
-def fetch_metrics(address: str, timeout: float = 5.0) -> str:
-    with urllib.request.urlopen(f"http://{address}/metrics", timeout=timeout) as resp:
-        return resp.read().decode()
+def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
+    """Snapshot the target's Prometheus metrics into gateway_metrics.prom; False if there are none."""
+    if not address:
+        return False
+    try:
+        with urllib.request.urlopen(f"http://{address}/metrics", timeout=5.0) as resp:
+            results.atomic_write_text(run_dir / "gateway_metrics.prom", resp.read().decode())
+    except OSError as exc:
+        out.write(f"  could not read gateway metrics: {exc}\n")
+        return False
+    return True
 
 
 def _user_classes(config: FleetConfig) -> list[type]:
@@ -143,14 +154,21 @@ def _user_classes(config: FleetConfig) -> list[type]:
     return classes
 
 
-def _progress(env: Environment, started: float, duration: float, out: TextIO) -> None:
+def _progress(
+    env: Environment, recorder: LatencyRecorder, elapsed: float, duration: float, out: TextIO
+) -> None:
+    """One progress line: users, request rate, failures and exact operator latency so far."""
     total = env.stats.total
-    current = total.current_rps
-    p50 = total.get_current_response_time_percentile(0.5) or 0
+    ops = merge(h for k, h in recorder.histograms().items() if split_key(k)[0] == OPERATOR_REQUESTS)
+    if ops.get_total_count():
+        latency = f"operator p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
+        latency += f"p99 {ops.get_value_at_percentile(99) / 1000:.2f} ms"
+    else:
+        latency = "no operator calls yet"
     out.write(
-        f"  [{time.monotonic() - started:5.0f}s/{duration:.0f}s] users {env.runner.user_count:5d}  "
-        f"req/s {current:8.1f}  requests {total.num_requests:8d}  failures {total.num_failures:5d}  "
-        f"p50 {p50:.0f} ms\n"
+        f"  [{elapsed:4.0f}s/{duration:.0f}s] users {env.runner.user_count:5d}  "
+        f"req/s {total.current_rps:7.1f}  requests {total.num_requests:7d}  "
+        f"failures {total.num_failures:4d}  {latency}\n"
     )
     out.flush()
 
@@ -168,53 +186,86 @@ def run_fleet(config: FleetConfig, out: TextIO = sys.stdout) -> FleetOutcome:
         wait_reachable(
             *check_target(config.target, allow_remote=config.allow_remote), timeout=REACH_TIMEOUT_S
         )
+    return FleetRun(config, out).run()
 
-    run_dir = results.new_run_dir(Path(config.out), config.profile)
-    meta = results.collect_meta(
-        argv=config.argv,
-        config={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "argv"},
-        target={"address": config.target, "embedded": config.target is None},
-        profile=config.profile,
-        run_id=run_dir.name,
-    )
-    results.write_meta(run_dir, meta)
-    out.write(f"aranya-perf run: results in {run_dir}\n")
 
-    gateway: EmbeddedGateway | None = None
-    env: Environment | None = None
-    sampler: ResourceSampler | None = None
-    recorder: LatencyRecorder | None = None
-    csv_writer = None
-    greenlets: list[gevent.Greenlet] = []
-    outcome = FleetOutcome(run_dir=run_dir, status="failed")
-    metrics_address = config.target_metrics
-    try:
-        if config.target is None:
-            gateway = EmbeddedGateway(config, run_dir / "gateway.log")
-            gateway.start()
-            target, metrics_address = gateway.address, gateway.metrics_address
-            out.write(f"  embedded gateway {target} (metrics http://{metrics_address}/metrics)\n")
-            meta["target"]["address"] = target
-            meta["target"]["metrics"] = metrics_address
-            results.write_meta(run_dir, meta)
-        else:
-            target = format_address(*check_target(config.target, allow_remote=config.allow_remote))
+class FleetRun:
+    """The state of one run, so that ``finish`` can stop and save whatever was started."""
 
+    def __init__(self, config: FleetConfig, out: TextIO) -> None:
+        self.config = config
+        self.out = out
+        self.run_dir = results.new_run_dir(Path(config.out), config.profile)
+        self.meta = results.collect_meta(
+            argv=config.argv,
+            config={
+                k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "argv"
+            },
+            target={"address": config.target, "embedded": config.target is None},
+            profile=config.profile,
+            run_id=self.run_dir.name,
+        )
+        results.write_meta(self.run_dir, self.meta)
+        self.outcome = FleetOutcome(run_dir=self.run_dir, status="failed")
+        self.metrics_address = config.target_metrics
+        self.metrics_saved = False
+        self.gateway: EmbeddedGateway | None = None
+        self.env: Environment | None = None
+        self.sampler: ResourceSampler | None = None
+        self.recorder: LatencyRecorder | None = None
+        self.csv_writer: locust_stats.StatsCSVFileWriter | None = None
+        self.greenlets: list[gevent.Greenlet] = []
+
+    def run(self) -> FleetOutcome:
+        self.out.write(f"aranya-perf run: results in {self.run_dir}\n")
+        try:
+            self._load(self._start_target())
+            self.outcome.status = "ok"
+            total = self.env.stats.total if self.env else None
+            if total is None or total.num_requests - total.num_failures <= 0:
+                self.outcome.status, self.outcome.reason = "failed", "no successful request"
+        except KeyboardInterrupt:
+            self.outcome.status, self.outcome.reason = "interrupted", "interrupted by the user"
+        except RunFailed as exc:
+            self.outcome.status, self.outcome.reason = "failed", str(exc)
+        finally:
+            self._finish()
+        return self.outcome
+
+    def _start_target(self) -> str:
+        config = self.config
+        if config.target is not None:
+            return format_address(*check_target(config.target, allow_remote=config.allow_remote))
+        self.gateway = EmbeddedGateway(config, self.run_dir / "gateway.log")
+        self.gateway.start()
+        self.metrics_address = self.gateway.metrics_address
+        self.out.write(
+            f"  embedded gateway {self.gateway.address} (metrics http://{self.metrics_address}/metrics)\n"
+        )
+        self.meta["target"].update(address=self.gateway.address, metrics=self.metrics_address)
+        results.write_meta(self.run_dir, self.meta)
+        return self.gateway.address
+
+    def _load(self, target: str) -> None:
+        config = self.config
         processes = {"generator": os.getpid()}
-        if gateway is not None and gateway.proc is not None:
-            processes["gateway"] = gateway.proc.pid
-        sampler = ResourceSampler(run_dir / "resources.csv", processes, interval=1.0)
-        sampler.start()
+        if self.gateway is not None and self.gateway.proc is not None:
+            processes["gateway"] = self.gateway.proc.pid
+        self.sampler = ResourceSampler(self.run_dir / "resources.csv", processes, interval=1.0)
+        self.sampler.start()
 
         env = Environment(user_classes=_user_classes(config), host=target, stop_timeout=STOP_TIMEOUT_S)
-        hooks.install(env.events)
-        recorder = LatencyRecorder(env)
+        self.env = env
+        hooks.install(env.events, gc_freeze=config.gc_freeze)
+        self.recorder = LatencyRecorder(env)
         runner = env.create_local_runner()
-        csv_writer = locust_stats.StatsCSVFileWriter(
-            env, locust_stats.PERCENTILES_TO_REPORT, str(run_dir / "locust"), full_history=True
+        self.csv_writer = locust_stats.StatsCSVFileWriter(
+            env, locust_stats.PERCENTILES_TO_REPORT, str(self.run_dir / "locust"), full_history=True
         )
-        greenlets.append(gevent.spawn(locust_stats.stats_history, runner))
-        greenlets.append(gevent.spawn(csv_writer.stats_writer))
+        self.greenlets += [
+            gevent.spawn(locust_stats.stats_history, runner),
+            gevent.spawn(self.csv_writer.stats_writer),
+        ]
 
         started = time.monotonic()
         runner.start(config.devices + config.operators, spawn_rate=config.spawn_rate)
@@ -223,92 +274,53 @@ def run_fleet(config: FleetConfig, out: TextIO = sys.stdout) -> FleetOutcome:
         while (now := time.monotonic()) < deadline:
             gevent.sleep(min(0.2, deadline - now))
             if time.monotonic() >= next_progress:
-                _progress(env, started, config.duration_s, out)
+                _progress(env, self.recorder, time.monotonic() - started, config.duration_s, self.out)
                 next_progress += PROGRESS_EVERY_S
         # Operators first, gracefully, so no command is cut off by its device going away.
         if config.operators:
             runner.stop_users({"OperatorUser": config.operators})
+        # The gateway's view at the end of the measured window, with the fleet still online.
+        self.metrics_saved = _save_metrics(self.run_dir, self.metrics_address, self.out)
         runner.quit()
-        outcome.status = "ok"
-        if env.stats.total.num_requests - env.stats.total.num_failures <= 0:
-            outcome.status, outcome.reason = "failed", "no successful request"
-    except KeyboardInterrupt:
-        outcome.status, outcome.reason = "interrupted", "interrupted by the user"
-    except RunFailed as exc:
-        outcome.status, outcome.reason = "failed", str(exc)
-    finally:
-        _finish(
-            run_dir,
-            meta,
-            outcome,
-            env,
-            gateway,
-            metrics_address,
-            sampler,
-            recorder,
-            csv_writer,
-            greenlets,
-            out,
-        )
-    return outcome
 
-
-def _finish(
-    run_dir: Path,
-    meta: dict[str, Any],
-    outcome: FleetOutcome,
-    env: Environment | None,
-    gateway: EmbeddedGateway | None,
-    metrics_address: str | None,
-    sampler: ResourceSampler | None,
-    recorder: LatencyRecorder | None,
-    csv_writer: Any,
-    greenlets: list[gevent.Greenlet],
-    out: TextIO,
-) -> None:
-    """Stop everything and write what we have; each step guarded so one failure loses nothing else."""
-    # A second Ctrl-C during clean-up must not abort the writing of results.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        if env is not None and env.runner is not None and env.runner.state != "stopped":
-            env.runner.quit()
-        if metrics_address:
-            try:
-                results.atomic_write_text(run_dir / "gateway_metrics.prom", fetch_metrics(metrics_address))
-            except OSError as exc:
-                out.write(f"  could not read gateway metrics: {exc}\n")
-        if sampler is not None:
-            sampler.stop()
-        if gateway is not None:
-            gateway.stop()
-        shutdown_engine()
-        if csv_writer is not None:
-            gevent.killall(greenlets, block=True, timeout=2)
-            _write_final_csv(csv_writer, run_dir)
-        if recorder is not None:
-            recorder.detach()
-            recorder.write(run_dir)
-        meta["status"] = outcome.status
-        meta["reason"] = outcome.reason
-        meta["finished_at"] = results.utc_now_iso()
-        if env is not None:
-            total = env.stats.total
-            meta["summary"] = {
-                "requests": total.num_requests,
-                "failures": total.num_failures,
-                "devices": sum(
-                    getattr(c, "fixed_count", 0) for c in env.user_classes if "Device" in c.__name__
-                ),
-            }
-        results.write_meta(run_dir, meta)
-        report = write_run_report(run_dir)
-        outcome.summary_table = format_summary_table(summary_rows(run_dir))
-        out.write("\n" + outcome.summary_table + "\n")
-        out.write(f"\nstatus: {outcome.status}{' (' + outcome.reason + ')' if outcome.reason else ''}\n")
-        out.write(f"report: {report}\n")
-        out.flush()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    def _finish(self) -> None:
+        """Stop everything and write what we have."""
+        # A second Ctrl-C during clean-up must not abort the writing of results.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            env, run_dir, outcome = self.env, self.run_dir, self.outcome
+            if env is not None and env.runner is not None and env.runner.state != "stopped":
+                env.runner.quit()
+            if not self.metrics_saved:
+                _save_metrics(run_dir, self.metrics_address, self.out)
+            if self.sampler is not None:
+                self.sampler.stop()
+            if self.gateway is not None:
+                self.gateway.stop()
+            shutdown_engine()
+            if self.csv_writer is not None:
+                gevent.killall(self.greenlets, block=True, timeout=2)
+                _write_final_csv(self.csv_writer, run_dir)
+            if self.recorder is not None:
+                self.recorder.detach()
+                self.recorder.write(run_dir)
+            summary = {}
+            if env is not None:
+                total = env.stats.total
+                summary = {"requests": total.num_requests, "failures": total.num_failures}
+            summary.update(devices=self.config.devices, operators=self.config.operators)
+            self.meta.update(status=outcome.status, reason=outcome.reason, finished_at=results.utc_now_iso())
+            self.meta["summary"] = summary
+            results.write_meta(run_dir, self.meta)
+            report = write_run_report(run_dir)
+            outcome.summary_table = format_summary_table(summary_rows(run_dir))
+            reason = f" ({outcome.reason})" if outcome.reason else ""
+            self.out.write(
+                f"\n{outcome.summary_table}\n\nstatus: {outcome.status}{reason}\nreport: {report}\n"
+            )
+            self.out.flush()
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _write_final_csv(csv_writer: locust_stats.StatsCSVFileWriter, run_dir: Path) -> None:

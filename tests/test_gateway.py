@@ -234,10 +234,16 @@ class FakeDevice:
 
 
 @contextlib.asynccontextmanager
-async def device(address: str, device_id: str = "dev-1", first: pb.Msg | None = None) -> Any:
+async def device(
+    address: str, device_id: str = "dev-1", first: pb.Msg | None = None, *, registered: bool = True
+) -> Any:
+    """A connected FakeDevice; with ``registered``, only once the gateway has sent it a command."""
     dev = FakeDevice(address, device_id)
     try:
-        yield await dev.connect(first)
+        await dev.connect(first)
+        if registered:  # the connect-time NODE_INFO_GET is sent after registration
+            await dev.wait(lambda: len(dev.cmds) >= 1)
+        yield dev
     finally:
         await dev.close()
 
@@ -331,7 +337,7 @@ def test_second_stream_for_same_device_is_rejected(aloop: LoopThread, gateway: G
     async def scenario() -> None:
         async with device(gateway.address) as first, control(gateway.address) as stub:
             await first.wait(lambda: len(first.cmds) >= 1)
-            async with device(gateway.address) as second:
+            async with device(gateway.address, registered=False) as second:
                 await second.wait(lambda: second.ended)
                 assert second.kinds() == [pb.CMD_REJECT]
                 reject = codec.decode_body(second.cmds[0])
@@ -350,7 +356,7 @@ def test_second_stream_for_same_device_is_rejected(aloop: LoopThread, gateway: G
 def test_first_message_must_be_state_online(aloop: LoopThread, gateway: Gateway) -> None:
     async def scenario() -> None:
         bad = codec.new_msg(pb.MSG_NODE_STATUS, 0, b"hi")
-        async with device(gateway.address, first=bad) as dev:
+        async with device(gateway.address, first=bad, registered=False) as dev:
             await dev.wait(lambda: dev.ended)
             assert dev.kinds() == [pb.CMD_REJECT]
             assert codec.decode_body(dev.cmds[0]).reason == pb.RejectCmd.REJECTION_INVALID_PROTO
@@ -358,6 +364,24 @@ def test_first_message_must_be_state_online(aloop: LoopThread, gateway: Gateway)
 
     aloop.run(scenario())
     assert metric(gateway, "aranya_gateway_rejects_total", reason="REJECTION_INVALID_PROTO") == 1
+
+
+def test_silent_stream_is_rejected_after_hello_timeout(
+    aloop: LoopThread, start_gateway: Callable[..., Gateway]
+) -> None:
+    gw = start_gateway(hello_timeout_s=0.2)
+
+    async def scenario() -> None:
+        async with aio.insecure_channel(gw.address) as channel:
+            call = pb_grpc.EdgeDeviceStub(channel).Sync(timeout=5)
+            t0 = time.monotonic()
+            cmd = await call.read()
+            assert time.monotonic() - t0 < 2
+            assert cmd.header.kind == pb.CMD_REJECT
+            assert codec.decode_body(cmd).reason == pb.RejectCmd.REJECTION_INVALID_PROTO
+            assert await call.read() is aio.EOF
+
+    aloop.run(scenario())
 
 
 def test_state_offline_and_disconnect_deregister(aloop: LoopThread, gateway: Gateway) -> None:
@@ -435,7 +459,7 @@ def test_exec_timeout_closes_the_session_on_the_device(aloop: LoopThread, gatewa
             elapsed = time.monotonic() - t0
             assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
             assert info.value.details().startswith("ERR_TIMEOUT"), info.value.details()
-            assert 0.25 <= elapsed < 1.5
+            assert 0.25 <= elapsed < 2.5  # generous: shared CI machines
             (cmd,) = dev.of_kind(pb.CMD_POD_CTR_EXEC)
             await dev.wait(lambda: dev.of_kind(pb.CMD_SESSION_CLOSE))
             (close,) = dev.of_kind(pb.CMD_SESSION_CLOSE)
@@ -462,7 +486,7 @@ def test_disconnect_fails_pending_exec_with_unavailable(aloop: LoopThread, gatew
             with pytest.raises(aio.AioRpcError) as info:
                 await pending
             assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-            assert time.monotonic() - t0 < 2
+            assert time.monotonic() - t0 < 3  # well before the 10 s session timeout
             await eventually(lambda: gateway.devices_online() == [])
 
     aloop.run(scenario())
@@ -589,8 +613,8 @@ def test_stop_ends_device_streams(aloop: LoopThread, start_gateway: Callable[...
         async with device(gw.address) as dev:
             await dev.wait(lambda: len(dev.cmds) >= 1)
             t0 = time.monotonic()
-            await gw.stop(grace=2.0)
-            assert time.monotonic() - t0 < 1.0
+            await gw.stop(grace=5.0)
+            assert time.monotonic() - t0 < 3.0  # device streams end at once, not after the grace
             await dev.wait(lambda: dev.ended)
             assert dev.status == grpc.StatusCode.OK
 

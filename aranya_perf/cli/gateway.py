@@ -83,6 +83,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-client-ca", metavar="PEM", help="CA for client certificates; requires mTLS")
     p.add_argument("--run-time", type=duration, metavar="DURATION", help="stop by itself after this long")
     p.add_argument(
+        "--gc-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="freeze long-lived objects out of the garbage collector once the fleet settles (default on)",
+    )
+    p.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = GatewayConfig(
             node_info_interval_s=args.node_info_interval,
+            gc_freeze=args.gc_freeze,
             metrics_collect_interval_s=args.metrics_interval,
             session_timeout_s=args.session_timeout,
             tls_cert_file=args.tls_cert,

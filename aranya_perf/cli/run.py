@@ -33,6 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--node-info-interval", type=duration, default=10.0, help="embedded gateway's schedule")
     p.add_argument("--metrics-interval", type=duration, default=10.0, help="embedded gateway's schedule")
     p.add_argument("--status-interval", type=duration, default=10.0, help="device status push interval")
+    p.add_argument(
+        "--gc-freeze",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="freeze the fleet's objects out of the garbage collector after the ramp, in the generator "
+        "and the embedded gateway (default on; cuts p99 pauses at thousands of devices)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         node_info_interval_s=args.node_info_interval,
         metrics_interval_s=args.metrics_interval,
         status_interval_s=args.status_interval,
+        gc_freeze=args.gc_freeze,
         argv=sys.argv[1:],
     )
     try:

@@ -39,6 +39,8 @@ class GatewayConfig:
     """gRPC send/receive message limit for both services."""
     stagger: bool = True
     """Start each device's periodic timers at a random phase (seeded by device id)."""
+    gc_freeze: bool = True
+    """Collect and freeze long-lived objects each time the fleet grows by 10% (see gc_policy)."""
     tls_cert_file: str | None = None
     """Server certificate chain (PEM); with ``tls_key_file`` enables TLS."""
     tls_key_file: str | None = None
