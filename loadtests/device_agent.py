@@ -51,6 +51,12 @@ class StreamEnded(Exception):
     """The gateway ended the Sync stream."""
 
 
+def jittered(backoff: float, rng: random.Random) -> float:
+    """A wait in [backoff/2, backoff]: jitter keeps a fleet that lost its gateway from reconnecting
+    in lockstep, the floor keeps the growth exponential."""
+    return backoff / 2 + rng.uniform(0, backoff / 2)
+
+
 def _kind_name(kind: int) -> str:
     return pb.Kind.Name(kind)
 
@@ -100,8 +106,7 @@ class DeviceAgent:
             finally:
                 self.online = False
                 self._close_call()
-            # Full jitter keeps a fleet that lost its gateway from reconnecting in lockstep.
-            await asyncio.sleep(self._rng.uniform(0, backoff))
+            await asyncio.sleep(jittered(backoff, self._rng))
             backoff = min(backoff * 2, self.profile.backoff_max_s)
 
     async def _session_once(self) -> None:

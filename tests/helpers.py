@@ -27,8 +27,10 @@ class GatewayProcess:
 
 
 @contextlib.contextmanager
-def gateway_process(*extra: str, timeout: float = 20.0) -> Iterator[GatewayProcess]:
-    cmd = [sys.executable, "-m", "aranya_perf", "gateway", "--listen", "127.0.0.1:0", *extra]
+def gateway_process(
+    *extra: str, listen: str = "127.0.0.1:0", timeout: float = 20.0
+) -> Iterator[GatewayProcess]:
+    cmd = [sys.executable, "-m", "aranya_perf", "gateway", "--listen", listen, *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout is not None
@@ -59,3 +61,20 @@ def run_cli(*args: str, timeout: float = 120.0, cwd: Path = REPO) -> subprocess.
         timeout=timeout,
         cwd=cwd,
     )
+
+
+def make_pki(tmp: Path) -> dict[str, Path]:
+    """A CA, a server cert for 127.0.0.1 and a client cert, made with the openssl CLI (see .ci/run)."""
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True, timeout=20)
+
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test-ca", "-days", "1")
+    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for name in ("server", "client"):
+        ssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        ext = ["-extfile", "san.ext"] if name == "server" else []
+        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{name}.pem", "-days", "1", *ext)  # fmt: skip
+    return {n: tmp / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}

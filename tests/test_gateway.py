@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,10 +34,10 @@ from aranya_perf.proto import aranya_pb2 as pb
 from aranya_perf.proto import aranya_pb2_grpc as pb_grpc
 from aranya_perf.proto import control_pb2 as ctl
 from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+from tests.helpers import REPO, make_pki
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 FAST = {
@@ -621,26 +620,8 @@ def test_stop_ends_device_streams(aloop: LoopThread, start_gateway: Callable[...
     aloop.run(scenario())
 
 
-def _make_pki(tmp: Path) -> dict[str, Path]:
-    """A CA, a server cert for 127.0.0.1 and a client cert, made with the openssl CLI."""
-
-    def ssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True, timeout=20)
-
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    ssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-subj", "/CN=test-ca", "-days", "1")
-    (tmp / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        ssl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        ext = ["-extfile", "san.ext"] if name == "server" else []
-        ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", f"{name}.pem", "-days", "1", *ext)  # fmt: skip
-    return {n: tmp / n for n in ("ca.pem", "server.pem", "server.key", "client.pem", "client.key")}
-
-
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
 def test_mtls(aloop: LoopThread, start_gateway: Callable[..., Gateway], tmp_path: Path) -> None:
-    pki = _make_pki(tmp_path)
+    pki = make_pki(tmp_path)
     gw = start_gateway(
         tls_cert_file=str(pki["server.pem"]),
         tls_key_file=str(pki["server.key"]),

@@ -1,0 +1,99 @@
+"""The simulated agent on its own (no Locust users): reconnects, rejects, backoff.
+
+Runs on the load engine, as in a real run, against the gateway as a child process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import time
+from collections.abc import Callable
+
+import pytest
+from grpc import aio
+
+from aranya_perf.gateway.metrics import parse_metrics
+from loadtests.device_agent import DeviceAgent, DeviceProfile
+from loadtests.engine import Engine, get_engine, shutdown_engine
+from tests.helpers import gateway_process
+
+FAST = DeviceProfile(status_push_interval_s=0, backoff_initial_s=0.1, backoff_max_s=0.4)
+CHANNEL_OPTIONS = [
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 50),
+    ("grpc.max_reconnect_backoff_ms", 200),
+]
+
+
+class Events:
+    """Collects what agents report; appended from the loop thread (list.append is atomic)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[float, str, BaseException | None]] = []
+
+    def __call__(self, _type: str, name: str, _ms: float, _len: int, exc: BaseException | None) -> None:
+        self.items.append((time.monotonic(), name, exc))
+
+    def named(self, name: str) -> list[tuple[float, str, BaseException | None]]:
+        return [e for e in self.items if e[1] == name]
+
+
+def _wait(cond: Callable[[], bool], timeout: float = 15.0) -> None:
+    import gevent
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        gevent.sleep(0.05)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def engine():
+    yield get_engine()
+    shutdown_engine()
+
+
+def _start_agent(engine: Engine, device_id: str, address: str, events: Events) -> DeviceAgent:
+    async def make() -> DeviceAgent:
+        return DeviceAgent(device_id, aio.insecure_channel(address, options=CHANNEL_OPTIONS), events, FAST)
+
+    agent = engine.call(make, timeout=5)
+    engine.spawn(agent.run)
+    return agent
+
+
+def test_agent_reconnects_after_the_gateway_restarts(engine: Engine) -> None:
+    port = _free_port()
+    events = Events()
+    with gateway_process(listen=f"127.0.0.1:{port}") as gw:
+        agent = _start_agent(engine, "dev-restart", gw.address, events)
+        _wait(lambda: agent.online)
+    _wait(lambda: events.named("stream"))  # the stream end is reported as a failure
+    assert not agent.online
+    with gateway_process(listen=f"127.0.0.1:{port}") as gw:
+        _wait(lambda: agent.online and agent.connects == 2)
+        assert parse_metrics(gw.metrics_text())["aranya_gateway_devices_online"] == 1
+    assert len(events.named("first_cmd")) == 2
+
+
+def test_duplicate_device_is_rejected_with_exponential_backoff(engine: Engine) -> None:
+    events = Events()
+    with gateway_process() as gw:
+        first = _start_agent(engine, "dev-dup", gw.address, Events())
+        _wait(lambda: first.online)
+        _start_agent(engine, "dev-dup", gw.address, events)
+        _wait(lambda: len(events.named("reject")) >= 4)
+        assert first.online  # the first stream keeps working
+    rejects = events.named("reject")
+    assert all("ALREADY_CONNECTED" in str(exc) for _, _, exc in rejects)
+    # Waits between attempts are at least half the backoff, which doubles up to the cap.
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(rejects)]
+    floors = [min(FAST.backoff_initial_s * 2**i, FAST.backoff_max_s) / 2 for i in range(len(gaps))]
+    assert all(gap >= floor * 0.95 for gap, floor in zip(gaps, floors, strict=True)), (gaps, floors)
