@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -50,6 +51,13 @@ def gateway_process(
         for stream in (proc.stdout, proc.stderr):
             if stream is not None:
                 stream.close()
+
+
+def free_port() -> int:
+    """A loopback port free right now (another process may take it; good enough for tests)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def run_cli(*args: str, timeout: float = 120.0, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,6 @@ Runs on the load engine, as in a real run, against the gateway as a child proces
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 from collections.abc import Callable
 
@@ -16,7 +15,7 @@ from grpc import aio
 from aranya_perf.gateway.metrics import parse_metrics
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.engine import Engine, get_engine, shutdown_engine
-from tests.helpers import gateway_process
+from tests.helpers import free_port, gateway_process
 
 FAST = DeviceProfile(status_push_interval_s=0, backoff_initial_s=0.1, backoff_max_s=0.4)
 CHANNEL_OPTIONS = [
@@ -48,12 +47,6 @@ def _wait(cond: Callable[[], bool], timeout: float = 15.0) -> None:
         gevent.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def engine():
     yield get_engine()
@@ -70,7 +63,7 @@ def _start_agent(engine: Engine, device_id: str, address: str, events: Events) -
 
 
 def test_agent_reconnects_after_the_gateway_restarts(engine: Engine) -> None:
-    port = _free_port()
+    port = free_port()
     events = Events()
     with gateway_process(listen=f"127.0.0.1:{port}") as gw:
         agent = _start_agent(engine, "dev-restart", gw.address, events)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 from aranya_perf.gateway.metrics import parse_metrics
-from tests.helpers import REPO, gateway_process, make_pki
+from aranya_perf.targets import wait_reachable
+from tests.helpers import REPO, free_port, gateway_process, make_pki
 
 LOCUST = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"), "--headless"]
 
@@ -60,3 +66,35 @@ def test_mtls_through_grpc_user(tmp_path: Path) -> None:
         metrics = parse_metrics(gw.metrics_text())
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert metrics["aranya_gateway_device_connects_total"] == 100
+
+
+def test_web_ui_starts_and_stops_a_swarm() -> None:
+    port = free_port()
+    with gateway_process() as gw:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"),
+             "--host", gw.address, "--web-host", "127.0.0.1", "--web-port", str(port)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+        )  # fmt: skip
+        try:
+            wait_reachable("127.0.0.1", port, timeout=20)
+            form = urllib.parse.urlencode({"user_count": 101, "spawn_rate": 100, "host": gw.address})
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/swarm", data=form.encode(), timeout=10).close()
+            deadline = time.monotonic() + 20
+            stats: dict = {}
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats/requests", timeout=10) as resp:
+                    stats = json.load(resp)
+                names = {s["name"] for s in stats["stats"]}
+                online = parse_metrics(gw.metrics_text())["aranya_gateway_devices_online"]
+                if {"Exec", "CMD_NODE_INFO_GET"} <= names and online == 100:
+                    break
+            assert {"Exec", "CMD_NODE_INFO_GET"} <= {s["name"] for s in stats["stats"]}, stats
+            assert online == 100
+            assert stats["fail_ratio"] == 0
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/stop", data=b"", timeout=10).close()
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
