@@ -28,5 +28,21 @@ lint: $(VENV)/.installed
 gen: $(VENV)/.installed
 	$(PY) -m aranya_perf.proto.generate
 
+# asv benchmarks (docs/benchmarks.md). bench-quick runs every benchmark once in .venv against the
+# working tree and saves no results; bench-continuous builds BENCH_BASE and HEAD (committed code only)
+# into .asv/ and exits non-zero when a benchmark got slower by more than BENCH_FACTOR. Local runs
+# use machine "local", whose results stay out of git (results/asv/.gitignore).
+BENCH_MACHINE ?= local
+BENCH_BASE ?= main
+BENCH_FACTOR ?= 1.2
+
+bench-quick: $(VENV)/.installed
+	$(VENV)/bin/asv machine --machine $(BENCH_MACHINE) --yes
+	$(VENV)/bin/asv run --quick --dry-run --show-stderr -E existing:$(PY) --machine $(BENCH_MACHINE) $(ARGS)
+
+bench-continuous: $(VENV)/.installed
+	$(VENV)/bin/asv machine --machine $(BENCH_MACHINE) --yes
+	$(VENV)/bin/asv continuous $(BENCH_BASE) HEAD --factor $(BENCH_FACTOR) --show-stderr --machine $(BENCH_MACHINE) $(ARGS)
+
 clean-venv:
 	rm -rf $(VENV)
