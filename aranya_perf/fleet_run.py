@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import IO, TextIO
 
 import gevent
 from locust import stats as locust_stats
@@ -33,6 +31,7 @@ from locust.env import Environment
 
 from analysis.run_report import format_summary_table, summary_rows, write_run_report
 from aranya_perf import results
+from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 from aranya_perf.measure.latency import LatencyRecorder, merge, split_key
 from aranya_perf.measure.resources import ResourceSampler
 from aranya_perf.targets import TargetError, check_target, format_address, wait_reachable
@@ -78,53 +77,12 @@ class RunFailed(Exception):
     """The run could not do its job (target unreachable, gateway did not start)."""
 
 
-class EmbeddedGateway:
-    """The reference gateway in a child process on a free loopback port."""
-
-    def __init__(self, config: FleetConfig, log_path: Path) -> None:
-        self._config = config
-        self._log_path = log_path
-        self._log: TextIO | None = None
-        self.proc: subprocess.Popen[str] | None = None
-        self.address = ""
-        self.metrics_address = ""
-
-    def start(self) -> None:
-        cmd = [
-            sys.executable, "-m", "aranya_perf", "gateway",
-            "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-            "--node-info-interval", f"{self._config.node_info_interval_s}s",
-            "--metrics-interval", f"{self._config.metrics_interval_s}s",
-            "--gc-freeze" if self._config.gc_freeze else "--no-gc-freeze",
-        ]  # fmt: skip
-        self._log = self._log_path.open("w")
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True)
-        try:
-            with gevent.Timeout(GATEWAY_START_TIMEOUT_S):
-                line = self.proc.stdout.readline() if self.proc.stdout else ""
-        except gevent.Timeout:
-            line = ""
-        try:
-            ready = json.loads(line)
-            self.address, self.metrics_address = ready["listen"], ready["metrics"]
-        except (ValueError, KeyError, TypeError):
-            self.stop()
-            raise RunFailed(f"embedded gateway did not start (see {self._log_path})") from None
-
-    def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self._log:
-            self._log.close()
+def _gateway_args(config: FleetConfig) -> list[str]:
+    return [
+        "--node-info-interval", f"{config.node_info_interval_s}s",
+        "--metrics-interval", f"{config.metrics_interval_s}s",
+        "--gc-freeze" if config.gc_freeze else "--no-gc-freeze",
+    ]  # fmt: skip
 
 
 def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
@@ -209,7 +167,8 @@ class FleetRun:
         self.outcome = FleetOutcome(run_dir=self.run_dir, status="failed")
         self.metrics_address = config.target_metrics
         self.metrics_saved = False
-        self.gateway: EmbeddedGateway | None = None
+        self.gateway: GatewayProcess | None = None
+        self._gateway_log: IO[bytes] | None = None
         self.env: Environment | None = None
         self.sampler: ResourceSampler | None = None
         self.recorder: LatencyRecorder | None = None
@@ -236,8 +195,12 @@ class FleetRun:
         config = self.config
         if config.target is not None:
             return format_address(*check_target(config.target, allow_remote=config.allow_remote))
-        self.gateway = EmbeddedGateway(config, self.run_dir / "gateway.log")
-        self.gateway.start()
+        self._gateway_log = (self.run_dir / "gateway.log").open("wb")
+        self.gateway = GatewayProcess(_gateway_args(config), stderr=self._gateway_log)
+        try:
+            self.gateway.start(timeout=GATEWAY_START_TIMEOUT_S)
+        except GatewayStartError as exc:
+            raise RunFailed(f"embedded {exc} (see {self.run_dir / 'gateway.log'})") from None
         self.metrics_address = self.gateway.metrics_address
         self.out.write(
             f"  embedded gateway {self.gateway.address} (metrics http://{self.metrics_address}/metrics)\n"
@@ -249,8 +212,8 @@ class FleetRun:
     def _load(self, target: str) -> None:
         config = self.config
         processes = {"generator": os.getpid()}
-        if self.gateway is not None and self.gateway.proc is not None:
-            processes["gateway"] = self.gateway.proc.pid
+        if self.gateway is not None:
+            processes["gateway"] = self.gateway.pid
         self.sampler = ResourceSampler(self.run_dir / "resources.csv", processes, interval=1.0)
         self.sampler.start()
 
@@ -297,6 +260,8 @@ class FleetRun:
                 self.sampler.stop()
             if self.gateway is not None:
                 self.gateway.stop()
+            if self._gateway_log is not None:
+                self._gateway_log.close()
             shutdown_engine()
             if self.csv_writer is not None:
                 gevent.killall(self.greenlets, block=True, timeout=2)

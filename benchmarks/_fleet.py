@@ -11,17 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import select
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+from aranya_perf.gateway.process import GatewayProcess
 
 if TYPE_CHECKING:
     from grpc import aio
@@ -36,69 +32,10 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """What the load generator's channels allow (loadtests.grpc_user), so a benchmark device costs the same."""
 
 
-@dataclass
-class GatewayProcess:
-    """``python -m aranya_perf gateway`` on free loopback ports, periodic device polling off."""
-
-    proc: subprocess.Popen[bytes]
-    address: str
-    metrics_address: str
-    pid: int
-    _stderr: Any
-
-    @classmethod
-    def start(cls, timeout: float = GATEWAY_START_TIMEOUT_S) -> GatewayProcess:
-        # A file, not a pipe: nobody drains the gateway's stderr while the benchmark runs.
-        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        cmd = [
-            sys.executable,
-            "-m",
-            "aranya_perf",
-            "gateway",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-            "--node-info-interval",
-            "0",
-            "--metrics-interval",
-            "0",
-            "--log-level",
-            "warning",
-        ]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL)
-        assert proc.stdout is not None
-        try:
-            ready, _, _ = select.select([proc.stdout], [], [], timeout)
-            line = proc.stdout.readline() if ready else b""
-            if not line:
-                raise RuntimeError(f"gateway did not report ready within {timeout:g}s")
-            doc = json.loads(line)
-            if doc.get("event") != "ready":
-                raise RuntimeError(f"unexpected first line from the gateway: {line!r}")
-        except BaseException as exc:
-            _terminate(proc)
-            stderr.seek(0)
-            tail = stderr.read()[-4000:].decode(errors="replace")
-            stderr.close()
-            raise RuntimeError(f"{exc}\n--- gateway stderr ---\n{tail}") from exc
-        return cls(proc, doc["listen"], doc["metrics"], int(doc["pid"]), stderr)
-
-    def stop(self) -> None:
-        _terminate(self.proc)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._stderr.close()
-
-
-def _terminate(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def start_gateway() -> GatewayProcess:
+    """The gateway child with periodic device polling off; its log goes to asv's captured stderr."""
+    args = ["--node-info-interval", "0", "--metrics-interval", "0", "--log-level", "warning"]
+    return GatewayProcess(args, stderr=None).start(timeout=GATEWAY_START_TIMEOUT_S)
 
 
 _LOOP: asyncio.AbstractEventLoop | None = None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from benchmarks._fleet import Fleet, GatewayProcess
+from benchmarks._fleet import Fleet, start_gateway
 
 DURATION_S = 2.0
 WINDOWS = 4
@@ -41,7 +41,7 @@ class ExecThroughput:
     unit = "execs/s"
 
     def setup(self, devices: int) -> None:
-        self.gateway = GatewayProcess.start()
+        self.gateway = start_gateway()
         self.fleet = Fleet(self.gateway.address)
         try:
             self.fleet.run(self.fleet.add_devices(devices, "bench"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 
-from benchmarks._fleet import Fleet, GatewayProcess, rss_bytes
+from benchmarks._fleet import Fleet, rss_bytes, start_gateway
 
 WARMUP_DEVICES = 20
 SETTLE_S = 0.3
@@ -27,7 +27,7 @@ class GeneratorMemory:
     rounds = 1
 
     def setup(self, devices: int) -> None:
-        self.gateway = GatewayProcess.start()
+        self.gateway = start_gateway()
         self.fleet = Fleet(self.gateway.address)
 
     def teardown(self, devices: int) -> None:

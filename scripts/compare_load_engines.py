@@ -488,64 +488,39 @@ def child_main(spec: Spec) -> None:
 
 
 class Gateway:
-    """The reference gateway as a child process; always stopped on exit from the ``with`` block."""
+    """The reference gateway child, pinned to ``cpu``; always stopped on exit from the ``with`` block."""
 
     def __init__(self, node_info_interval: str, cpu: int | None) -> None:
-        self.node_info_interval = node_info_interval
+        # Imported here: children import this script before they choose their gevent patching.
+        from aranya_perf.gateway.process import GatewayProcess
+
+        self.process = GatewayProcess(
+            ["--node-info-interval", node_info_interval, "--metrics-interval", "0", "--log-level", "warning"]
+        )
         self.cpu = cpu
-        self.proc: Any = None
-        self.target = ""
+
+    @property
+    def target(self) -> str:
+        return self.process.address
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def __enter__(self) -> Gateway:
-        import selectors
-        import subprocess
-
-        cmd = [
-            sys.executable, "-m", "aranya_perf", "gateway",
-            "--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-            "--node-info-interval", self.node_info_interval, "--metrics-interval", "0",
-            "--log-level", "warning",
-        ]  # fmt: skip
-        self.proc = subprocess.Popen(
-            cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-        )
-        try:
-            if self.cpu is not None:
-                os.sched_setaffinity(self.proc.pid, {self.cpu})
-            with selectors.DefaultSelector() as sel:
-                sel.register(self.proc.stdout, selectors.EVENT_READ)
-                if not sel.select(timeout=30):
-                    raise RuntimeError("gateway printed no ready line within 30 s")
-            ready = json.loads(self.proc.stdout.readline())
-            if ready.get("event") != "ready":
-                raise RuntimeError(f"unexpected first line from gateway: {ready}")
-            self.target = ready["listen"]
-        except BaseException:
-            self.stop()
-            raise
+        self.process.start(timeout=30)
+        if self.cpu is not None:
+            os.sched_setaffinity(self.pid, {self.cpu})
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        import subprocess
-
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        self.process.stop()
 
     def cpu_s(self) -> float:
         import psutil
 
         try:
-            t = psutil.Process(self.proc.pid).cpu_times()
+            t = psutil.Process(self.pid).cpu_times()
         except psutil.Error:
             return float("nan")
         return t.user + t.system
@@ -914,7 +889,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fleet_rows: list[tuple[int, str, ChildRun]] = []
     with Gateway("0", gw_cpu) as gw:
-        print(f"gateway: pid {gw.proc.pid} on {gw.target}, node-info and metrics intervals 0")
+        print(f"gateway: pid {gw.pid} on {gw.target}, node-info and metrics intervals 0")
         # Unary first, while the gateway holds no devices (ListDevices answers stay tiny).
         noise = Noise(gw)
         unary = measure_unary(gw, gen_cpu, args.calls, args.repeats, progress)

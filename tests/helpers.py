@@ -1,56 +1,20 @@
-"""Test helpers: the gateway as a real child process on a free loopback port, always stopped."""
+"""Test helpers: the gateway as a real child process, free ports, the CLI as a subprocess, a test PKI."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-import signal
 import socket
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+
+from aranya_perf.gateway.process import GatewayProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@dataclass
-class GatewayProcess:
-    proc: subprocess.Popen[str]
-    address: str
-    metrics_address: str
-
-    def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=5) as resp:
-            return resp.read().decode()
-
-
-@contextlib.contextmanager
-def gateway_process(
-    *extra: str, listen: str = "127.0.0.1:0", timeout: float = 20.0
-) -> Iterator[GatewayProcess]:
-    cmd = [sys.executable, "-m", "aranya_perf", "gateway", "--listen", listen, *extra]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"gateway did not start: {proc.stderr.read() if proc.stderr else ''}")
-        ready = json.loads(line)
-        yield GatewayProcess(proc, ready["listen"], ready["metrics"])
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+def gateway_process(*args: str) -> GatewayProcess:
+    """The gateway as a child process on free loopback ports; its log goes to the test's stderr."""
+    return GatewayProcess(args, stderr=None)
 
 
 def free_port() -> int:

@@ -65,12 +65,12 @@ def _start_agent(engine: Engine, device_id: str, address: str, events: Events) -
 def test_agent_reconnects_after_the_gateway_restarts(engine: Engine) -> None:
     port = free_port()
     events = Events()
-    with gateway_process(listen=f"127.0.0.1:{port}") as gw:
+    with gateway_process("--listen", f"127.0.0.1:{port}") as gw:
         agent = _start_agent(engine, "dev-restart", gw.address, events)
         _wait(lambda: agent.online)
     _wait(lambda: events.named("stream"))  # the stream end is reported as a failure
     assert not agent.online
-    with gateway_process(listen=f"127.0.0.1:{port}") as gw:
+    with gateway_process("--listen", f"127.0.0.1:{port}") as gw:
         _wait(lambda: agent.online and agent.connects == 2)
         assert parse_metrics(gw.metrics_text())["aranya_gateway_devices_online"] == 1
     assert len(events.named("first_cmd")) == 2

@@ -2,7 +2,8 @@
 
 ``server`` owns the gRPC services (device streams and the operator control path),
 ``metrics`` its Prometheus registry and endpoint, ``config`` its settings. The CLI
-verb ``aranya-perf gateway`` runs it as its own process.
+verb ``aranya-perf gateway`` runs it as its own process; ``process`` starts and
+stops that process for everyone else.
 
 ``Gateway`` and ``GatewayError`` are imported lazily, so reading metrics with
 ``parse_metrics`` (e.g. from a report in a gevent-patched process) does not import grpc.

@@ -1,0 +1,115 @@
+"""The reference gateway as a child process: start it, read its ready line, stop it.
+
+``aranya-perf run``, the tests, the benchmarks and the scripts all run the
+gateway this way, so it is measured as its own process and never shares a GIL
+(or gevent) with the load generator. The child prints exactly one JSON line,
+``{"event": "ready", "listen": ..., "metrics": ..., "pid": ...}``, then logs to
+stderr only; SIGTERM stops it with exit code 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from typing import IO, Any
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+class GatewayStartError(RuntimeError):
+    """The gateway child exited, printed something else, or stayed silent instead of getting ready."""
+
+
+class GatewayProcess:
+    """``aranya-perf gateway ARGS`` on free loopback ports (unless ARGS say otherwise).
+
+    Use as a context manager, or ``start()`` then ``stop()``. ``stderr`` is
+    where the child's log goes (a file object, or ``subprocess.DEVNULL``).
+    """
+
+    def __init__(
+        self, args: Sequence[str] = (), *, stderr: IO[Any] | int | None = subprocess.DEVNULL
+    ) -> None:
+        self.args = list(args)
+        self._stderr = stderr
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.address = ""
+        self.metrics_address = ""
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None, "not started"
+        return self.proc.pid
+
+    def start(self, timeout: float = START_TIMEOUT_S) -> GatewayProcess:
+        listen = [] if "--listen" in self.args else ["--listen", "127.0.0.1:0"]
+        metrics = [] if "--metrics-listen" in self.args else ["--metrics-listen", "127.0.0.1:0"]
+        cmd = [sys.executable, "-m", "aranya_perf", "gateway", *listen, *metrics, *self.args]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL
+        )
+        try:
+            ready = json.loads(self._ready_line(timeout))
+            if ready.get("event") != "ready":
+                raise GatewayStartError(f"unexpected first line from the gateway: {ready}")
+            self.address, self.metrics_address = ready["listen"], ready["metrics"]
+        except (ValueError, KeyError, GatewayStartError) as exc:
+            code = self.stop()
+            raise GatewayStartError(f"gateway did not start (exit code {code}): {exc}") from None
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _ready_line(self, timeout: float) -> str:
+        # Raw reads on the pipe's fd, so no buffered file object (gevent's or the stdlib's)
+        # can hold half a line while select() says there is nothing left to read.
+        assert self.proc is not None and self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        data = b""
+        while not data.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GatewayStartError(f"no ready line within {timeout:g}s")
+            readable, _, _ = select.select([fd], [], [], remaining)
+            if readable:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    raise GatewayStartError("gateway exited before it was ready")
+                data += chunk
+        return data.decode()
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code (None if never started)."""
+        proc = self.proc
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        return proc.returncode
+
+    def metrics_text(self, timeout: float = 5.0) -> str:
+        with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=timeout) as resp:
+            return resp.read().decode()
+
+    def __enter__(self) -> GatewayProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
