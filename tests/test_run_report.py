@@ -1,4 +1,4 @@
-"""analysis.run_frames / analysis.run_report / ``aranya-perf report`` on real Locust CSVs.
+"""analysis.run_frames / run_summary / run_plots / run_report / ``aranya-perf report`` on real Locust CSVs.
 
 The complete run directory is produced the way a real run produces it: request
 events fired into a Locust Environment with a local runner, Locust's own
@@ -24,7 +24,9 @@ from PIL import Image
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
 from analysis import run_frames as rf
-from analysis.run_report import format_summary_table, gateway_metric_rows, summary_rows, write_run_report
+from analysis import run_plots
+from analysis.run_report import write_run_report
+from analysis.run_summary import format_summary_table, gateway_metric_rows, summary_rows
 from aranya_perf.cli import main
 from aranya_perf.measure.latency import LatencyRecorder
 from aranya_perf.measure.resources import RESOURCE_COLUMNS
@@ -323,3 +325,46 @@ def test_history_rates_kind_appearing_late() -> None:
     assert pd.isna(rates.loc[("Aggregated", 10), "req_per_s"])  # first tick: interval start unknown
     assert rates.loc[("Aggregated", 12), "req_per_s"] == 3.0
     assert rates.loc[("Late", 12), "req_per_s"] == 3.0  # 0 at tick 10, 6 at tick 12
+
+
+def test_throughput_plot_splits_operator_and_device_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Operator calls, device side without the connect ramp, and cumulative connects each get a panel."""
+    rows = []
+    for i, t in enumerate(range(100, 106)):
+        rows.append([t, 52 if i else 0, "", rf.AGGREGATED, 0, 0])
+        if i:
+            rows.append([t, 52, "control", "Exec", 10 * i, 0])
+            rows.append([t, 52, "device", "CMD_POD_CTR_EXEC", 60 + 5 * (i - 1), 0])  # 60/s during the ramp
+            rows.append([t, 52, "device", "connect", 50, 0])
+            rows.append([t, 52, "device", "first_cmd", 50, 0])
+    history = pd.DataFrame(
+        rows,
+        columns=["Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count"],
+    )
+    history["elapsed_s"] = history["Timestamp"] - 100
+    panels = []
+    save_png = run_plots._save_png
+
+    def record(fig, path: Path) -> bytes:
+        for ax in fig.axes:
+            legend = [t.get_text() for t in ax.get_legend().get_texts()]
+            panels.append(
+                (ax.get_title(loc="left"), legend, ax.get_ylim()[1], [t.get_text() for t in ax.texts])
+            )
+        return save_png(fig, path)
+
+    monkeypatch.setattr(run_plots, "_save_png", record)
+    assert run_plots.plot_throughput(history, tmp_path / "throughput.png") is not None
+    titles = [title for title, *_ in panels]
+    assert titles == [
+        "operator calls (control)",
+        "device side (device, connect-ramp peaks clipped)",
+        "devices connected",
+    ]
+    (_, control, _, _), (_, device, device_top, device_notes), (_, connects, _, _) = panels
+    assert control == ["Exec"]
+    assert device == ["CMD_POD_CTR_EXEC"]  # no connect / first_cmd among the rates
+    assert device_top < 60 and device_notes == ["60"]  # the ramp peak is clipped and labelled
+    assert connects == ["connects (cumulative)", "users"]

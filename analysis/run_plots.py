@@ -1,0 +1,311 @@
+"""The report's PNG plots of one run: throughput, latency, errors and process resources.
+
+Each ``plot_*`` function draws from frames already read by ``analysis.run_frames`` (and
+``analysis.run_summary``), writes the PNG atomically to ``path`` and returns its bytes, or
+returns None without writing when there is nothing to draw. matplotlib runs headless
+(Agg), also inside a Locust process.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pandas as pd
+
+from analysis import run_frames as rf
+from analysis.run_summary import TOP_FAILURES, fmt_ms, is_aggregated, isnan, kind_label, shorten
+from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR
+from aranya_perf.results import atomic_write_bytes
+
+matplotlib.use("Agg")  # reports are rendered headless, also from inside a Locust process
+import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
+
+DEVICE_TYPE = "device"  # request type of the device side; every other type is an operator call
+RAMP_NAMES = ("connect", "first_cmd")  # one per device at its start: a spike while devices spawn
+CONNECT_NAME = "connect"
+RAMP_CLIP = 2.0  # clip a panel's ramp peaks above this multiple of its steady-state maximum
+
+
+def _save_png(fig: Any, path: Path) -> bytes:
+    buf = io.BytesIO()
+    try:
+        fig.tight_layout()
+        fig.savefig(buf, format="png", dpi=100)
+    finally:
+        plt.close(fig)
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return data
+
+
+def _legend_outside(ax: Any) -> None:
+    """The legend right of the axes, so that it never covers data."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
+
+
+def _rate_panel(ax: Any, kinds: pd.DataFrame, title: str, ramp: pd.Series) -> None:
+    """Requests/s per kind of ``kinds`` (rows of ``history_rates``), plus their failures/s if any.
+
+    Peaks in the intervals at ``ramp`` (elapsed_s of the intervals devices connected in) that
+    would flatten the rest of the panel are clipped, with their value written at the top.
+    """
+    types = sorted(set(kinds["Type"]))
+    peaks: dict[float, tuple[float, str]] = {}  # elapsed_s -> highest value there and its line's color
+    for (rtype, name), grp in kinds.groupby(["Type", "Name"], sort=True):
+        label = name if len(types) == 1 else kind_label(rtype, name)
+        (line,) = ax.plot(
+            grp["elapsed_s"], grp["req_per_s"], label=label, linewidth=1.4, drawstyle="steps-pre"
+        )
+        _note_peaks(peaks, grp["elapsed_s"], grp["req_per_s"], line.get_color())
+    failures = kinds.groupby("elapsed_s", sort=True)["fail_per_s"].sum(min_count=1)
+    if failures.fillna(0).gt(0).any():
+        ax.plot(
+            failures.index,
+            failures.to_numpy(),
+            "--",
+            color="black",
+            label="failures/s",
+            linewidth=1.4,
+            drawstyle="steps-pre",
+        )
+        _note_peaks(peaks, failures.index, failures, "black")
+    ramp_ticks = set(ramp)
+    steady = pd.concat(
+        [
+            kinds.loc[~kinds["elapsed_s"].isin(ramp_ticks), "req_per_s"],
+            failures[~failures.index.isin(ramp_ticks)],
+        ]
+    ).max()
+    clipped = ""
+    if not isnan(steady) and steady > 0 and kinds["req_per_s"].max() > RAMP_CLIP * steady:
+        top = 1.2 * steady
+        ax.set_ylim(0, top)
+        for x, (y, color) in sorted(peaks.items()):
+            if y > top:
+                ax.annotate(
+                    f"{y:.0f}",
+                    (x, top),
+                    xytext=(3, -2),
+                    textcoords="offset points",
+                    ha="left",
+                    va="top",
+                    fontsize="small",
+                    color=color,
+                )
+        clipped = ", connect-ramp peaks clipped"
+    ax.set_title(f"{title} ({', '.join(types)}{clipped})", loc="left", fontsize="medium")
+    ax.set_ylabel("requests/s")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax)
+
+
+def _note_peaks(peaks: dict[float, tuple[float, str]], xs: Any, ys: Any, color: str) -> None:
+    for x, y in zip(xs, ys, strict=True):
+        if not isnan(y) and y > peaks.get(x, (-1.0, ""))[0]:
+            peaks[x] = (y, color)
+
+
+def _connects_panel(ax: Any, connects: pd.DataFrame, agg: pd.DataFrame, ticks: pd.Series) -> None:
+    """Cumulative device connects (and failed ones) as thin steps, with the Locust user count."""
+    if len(connects):
+        totals = connects.set_index("elapsed_s")[["Total Request Count", "Total Failure Count"]]
+        # Counts as sampled at each tick, held until the next; from 0 at the run's first tick.
+        totals = totals.reindex(sorted(set(ticks) | set(totals.index))).ffill().fillna(0)
+        ax.plot(
+            totals.index,
+            totals["Total Request Count"],
+            label="connects (cumulative)",
+            color="tab:blue",
+            linewidth=1.0,
+            drawstyle="steps-post",
+        )
+        if totals["Total Failure Count"].gt(0).any():
+            ax.plot(
+                totals.index,
+                totals["Total Failure Count"],
+                label="failed connects",
+                color="tab:red",
+                linewidth=1.0,
+                drawstyle="steps-post",
+            )
+    if len(agg) and agg["User Count"].fillna(0).gt(0).any():
+        ax.plot(agg["elapsed_s"], agg["User Count"], color="grey", alpha=0.7, linewidth=1, label="users")
+    ax.set_title("devices connected", loc="left", fontsize="medium")
+    ax.set_ylabel("count")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax)
+
+
+def _no_data(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+def plot_throughput(history: pd.DataFrame, path: Path) -> bytes | None:
+    """Requests/s per interval, stacked: operator calls, device side, and device connects/users.
+
+    Operator calls are every request type but ``device``; the device side leaves out the once
+    per device ``connect``/``first_cmd``, whose spike while devices spawn would flatten the rest:
+    connects are shown cumulatively in a small bottom panel instead, next to the user count.
+    Panels without data are left out.
+    """
+    if history.empty:
+        return None
+    rates = rf.history_rates(history)
+    kinds = rates[~is_aggregated(rates)]
+    agg = rates[is_aggregated(rates)]
+    device = kinds["Type"] == DEVICE_TYPE
+    control = kinds[~device]
+    device_calls = kinds[device & ~kinds["Name"].isin(RAMP_NAMES)]
+    connects = kinds[device & (kinds["Name"] == CONNECT_NAME)]
+    ramp_rows = kinds[device & kinds["Name"].isin(RAMP_NAMES)]
+    ramp = ramp_rows.loc[ramp_rows["req_per_s"].fillna(0) > 0, "elapsed_s"]
+    has_users = len(agg) and agg["User Count"].fillna(0).gt(0).any()
+
+    panels: list[tuple[float, Any]] = []
+    if len(control):
+        panels.append((1.0, lambda ax: _rate_panel(ax, control, "operator calls", ramp)))
+    if len(device_calls):
+        panels.append((1.0, lambda ax: _rate_panel(ax, device_calls, "device side", ramp)))
+    if len(connects) or has_users:
+        panels.append((0.45, lambda ax: _connects_panel(ax, connects, agg, rates["elapsed_s"])))
+    if not panels:
+        panels.append((1.0, lambda ax: _no_data(ax, "no requests recorded")))
+
+    ratios = [r for r, _ in panels]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(10, 1.2 + 3.2 * sum(ratios)),
+        sharex=True,
+        squeeze=False,
+        gridspec_kw={"height_ratios": ratios},
+    )
+    for ax, (_, draw) in zip(axes[:, 0], panels, strict=True):
+        draw(ax)
+    axes[-1, 0].set_xlabel("elapsed (s)")
+    fig.suptitle("Throughput per request kind (per interval)")
+    return _save_png(fig, path)
+
+
+def plot_latency(summary: pd.DataFrame, path: Path) -> bytes | None:
+    """Horizontal p50/p90/p99 bars per request kind of ``summary_rows``, on a log axis."""
+    kinds = summary[summary["name"] != rf.AGGREGATED]
+    if kinds.empty:
+        return None
+    cols = [("p50_ms", "p50", "tab:green"), ("p90_ms", "p90", "tab:orange"), ("p99_ms", "p99", "tab:red")]
+    labels = [kind_label(t, n) for t, n in zip(kinds["type"], kinds["name"], strict=True)]
+    height = 0.8 / len(cols)
+    fig, ax = plt.subplots(figsize=(10, max(2.5, 0.9 * len(labels) + 1.2)))
+    positive = []
+    for i, (col, label, color) in enumerate(cols):
+        # Locust-sourced values can be 0 (it rounds sub-ms to 0), which a log axis cannot show.
+        values = kinds[col].where(kinds[col] > 0)
+        positive.extend(values.dropna().tolist())
+        ys = [y + (i - 1) * height for y in range(len(labels))]
+        bars = ax.barh(ys, values.fillna(0).tolist(), height=height, color=color, label=label)
+        for bar, v in zip(bars, values, strict=True):
+            if not isnan(v):
+                ax.annotate(
+                    fmt_ms(v),
+                    (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                    xytext=(3, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize="x-small",
+                )
+    if not positive:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlim(min(positive) / 2, max(positive) * 3)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.invert_yaxis()
+    source = summary.attrs.get("source")
+    note = "HDR, exact" if source in (LATENCY_CSV, LATENCY_HDR) else "Locust stats, whole ms"
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_title(f"Latency percentiles per request kind ({note})")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize="small")
+    return _save_png(fig, path)
+
+
+def plot_errors(history: pd.DataFrame, failures: pd.DataFrame, path: Path) -> bytes | None:
+    """Failures/s over time per request kind, and the most frequent failures by request and error."""
+    if history.empty and failures.empty:
+        return None
+    fig, (ax_t, ax_b) = plt.subplots(2, 1, figsize=(10, 7), gridspec_kw={"height_ratios": [1, 1.2]})
+    if history.empty:
+        _no_data(ax_t, f"{rf.HISTORY_CSV} missing")
+    else:
+        rates = rf.history_rates(history)
+        for (rtype, name), grp in rates[~is_aggregated(rates)].groupby(["Type", "Name"], sort=True):
+            if grp["fail_per_s"].fillna(0).gt(0).any():
+                ax_t.plot(
+                    grp["elapsed_s"],
+                    grp["fail_per_s"],
+                    label=kind_label(rtype, name),
+                    linewidth=1.2,
+                    drawstyle="steps-pre",
+                )
+        agg = rates[is_aggregated(rates)]
+        if len(agg):
+            ax_t.plot(
+                agg["elapsed_s"],
+                agg["fail_per_s"],
+                "--",
+                color="black",
+                label="all",
+                linewidth=1.4,
+                drawstyle="steps-pre",
+            )
+        ax_t.legend(loc="upper left", fontsize="small")
+    ax_t.set_title("Failures over time")
+    ax_t.set_xlabel("elapsed (s)")
+    ax_t.set_ylabel("failures/s (per interval)")
+    ax_t.set_ylim(bottom=0)
+    ax_t.grid(True, alpha=0.3)
+
+    top = failures.head(TOP_FAILURES)
+    if top.empty:
+        _no_data(ax_b, "no failures recorded")
+        ax_b.set_axis_off()
+    else:
+        labels = [
+            shorten(f"{kind_label(m, n)}: {e}", 70)
+            for m, n, e in zip(top["Method"], top["Name"], top["Error"], strict=True)
+        ]
+        ax_b.barh(range(len(top)), top["Occurrences"].fillna(0).tolist(), height=0.6, color="tab:red")
+        ax_b.set_yticks(range(len(top)), labels, fontsize="small")
+        ax_b.set_ylim(max(len(top), 5) - 0.5, -0.5)  # top-down, and slim bars when there are few
+        ax_b.set_xlabel("occurrences")
+        ax_b.set_title(f"Failures by request and error (top {TOP_FAILURES})")
+        ax_b.grid(True, axis="x", alpha=0.3)
+    return _save_png(fig, path)
+
+
+def plot_resources(resources: pd.DataFrame, path: Path) -> bytes | None:
+    """CPU (% of one core) and RSS over time per process role of ``read_resources``."""
+    if resources.empty:
+        return None
+    fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
+    for role, grp in resources.groupby("process", sort=True):
+        ax_cpu.plot(grp["elapsed_s"], grp["cpu_percent"], label=role, linewidth=1.3)
+        ax_mem.plot(grp["elapsed_s"], grp["rss_bytes"] / 2**20, label=role, linewidth=1.3)
+    ax_cpu.axhline(100, color="grey", linestyle=":", linewidth=1)
+    ax_cpu.set_ylabel("CPU (% of one core)")
+    ax_cpu.set_ylim(bottom=0)
+    ax_cpu.set_title("Process resources")
+    ax_cpu.legend(loc="upper left", fontsize="small")
+    ax_cpu.grid(True, alpha=0.3)
+    ax_mem.set_ylabel("RSS (MiB)")
+    ax_mem.set_xlabel("elapsed (s)")
+    ax_mem.set_ylim(bottom=0)
+    ax_mem.grid(True, alpha=0.3)
+    return _save_png(fig, path)
