@@ -260,7 +260,6 @@ class _Meter:
 def child_unary_grpcio(spec: Spec) -> Result:
     """[2a] grpcio sync stubs under gevent + init_gevent, one greenlet per caller."""
     _patch_like_locust()
-    import gevent
     import grpc
     from grpc.experimental import gevent as grpc_gevent
 
@@ -275,12 +274,18 @@ def child_unary_grpcio(spec: Spec) -> Result:
     ]
     request = ctl.ListDevicesRequest()
 
-    def worker(stub: Any, count: int) -> None:
-        for _ in range(count):
-            stub.ListDevices(request, timeout=CALL_TIMEOUT_S)
+    return _measure_greenlet_callers(
+        stubs, lambda stub: stub.ListDevices(request, timeout=CALL_TIMEOUT_S), spec
+    )
+
+
+def _measure_greenlet_callers(stubs: list[Any], call_once: Callable[[Any], Any], spec: Spec) -> Result:
+    """One greenlet per stub calling ``call_once(stub)``: a warm-up, then ``spec["calls"]`` metered."""
+    import gevent
 
     def run(total: int) -> None:
-        greenlets = [gevent.spawn(worker, s, total // len(stubs)) for s in stubs]
+        per_stub = total // len(stubs)
+        greenlets = [gevent.spawn(lambda st=st: [call_once(st) for _ in range(per_stub)]) for st in stubs]
         gevent.joinall(greenlets, raise_error=True)
 
     run(UNARY_WARMUP)
@@ -293,26 +298,13 @@ def child_unary_grpcio(spec: Spec) -> Result:
 def child_unary_engine_call(spec: Spec) -> Result:
     """[2b] The operator path: one greenlet per caller, one engine.call hand-off per request."""
     _patch_like_locust()
-    import gevent
 
     from loadtests.engine import get_engine
 
     engine = get_engine()
     stubs = engine.call(_aio_control_stubs, spec["target"], UNARY_CONCURRENCY, timeout=10)
 
-    def worker(stub: Any, count: int) -> None:
-        for _ in range(count):
-            engine.call(_aio_list, stub)
-
-    def run(total: int) -> None:
-        greenlets = [gevent.spawn(worker, s, total // len(stubs)) for s in stubs]
-        gevent.joinall(greenlets, raise_error=True)
-
-    run(UNARY_WARMUP)
-    meter = _Meter()
-    meter.start(spec["calls"])
-    run(spec["calls"])
-    return meter.stop(spec["calls"])
+    return _measure_greenlet_callers(stubs, lambda stub: engine.call(_aio_list, stub), spec)
 
 
 async def _aio_callers(stubs: list[Any], total: int) -> None:
