@@ -20,6 +20,9 @@ from aranya_perf.proto import aranya_pb2 as pb
 
 Kind = int  # an aranya_pb2.Kind value
 
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+"""gRPC send/receive message limit that the gateway and the load generator both configure."""
+
 DEFAULT_MAX_PAYLOAD = 32 * 1024
 """Bytes per frame body when data is chunked (aranya's agents default to tens of KiB)."""
 

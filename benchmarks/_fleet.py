@@ -17,6 +17,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from aranya_perf.codec import MAX_MESSAGE_BYTES
 from aranya_perf.gateway.process import GatewayProcess
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ T = TypeVar("T")
 
 GATEWAY_START_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 60.0
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-"""What the load generator's channels allow (loadtests.grpc_user), so a benchmark device costs the same."""
 
 
 def start_gateway() -> GatewayProcess:

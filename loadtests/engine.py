@@ -140,8 +140,6 @@ class Engine:
         self._stopped_lock = _native_lock()
         self._start_error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.drained_batches = 0
-        self.drained_items = 0
 
     # -- lifecycle (gevent side) -------------------------------------------------------------
 
@@ -304,17 +302,12 @@ class Engine:
 
     def _drain_once(self) -> None:
         outbox = self._outbox
-        n = 0
         while outbox:
             fn, args = outbox.popleft()
-            n += 1
             try:
                 fn(*args)
             except Exception as exc:  # a broken listener must not stop result delivery
                 print(f"aranya-perf engine: callback {fn!r} failed: {exc!r}", file=sys.stderr)
-        if n:
-            self.drained_batches += 1
-            self.drained_items += n
 
 
 class TaskHandle:

@@ -21,13 +21,11 @@ from grpc import aio
 from locust import User
 from locust.exception import StopUser
 
+from aranya_perf.codec import MAX_MESSAGE_BYTES
 from aranya_perf.targets import TargetError, check_target, format_address
 from loadtests.engine import Engine, get_engine
 
 ALLOW_REMOTE_ENV = "ARANYA_PERF_ALLOW_REMOTE"
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-
-Reporter = Callable[[str, str, float, int, BaseException | None], None]
 
 
 def _read(path: str | None) -> bytes | None:

@@ -13,8 +13,6 @@ from typing import Any
 
 from aranya_perf import codec
 
-MiB = 1024 * 1024
-
 
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
@@ -35,7 +33,7 @@ class GatewayConfig:
     """How long a new device stream may take to send its first MSG_STATE."""
     max_payload: int = codec.DEFAULT_MAX_PAYLOAD
     """Bytes per CMD_DATA_UPSTREAM frame when operator data is chunked."""
-    max_message_bytes: int = 16 * MiB
+    max_message_bytes: int = codec.MAX_MESSAGE_BYTES
     """gRPC send/receive message limit for both services."""
     stagger: bool = True
     """Start each device's periodic timers at a random phase (seeded by device id)."""
