@@ -117,23 +117,19 @@ def _connects_panel(ax: Any, connects: pd.DataFrame, agg: pd.DataFrame, ticks: p
         totals = connects.set_index("elapsed_s")[["Total Request Count", "Total Failure Count"]]
         # Counts as sampled at each tick, held until the next; from 0 at the run's first tick.
         totals = totals.reindex(sorted(set(ticks) | set(totals.index))).ffill().fillna(0)
-        ax.plot(
-            totals.index,
-            totals["Total Request Count"],
-            label="connects (cumulative)",
-            color="tab:blue",
-            linewidth=1.0,
-            drawstyle="steps-post",
-        )
-        if totals["Total Failure Count"].gt(0).any():
-            ax.plot(
-                totals.index,
-                totals["Total Failure Count"],
-                label="failed connects",
-                color="tab:red",
-                linewidth=1.0,
-                drawstyle="steps-post",
-            )
+        for column, label, color in (
+            ("Total Request Count", "connects (cumulative)", "tab:blue"),
+            ("Total Failure Count", "failed connects", "tab:red"),
+        ):
+            if column == "Total Request Count" or totals[column].gt(0).any():
+                ax.plot(
+                    totals.index,
+                    totals[column],
+                    label=label,
+                    color=color,
+                    linewidth=1.0,
+                    drawstyle="steps-post",
+                )
     if len(agg) and agg["User Count"].fillna(0).gt(0).any():
         ax.plot(agg["elapsed_s"], agg["User Count"], color="grey", alpha=0.7, linewidth=1, label="users")
     ax.set_title("devices connected", loc="left", fontsize="medium")

@@ -15,6 +15,7 @@ gevent: only the ``run`` verb imports it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 import signal
@@ -100,7 +101,7 @@ def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
 
 def _user_classes(config: FleetConfig) -> list[type]:
     # Subclasses rather than mutating the shared classes: several runs can share a process (tests).
-    profile = DeviceUser.profile.__class__(status_push_interval_s=config.status_interval_s)
+    profile = dataclasses.replace(DeviceUser.profile, status_push_interval_s=config.status_interval_s)
     common = {"allow_remote": config.allow_remote}
     classes = []
     if config.devices:

@@ -33,12 +33,15 @@ class DeviceUser(GrpcUser):
     weight = 100
     wait_time = constant(0)
     profile = DeviceProfile()
-    # grpc's own reconnect backoff sits under the agent's; keep it on the same scale as the profile's.
-    channel_options = (
-        ("grpc.initial_reconnect_backoff_ms", int(DeviceProfile.backoff_initial_s * 1000)),
-        ("grpc.max_reconnect_backoff_ms", int(DeviceProfile.backoff_max_s * 1000)),
-    )
     device_id_prefix = os.environ.get("ARANYA_PERF_DEVICE_PREFIX", "dev")
+
+    @property
+    def channel_options(self) -> tuple[tuple[str, int], ...]:  # type: ignore[override]
+        # grpc's own reconnect backoff sits under the agent's; keep it on the same scale as the profile's.
+        return (
+            ("grpc.initial_reconnect_backoff_ms", int(self.profile.backoff_initial_s * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(self.profile.backoff_max_s * 1000)),
+        )
 
     agent: DeviceAgent | None = None
     _handle: TaskHandle | None = None
