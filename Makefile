@@ -26,7 +26,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 gen: $(VENV)/.installed
-	$(PY) -m aranya_perf.proto.generate
+	$(PY) -m aranya_perf.protocol.generate
 
 # asv benchmarks (docs/benchmarks.md). bench-quick runs every benchmark once in .venv against the
 # working tree and saves no results; bench-continuous builds BENCH_BASE and HEAD (committed code only)

@@ -201,6 +201,15 @@ def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
         yield prefix, "-" if value is None else str(value)
 
 
+def _protocol_text(meta: dict[str, Any] | None) -> str:
+    """The protocol version spoken, e.g. ``aranya-v0.3 (aranya-proto v0.3.5 ...)``; runs before it was
+    recorded say so."""
+    proto = (meta or {}).get("protocol") or {}
+    if not proto.get("name"):
+        return "not recorded"
+    return f"{proto['name']} ({proto['source']})" if proto.get("source") else str(proto["name"])
+
+
 def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
     target = meta.get("target") or {}
     git = meta.get("git") or {}
@@ -216,8 +225,10 @@ def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
         ["Started", str(meta.get("started_at") or "-")],
         ["Finished", str(meta.get("finished_at") or "-")],
         ["Duration", fmt_duration(duration)],
+        ["Protocol", _protocol_text(meta)],
         ["Target", str(target.get("address", "-"))],
         ["Embedded gateway", str(target.get("embedded", "-"))],
+        ["Listener per device", str(target.get("listener_per_device", "-"))],
         ["Git", git_text],
         [
             "Host",
@@ -279,6 +290,7 @@ def write_run_report(run_dir: Path) -> Path:
     address = ((meta or {}).get("target") or {}).get("address", "-")
     doc.p(
         f"Status: {status} · profile: {(meta or {}).get('profile', '-')} · "
+        f"Protocol: {((meta or {}).get('protocol') or {}).get('name', 'not recorded')} · "
         f"duration: {fmt_duration(duration)} · target: {address}"
     )
 

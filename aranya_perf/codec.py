@@ -1,45 +1,77 @@
-"""Codec for aranya Cmd/Msg frames: building frames, typed bodies, chunking, reassembly.
+"""Session data on the wire: cutting data into frames and putting one session's frames back together.
 
-Shared by the reference gateway (controller side) and the simulated devices
-(agent side). Data kinds (MSG_DATA_*, CMD_DATA_UPSTREAM) carry raw bytes; every
-other kind with a body carries the protobuf message registered in ``BODY_TYPES``.
+Version-neutral: frames are built with a ``Protocol``'s ``new_cmd``/``new_msg`` and read back
+with its ``unpack`` as ``(kind, sid, seq, complete, payload)``, so the same chunking and
+reassembly serve every protocol version, on the gateway (controller side) and in the
+simulated devices (agent side).
 
-Sequence numbers count the frames one side sends within one session, from 0;
-the last frame of a session's stream has ``completed`` set. Large data is cut
-into frames of at most ``max_payload`` bytes.
+Sequence numbers count the frames one side sends within one session, from 0; the last
+frame of a session's stream has ``complete`` set. Large data is cut into frames of at most
+``max_payload`` bytes (aranya: 64 KiB minus an empty frame, ``Protocol.max_payload``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-from google.protobuf.message import DecodeError, Message
-
-from aranya_perf.proto import aranya_pb2 as pb
-
-Kind = int  # an aranya_pb2.Kind value
+from typing import Any
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """gRPC send/receive message limit that the gateway and the load generator both configure."""
 
-DEFAULT_MAX_PAYLOAD = 32 * 1024
-"""Bytes per frame body when data is chunked (aranya's agents default to tens of KiB)."""
+NewFrame = Callable[..., Any]
+"""``Protocol.new_cmd`` or ``Protocol.new_msg``: ``(kind, sid, payload, seq, complete) -> frame``."""
 
-DATA_KINDS: frozenset[int] = frozenset({pb.MSG_DATA_DEFAULT, pb.MSG_DATA_STDERR, pb.CMD_DATA_UPSTREAM})
 
-BODY_TYPES: dict[int, type[Message]] = {
-    pb.CMD_REJECT: pb.RejectCmd,
-    pb.CMD_SESSION_CLOSE: pb.SessionCloseCmd,
-    pb.CMD_NODE_INFO_GET: pb.NodeInfoGetCmd,
-    pb.CMD_POD_CTR_EXEC: pb.ContainerExecOrAttachCmd,
-    pb.CMD_POD_CTR_ATTACH: pb.ContainerExecOrAttachCmd,
-    pb.CMD_POD_CTR_LOGS: pb.ContainerLogsCmd,
-    pb.CMD_POD_PORT_FORWARD: pb.PodPortForwardCmd,
-    pb.MSG_STATE: pb.StateMsg,
-    pb.MSG_ERROR: pb.ErrorMsg,
-}
-"""Kind -> protobuf body type, for the kinds this suite encodes and decodes."""
+def chunk_frames(
+    new: NewFrame,
+    kind: int,
+    sid: int,
+    data: bytes,
+    *,
+    max_payload: int,
+    start_seq: int = 0,
+    complete: bool = True,
+) -> Iterator[Any]:
+    """Cut ``data`` into frames of ``kind`` with consecutive seqs from ``start_seq``.
+
+    With ``complete`` the last frame has ``complete`` set. Empty data gives one
+    empty frame. Raises ``ValueError`` at call time (not on first iteration)
+    when ``max_payload`` is not positive.
+    """
+    if max_payload <= 0:
+        raise ValueError(f"max_payload must be > 0, got {max_payload}")
+    return _chunks(new, kind, sid, data, max_payload, start_seq, complete)
+
+
+def _chunks(
+    new: NewFrame, kind: int, sid: int, data: bytes, max_payload: int, seq: int, complete: bool
+) -> Iterator[Any]:
+    size = len(data)
+    if size <= max_payload:
+        # Common case: one frame, and a bytes input needs no copy at all.
+        yield new(kind, sid, data if type(data) is bytes else bytes(data), seq, complete)
+        return
+    view = memoryview(data)
+    for offset in range(0, size, max_payload):
+        end = offset + max_payload
+        # One copy per chunk: the memoryview slice is free, bytes() is the copy protobuf needs.
+        yield new(kind, sid, bytes(view[offset:end]), seq, complete and end >= size)
+        seq += 1
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    kind: int
+    seq: int
+    body: bytes
+    complete: bool
+
+
+def _fmt_seqs(seqs: list[int], limit: int = 10) -> str:
+    if len(seqs) <= limit:
+        return ", ".join(map(str, seqs))
+    return ", ".join(map(str, seqs[:limit])) + f", ... ({len(seqs)} in all)"
 
 
 class ReassemblyError(ValueError):
@@ -52,133 +84,6 @@ class GapError(ReassemblyError):
 
 class DuplicateChunkError(ReassemblyError):
     """A sequence number arrived twice."""
-
-
-class BodyDecodeError(ValueError):
-    """A frame's body does not parse as the protobuf type registered for its kind."""
-
-
-def _body_bytes(body: bytes | Message) -> bytes:
-    if isinstance(body, Message):
-        return body.SerializeToString()
-    # upb's bytes fields accept only bytes, so bytearray/memoryview bodies are copied here.
-    return bytes(body)
-
-
-def _frame(
-    make: type[pb.Cmd] | type[pb.Msg], kind: Kind, sid: int, body: bytes, seq: int, completed: bool
-) -> pb.Cmd | pb.Msg:
-    # Setting fields on the embedded header is about twice as fast with upb as
-    # make(header=pb.Header(...)), which builds a Header and then copies it in.
-    # The header is still always present on the wire (even all-zero it encodes as 0a 00).
-    frame = make(body=body)
-    header = frame.header
-    header.kind = kind
-    header.sid = sid
-    header.seq = seq
-    header.completed = completed
-    return frame
-
-
-def new_cmd(
-    kind: Kind, sid: int, body: bytes | Message = b"", *, seq: int = 0, completed: bool = False
-) -> pb.Cmd:
-    """Build a Cmd frame; a protobuf body is serialised."""
-    if type(body) is not bytes:
-        body = _body_bytes(body)
-    return _frame(pb.Cmd, kind, sid, body, seq, completed)
-
-
-def new_msg(
-    kind: Kind, sid: int, body: bytes | Message = b"", *, seq: int = 0, completed: bool = False
-) -> pb.Msg:
-    """Build a Msg frame; a protobuf body is serialised."""
-    if type(body) is not bytes:
-        body = _body_bytes(body)
-    return _frame(pb.Msg, kind, sid, body, seq, completed)
-
-
-def decode_body(frame: pb.Cmd | pb.Msg) -> Message | bytes:
-    """The frame's body as its registered protobuf type, or raw bytes for data and unregistered kinds.
-
-    Raises ``BodyDecodeError`` when a registered body does not parse.
-    """
-    header = frame.header
-    body_type = BODY_TYPES.get(header.kind)
-    if body_type is None:
-        return frame.body
-    try:
-        return body_type.FromString(frame.body)
-    except DecodeError as exc:
-        raise BodyDecodeError(
-            f"sid {header.sid} seq {header.seq}: {_kind_name(header.kind)} body is not a valid "
-            f"{body_type.DESCRIPTOR.name}: {exc}"
-        ) from exc
-
-
-def _kind_name(kind: Kind) -> str:
-    # Error paths only. Aliased values (1) report the first declared name, MSG_DATA_DEFAULT.
-    try:
-        return pb.Kind.Name(kind)
-    except ValueError:
-        return f"kind {kind}"
-
-
-def chunk_frames(
-    make: type[pb.Cmd] | type[pb.Msg],
-    kind: Kind,
-    sid: int,
-    data: bytes,
-    *,
-    max_payload: int = DEFAULT_MAX_PAYLOAD,
-    start_seq: int = 0,
-    complete: bool = True,
-) -> Iterator[pb.Cmd | pb.Msg]:
-    """Cut ``data`` into frames of ``kind`` with consecutive seqs from ``start_seq``.
-
-    With ``complete`` the last frame has ``completed`` set. Empty data gives one
-    empty frame. Raises ``ValueError`` at call time (not on first iteration)
-    when ``max_payload`` is not positive.
-    """
-    if max_payload <= 0:
-        raise ValueError(f"max_payload must be > 0, got {max_payload}")
-    return _chunks(make, kind, sid, data, max_payload, start_seq, complete)
-
-
-def _chunks(
-    make: type[pb.Cmd] | type[pb.Msg],
-    kind: Kind,
-    sid: int,
-    data: bytes,
-    max_payload: int,
-    seq: int,
-    complete: bool,
-) -> Iterator[pb.Cmd | pb.Msg]:
-    size = len(data)
-    if size <= max_payload:
-        # Common case: one frame, and a bytes input needs no copy at all.
-        yield _frame(make, kind, sid, data if type(data) is bytes else bytes(data), seq, complete)
-        return
-    view = memoryview(data)
-    for offset in range(0, size, max_payload):
-        end = offset + max_payload
-        # One copy per chunk: the memoryview slice is free, bytes() is the copy protobuf needs.
-        yield _frame(make, kind, sid, bytes(view[offset:end]), seq, complete and end >= size)
-        seq += 1
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    kind: Kind
-    seq: int
-    body: bytes
-    completed: bool
-
-
-def _fmt_seqs(seqs: list[int], limit: int = 10) -> str:
-    if len(seqs) <= limit:
-        return ", ".join(map(str, seqs))
-    return ", ".join(map(str, seqs[:limit])) + f", ... ({len(seqs)} in all)"
 
 
 class Reassembler:
@@ -219,39 +124,37 @@ class Reassembler:
         self._completed_seq: int | None = None
         self._sid: int | None = None  # remembered only for check_complete's message
 
-    def feed(self, header: pb.Header, body: bytes) -> list[Chunk]:
-        """Accept one frame; return the chunks now deliverable, in seq order."""
-        seq = header.seq
+    def feed(self, kind: int, sid: int, seq: int, complete: bool, body: bytes) -> list[Chunk]:
+        """Accept one frame (as ``Protocol.unpack`` reads it); return the chunks now deliverable, in order."""
         expected = self._expected
         pending = self._pending
         if seq < expected or seq in pending:
-            raise DuplicateChunkError(f"sid {header.sid}: duplicate seq {seq} (next expected {expected})")
+            raise DuplicateChunkError(f"sid {sid}: duplicate seq {seq} (next expected {expected})")
         completed_seq = self._completed_seq
         if completed_seq is not None and seq > completed_seq:
-            raise GapError(f"sid {header.sid}: seq {seq} is a frame after completion at seq {completed_seq}")
+            raise GapError(f"sid {sid}: seq {seq} is a frame after completion at seq {completed_seq}")
         if seq - expected > self.max_pending:
             raise GapError(
-                f"sid {header.sid}: seq {seq} is more than max_pending={self.max_pending} "
+                f"sid {sid}: seq {seq} is more than max_pending={self.max_pending} "
                 f"ahead of expected seq {expected}"
             )
-        completed = header.completed
-        if completed:
+        if complete:
             # A completed frame below one already held contradicts that frame; one below the
             # first completed frame (checked above) is the same contradiction.
             if completed_seq is not None or (pending and max(pending) > seq):
                 above = completed_seq if completed_seq is not None else max(pending)
-                raise GapError(f"sid {header.sid}: completed seq {seq} but seq {above} was already received")
+                raise GapError(f"sid {sid}: completed seq {seq} but seq {above} was already received")
             self._completed_seq = seq
-            self._sid = header.sid
+            self._sid = sid
 
         if seq != expected:
-            pending[seq] = Chunk(header.kind, seq, body, completed)
+            pending[seq] = Chunk(kind, seq, body, complete)
             self.reordered += 1
             return []
 
         parts = self._parts
         parts.append(body)
-        out = [Chunk(header.kind, seq, body, completed)]
+        out = [Chunk(kind, seq, body, complete)]
         expected += 1
         if pending:
             while (chunk := pending.pop(expected, None)) is not None:

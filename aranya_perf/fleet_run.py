@@ -31,7 +31,7 @@ from locust import stats as locust_stats
 from locust.env import Environment
 
 from analysis.run_report import format_summary_table, summary_rows, write_run_report
-from aranya_perf import results
+from aranya_perf import address_map, protocol, results
 from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 from aranya_perf.measure.latency import LatencyRecorder, merge, split_key
 from aranya_perf.measure.resources import ResourceSampler
@@ -54,13 +54,17 @@ class FleetConfig:
     operators: int = 3
     duration_s: float = 30.0
     spawn_rate: float = 100.0
-    target: str | None = None  # None: start the embedded gateway
+    protocol: str = protocol.DEFAULT
+    target: str | None = None  # an address map spec (see aranya_perf.address_map); None: embedded gateway
+    control: str | None = None  # the operators' control service; None: the embedded or shared target
     target_metrics: str | None = None
     allow_remote: bool = False
     out: Path = Path("results")
     profile: str = "fleet"
-    node_info_interval_s: float = 10.0
-    metrics_interval_s: float = 10.0
+    listener_per_device: bool = False  # embedded gateway: one listener per device, as aranya runs them
+    schedule: str = "load-test"
+    node_info_interval_s: float | None = None  # None: the schedule's
+    metrics_interval_s: float | None = None
     status_interval_s: float = 10.0
     gc_freeze: bool = True
     argv: list[str] = field(default_factory=list)
@@ -78,12 +82,20 @@ class RunFailed(Exception):
     """The run could not do its job (target unreachable, gateway did not start)."""
 
 
-def _gateway_args(config: FleetConfig) -> list[str]:
-    return [
-        "--node-info-interval", f"{config.node_info_interval_s}s",
-        "--metrics-interval", f"{config.metrics_interval_s}s",
-        "--gc-freeze" if config.gc_freeze else "--no-gc-freeze",
-    ]  # fmt: skip
+def _gateway_args(config: FleetConfig, run_dir: Path) -> list[str]:
+    args = ["--protocol", config.protocol, "--schedule", config.schedule]
+    if config.node_info_interval_s is not None:
+        args += ["--node-info-interval", f"{config.node_info_interval_s}s"]
+    if config.metrics_interval_s is not None:
+        args += ["--metrics-interval", f"{config.metrics_interval_s}s"]
+    if config.listener_per_device:
+        args += ["--listener-per-device", "--devices", str(config.devices)]
+        args += ["--address-map-out", str(run_dir / ADDRESS_MAP_FILE)]
+    args.append("--gc-freeze" if config.gc_freeze else "--no-gc-freeze")
+    return args
+
+
+ADDRESS_MAP_FILE = "address_map.csv"
 
 
 def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
@@ -99,17 +111,18 @@ def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
     return True
 
 
-def _user_classes(config: FleetConfig) -> list[type]:
+def _user_classes(config: FleetConfig, devices: address_map.AddressMap, control: str | None) -> list[type]:
     # Subclasses rather than mutating the shared classes: several runs can share a process (tests).
     profile = dataclasses.replace(DeviceUser.profile, status_push_interval_s=config.status_interval_s)
     common = {"allow_remote": config.allow_remote}
     classes = []
     if config.devices:
-        classes.append(
-            type("DeviceUser", (DeviceUser,), {**common, "fixed_count": config.devices, "profile": profile})
-        )
+        attrs = {"fixed_count": config.devices, "profile": profile, "protocol_name": config.protocol}
+        attrs["address_map"] = devices
+        classes.append(type("DeviceUser", (DeviceUser,), {**common, **attrs}))
     if config.operators:
-        classes.append(type("OperatorUser", (OperatorUser,), {**common, "fixed_count": config.operators}))
+        attrs = {"fixed_count": config.operators, "host": control}
+        classes.append(type("OperatorUser", (OperatorUser,), {**common, **attrs}))
     return classes
 
 
@@ -140,30 +153,58 @@ def run_fleet(config: FleetConfig, out: TextIO = sys.stdout) -> FleetOutcome:
     """
     if config.devices + config.operators == 0:
         raise TargetError("nothing to run: --devices and --operators are both 0")
+    protocol.get(config.protocol)  # ProtocolError (a ValueError) names the known versions
+    if config.listener_per_device and config.target is not None:
+        raise TargetError(
+            "--listener-per-device sets up the embedded gateway; a --target has its own listeners"
+        )
+    devices: address_map.AddressMap | None = None
+    control = config.control
     if config.target is not None:
         # Checked before anything is written: a refused or dead target leaves no results directory.
-        wait_reachable(
-            *check_target(config.target, allow_remote=config.allow_remote), timeout=REACH_TIMEOUT_S
-        )
-    return FleetRun(config, out).run()
+        devices = address_map.parse(config.target, allow_remote=config.allow_remote)
+        devices.assign(config.devices)  # enough devices in the map?
+        if control is None and devices.shared is not None:
+            control = devices.shared
+        if config.operators and control is None:
+            raise TargetError(
+                "operators need a control service (--control HOST:PORT of a reference gateway); "
+                "a real aranya is driven through kubectl: pass --operators 0"
+            )
+        first = devices.shared or devices.entries[0].address
+        wait_reachable(*check_target(first, allow_remote=config.allow_remote), timeout=REACH_TIMEOUT_S)
+    if control is not None:
+        control = format_address(*check_target(control, allow_remote=config.allow_remote))
+    return FleetRun(config, out, devices, control).run()
 
 
 class FleetRun:
     """The state of one run, so that ``finish`` can stop and save whatever was started."""
 
-    def __init__(self, config: FleetConfig, out: TextIO) -> None:
+    def __init__(
+        self, config: FleetConfig, out: TextIO, devices: address_map.AddressMap | None, control: str | None
+    ) -> None:
         self.config = config
         self.out = out
+        self.devices = devices
+        self.control = control
         self.run_dir = results.new_run_dir(Path(config.out), config.profile)
+        proto = protocol.get(config.protocol)
         self.meta = results.collect_meta(
             argv=config.argv,
             config={
                 k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items() if k != "argv"
             },
-            target={"address": config.target, "embedded": config.target is None},
+            target={
+                "address": config.target,
+                "embedded": config.target is None,
+                "control": control,
+                "listener_per_device": config.listener_per_device or bool(devices and devices.per_device),
+            },
             profile=config.profile,
             run_id=self.run_dir.name,
         )
+        self.meta["protocol"] = {"name": proto.name, "source": proto.source, "service": proto.service}
         results.write_meta(self.run_dir, self.meta)
         self.outcome = FleetOutcome(run_dir=self.run_dir, status="failed")
         self.metrics_address = config.target_metrics
@@ -177,9 +218,10 @@ class FleetRun:
         self.greenlets: list[gevent.Greenlet] = []
 
     def run(self) -> FleetOutcome:
-        self.out.write(f"aranya-perf run: results in {self.run_dir}\n")
+        self.out.write(f"aranya-perf run ({self.config.protocol}): results in {self.run_dir}\n")
         try:
-            self._load(self._start_target())
+            self._start_target()
+            self._load()
             self.outcome.status = "ok"
             total = self.env.stats.total if self.env else None
             if total is None or total.num_requests - total.num_failures <= 0:
@@ -192,25 +234,38 @@ class FleetRun:
             self._finish()
         return self.outcome
 
-    def _start_target(self) -> str:
+    def _start_target(self) -> None:
+        """Start the embedded gateway unless a target was given; fills ``devices`` and ``control``."""
         config = self.config
-        if config.target is not None:
-            return format_address(*check_target(config.target, allow_remote=config.allow_remote))
+        if self.devices is not None:
+            return
         self._gateway_log = (self.run_dir / "gateway.log").open("wb")
-        self.gateway = GatewayProcess(_gateway_args(config), stderr=self._gateway_log)
+        self.gateway = GatewayProcess(_gateway_args(config, self.run_dir), stderr=self._gateway_log)
         try:
             self.gateway.start(timeout=GATEWAY_START_TIMEOUT_S)
         except GatewayStartError as exc:
             raise RunFailed(f"embedded {exc} (see {self.run_dir / 'gateway.log'})") from None
-        self.metrics_address = self.gateway.metrics_address
-        self.out.write(
-            f"  embedded gateway {self.gateway.address} (metrics http://{self.metrics_address}/metrics)\n"
+        gw = self.gateway
+        self.metrics_address = gw.metrics_address
+        if config.listener_per_device:
+            self.devices = address_map.read_file(self.run_dir / ADDRESS_MAP_FILE)
+        else:
+            self.devices = address_map.AddressMap(gw.address, shared=gw.address)
+        self.control = gw.address
+        where = (
+            f"{len(gw.device_addresses)} device listeners + control {gw.address}"
+            if gw.device_addresses
+            else gw.address
         )
-        self.meta["target"].update(address=self.gateway.address, metrics=self.metrics_address)
+        self.out.write(
+            f"  embedded gateway ({gw.protocol}) {where} (metrics http://{self.metrics_address}/metrics)\n"
+        )
+        self.meta["target"].update(address=gw.address, control=gw.address, metrics=self.metrics_address)
+        if config.listener_per_device:
+            self.meta["target"]["address_map"] = ADDRESS_MAP_FILE
         results.write_meta(self.run_dir, self.meta)
-        return self.gateway.address
 
-    def _load(self, target: str) -> None:
+    def _load(self) -> None:
         config = self.config
         processes = {"generator": os.getpid()}
         if self.gateway is not None:
@@ -218,7 +273,12 @@ class FleetRun:
         self.sampler = ResourceSampler(self.run_dir / "resources.csv", processes, interval=1.0)
         self.sampler.start()
 
-        env = Environment(user_classes=_user_classes(config), host=target, stop_timeout=STOP_TIMEOUT_S)
+        assert self.devices is not None
+        env = Environment(
+            user_classes=_user_classes(config, self.devices, self.control),
+            host=self.control or self.devices.shared,
+            stop_timeout=STOP_TIMEOUT_S,
+        )
         self.env = env
         hooks.install(env.events, gc_freeze=config.gc_freeze)
         self.recorder = LatencyRecorder(env)

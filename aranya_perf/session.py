@@ -1,16 +1,18 @@
-"""Session bookkeeping shared by both ends of an EdgeDevice.Sync stream.
+"""Session bookkeeping shared by both ends of a device stream.
 
-A session is one command and everything answering it: the controller picks a
-fresh session id (sid) per command, both sides number the frames they send in
-it, and the receiver reassembles the other side's frames. ``SessionTable``
-multiplexes many live sessions on one stream and is on the hot path of every
-frame, so lookups are plain dict operations.
+A session is one command and everything answering it: the controller picks a fresh
+session id (sid) per command, both sides number the frames they send in it, and the
+receiver reassembles the other side's frames. ``SessionTable`` multiplexes the live
+sessions of one stream; it is on the hot path of every frame, so lookups are plain dict
+operations. The gateway keeps its per-command state in subclasses of ``Session``, so one
+table is the only record of a stream's sessions.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aranya_perf.codec import Reassembler
 
@@ -25,6 +27,12 @@ class SessionIds:
             raise ValueError(f"session id start must be in 0..{MAX_SID}, got {start}")
         self._next = start or 1
 
+    @classmethod
+    def from_clock(cls) -> SessionIds:
+        """aranya's origin: its session manager starts at the current Unix time in nanoseconds and hands
+        out that plus one, plus two, ..."""
+        return cls(time.time_ns() + 1)
+
     def next(self) -> int:
         """The next id: start, start+1, ..., MAX_SID, then 1 again (0 is skipped)."""
         sid = self._next
@@ -32,14 +40,18 @@ class SessionIds:
         return sid
 
 
-@dataclass(slots=True)
 class Session:
-    sid: int
-    kind: int  # the Cmd kind that opened it
-    opened_at: float  # time.monotonic()
-    deadline: float | None = None  # monotonic; None = no timeout
-    next_seq: int = 0  # seq of the next frame this side sends
-    rx: Reassembler = field(default_factory=Reassembler)
+    """One live session on one stream. Subclasses add what their side waits for."""
+
+    __slots__ = ("deadline", "kind", "next_seq", "opened_at", "rx", "sid")
+
+    def __init__(self, kind: int) -> None:
+        self.kind = kind  # the Cmd kind that opened it
+        self.sid = 0
+        self.opened_at = 0.0  # monotonic clock of the table's user
+        self.deadline: float | None = None  # None = no timeout
+        self.next_seq = 0  # seq of the next frame this side sends
+        self.rx = Reassembler()
 
     def take_seq(self) -> int:
         """Return the seq for the next outgoing frame and advance."""
@@ -48,19 +60,24 @@ class Session:
         return seq
 
 
+S = TypeVar("S", bound=Session)
+
+
 class SessionTable:
     """Live sessions on one stream, by sid."""
+
+    __slots__ = ("_sessions", "ids")
 
     def __init__(self, ids: SessionIds | None = None) -> None:
         self.ids = ids if ids is not None else SessionIds()
         self._sessions: dict[int, Session] = {}
 
-    def open(self, kind: int, *, now: float, timeout: float | None = None, sid: int | None = None) -> Session:
-        """Open a session with a fresh sid (or the given one, as a device does for the controller's sid).
+    def open(self, session: S, *, now: float, timeout: float | None = None, sid: int | None = None) -> S:
+        """Register ``session`` under a fresh sid (or the given one, as a device does for the controller's).
 
-        ``timeout`` of None or 0 means no deadline. An explicit sid is taken as given,
-        even 0, because a device must answer whatever id the controller chose; only a
-        live one (or one outside uint64) raises ``ValueError``.
+        ``timeout`` of None or 0 means no deadline. An explicit sid is taken as given, even
+        0, because a device must answer whatever id the controller chose; only a live one
+        (or one outside uint64) raises ``ValueError``.
         """
         sessions = self._sessions
         if sid is None:
@@ -72,7 +89,9 @@ class SessionTable:
             raise ValueError(f"session {sid} is already open")
         elif not 0 <= sid <= MAX_SID:
             raise ValueError(f"session id must be in 0..{MAX_SID}, got {sid}")
-        session = Session(sid, kind, now, now + timeout if timeout else None)
+        session.sid = sid
+        session.opened_at = now
+        session.deadline = now + timeout if timeout else None
         sessions[sid] = session
         return session
 

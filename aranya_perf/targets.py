@@ -31,6 +31,14 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def strip_scheme(target: str) -> str:
+    """``grpc://h:p/`` (or grpcs, http, https) as ``h:p``: Locust's --host often carries a scheme."""
+    for prefix in ("grpc://", "grpcs://", "http://", "https://"):
+        if target.startswith(prefix):
+            return target[len(prefix) :].rstrip("/")
+    return target
+
+
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

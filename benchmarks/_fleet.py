@@ -29,6 +29,7 @@ T = TypeVar("T")
 
 GATEWAY_START_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 60.0
+CONNECT_SEQUENCE = 3  # commands a new device answers before the gateway lists it
 
 
 def start_gateway() -> GatewayProcess:
@@ -87,19 +88,22 @@ class Fleet:
         return ch
 
     async def add_devices(self, count: int, prefix: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
-        """Start ``count`` devices and return once each has answered the gateway's first command."""
+        """Start ``count`` devices and return once each has answered the gateway's connect sequence
+        (node info, pod list, metrics config), after which the gateway lists it as online."""
+        from aranya_perf import protocol
         from loadtests.device_agent import DeviceAgent, DeviceProfile
 
         # Status pushes are off: they start at a random moment, which would make the figures drift.
         profile = DeviceProfile(status_push_interval_s=0)
+        proto = protocol.get(protocol.DEFAULT)
         new = []
         for i in range(len(self.agents), len(self.agents) + count):
-            agent = DeviceAgent(f"{prefix}-{i:05d}", self.channel(), self.report, profile, seed=i)
+            agent = DeviceAgent(f"{prefix}-{i:05d}", self.channel(), self.report, proto, profile, seed=i)
             new.append(agent)
             self._tasks.append(self.loop.create_task(agent.run()))
         self.agents.extend(new)
         deadline = time.monotonic() + timeout
-        while not all(a.online and a.commands >= 1 for a in new):
+        while not all(a.online and a.commands >= CONNECT_SEQUENCE for a in new):
             if self.errors:
                 raise RuntimeError(f"device errors while connecting: {self.errors[:5]}")
             if time.monotonic() > deadline:

@@ -4,9 +4,10 @@ The gateway runs as its own process (``python -m aranya_perf gateway``, periodic
 polling off) and ``N`` simulated devices hold one EdgeDevice.Sync stream each.
 ``CALLERS`` concurrent operators call ``Control.Exec`` round-robin over the
 devices for ``DURATION_S`` seconds after a short warm-up; every answer is checked.
-What is measured is the whole command path: control RPC in, CMD_POD_CTR_EXEC down
-the device's stream, the device's stdout frames and MSG_DONE back, reassembly, the
-answer. Client and gateway share this machine's cores, so the figure is per machine.
+What is measured is the whole command path in the default protocol version: control
+RPC in, CMD_RUNTIME:CMD_EXEC down the device's stream, the device's stdout frames and
+its complete end frame back, reassembly, the answer, the session close. Client and
+gateway share this machine's cores, so the figure is per machine.
 The run is cut into ``WINDOWS`` equal windows and the best window's rate is reported:
 other processes on the machine can only slow a window down, so the best one is the
 figure least disturbed by them (a regression slows every window).
@@ -67,11 +68,11 @@ class ExecThroughput:
 
 async def _drive(fleet: Fleet, device_ids: list[str]) -> float:
     """Run ``CALLERS`` Exec loops for ``DURATION_S``; return the best window's completed calls per second."""
-    from aranya_perf.proto import control_pb2 as ctl
-    from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+    from aranya_perf.protocol.control import ControlStub
+    from aranya_perf.protocol.control import messages as ctl
     from loadtests import payloads
 
-    stub = ctl_grpc.ControlStub(fleet.channel())
+    stub = ControlStub(fleet.channel())
     requests = [
         ctl.ExecRequest(
             device_id=d,

@@ -2,7 +2,7 @@
 
 ``devices`` ``DeviceAgent`` instances connect to the reference gateway (a child
 process) over loopback, each with its own channel and TCP connection as in the
-load generator, and answer the gateway's first command. ``track_rss_per_device``
+load generator, and answer the gateway's connect sequence. ``track_rss_per_device``
 is the growth of this process's resident set divided by the device count, after
 a warm-up batch has paid for gRPC's one-off start-up; ``peakmem_fleet`` is the
 peak resident set of a process holding the whole fleet (asv reports bytes).
@@ -37,7 +37,7 @@ class GeneratorMemory:
     def _connect(self, devices: int, prefix: str) -> None:
         async def connect() -> None:
             await self.fleet.add_devices(devices, prefix)
-            await asyncio.sleep(SETTLE_S)  # let the answers to the first command flush
+            await asyncio.sleep(SETTLE_S)  # let the answers to the connect sequence flush
 
         self.fleet.run(connect())
         gc.collect()

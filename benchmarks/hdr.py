@@ -20,7 +20,7 @@ from aranya_perf.measure.latency import LatencyRecorder, merge, new_histogram
 
 BATCH = 10_000
 SEED = 20240601
-KINDS = [("control", "Exec"), ("control", "Logs"), ("device", "CMD_POD_CTR_EXEC"), ("device", "connect")]
+KINDS = [("control", "Exec"), ("control", "Logs"), ("device", "CMD_RUNTIME:CMD_EXEC"), ("device", "connect")]
 
 
 class _Hook:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import random
 
-from aranya_perf.proto import aranya_pb2 as pb
-from aranya_perf.session import SessionTable
+from aranya_perf.session import Session, SessionTable
 
 BATCH = 1000
 SEED = 20240601
 NOW = 1000.0
+EXEC = 12  # the kind a session was opened with only labels it
 
 
 class SessionDispatch:
@@ -26,7 +26,7 @@ class SessionDispatch:
 
     def setup(self, live: int) -> None:
         self.table = SessionTable()
-        sids = [self.table.open(pb.CMD_POD_CTR_EXEC, now=NOW, timeout=10.0).sid for _ in range(live)]
+        sids = [self.table.open(Session(EXEC), now=NOW, timeout=10.0).sid for _ in range(live)]
         rng = random.Random(SEED)
         self.lookups = [rng.choice(sids) for _ in range(BATCH)]
 
@@ -37,6 +37,6 @@ class SessionDispatch:
 
     def time_open_close(self, live: int) -> None:
         table = self.table
-        opened = [table.open(pb.CMD_POD_CTR_EXEC, now=NOW, timeout=10.0).sid for _ in range(BATCH)]
+        opened = [table.open(Session(EXEC), now=NOW, timeout=10.0).sid for _ in range(BATCH)]
         for sid in opened:
             table.close(sid)

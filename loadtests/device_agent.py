@@ -1,10 +1,19 @@
-"""One simulated arhat agent as an asyncio coroutine: the device side of EdgeDevice.Sync.
+"""One simulated arhat agent as an asyncio coroutine: the device side of Sync, in any protocol version.
 
-Locust-free on purpose: ``DeviceUser`` runs it on the load engine, and
-benchmarks can run it on a plain loop. It connects, announces itself online,
-answers every command kind with realistic payloads, pushes status
-periodically, and reconnects with exponential backoff. Everything it observes
-goes to ``report(request_type, name, response_time_ms, length, exception)``.
+Locust-free on purpose: ``DeviceUser`` runs it on the load engine, and benchmarks can run
+it on a plain loop. It connects, says it is online, answers every command as the arhat
+agent of its protocol version does, pushes status periodically, and reconnects with
+jittered exponential backoff. Everything it observes goes to
+``report(request_type, name, response_time_ms, length, exception)``; command names are the
+version's own (``CMD_EXEC``, ``CMD_RUNTIME:CMD_EXEC``, ``CMD_POD_CTR_EXEC``), the same labels
+the gateway counts them under.
+
+How the agent answers, from the arhat agent's sources: a node status is a ``NodeStatusMsg``
+(system and ext info only for NODE_INFO_ALL); exec, logs and port-forward stream data
+frames and end with an empty complete data frame (or an error); from aranya-v0.3 the agent
+opens exec and port-forward with an empty data frame (MSG_STREAM_CONTINUE); commands that
+came through CMD_RUNTIME get their structured answers inside MSG_RUNTIME packets; operator
+input (CMD_DATA_UPSTREAM) is numbered from 0 and ends with an empty complete frame.
 """
 
 from __future__ import annotations
@@ -14,13 +23,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from grpc import aio
 
 from aranya_perf import codec
-from aranya_perf.proto import aranya_pb2 as pb
-from aranya_perf.proto import aranya_pb2_grpc as pb_grpc
+from aranya_perf.protocol import Command, ErrorKind, Op, Protocol, ProtocolMismatch, Reply
 from aranya_perf.session import Session, SessionTable
+from aranya_perf.transport.grpc_sync import explain_rpc_error, open_sync
 from loadtests import payloads
 
 REQUEST_TYPE = "device"
@@ -37,8 +47,10 @@ class DeviceProfile:
     exec_stdout_bytes: int = payloads.EXEC_STDOUT_BYTES
     log_line_bytes: int = payloads.LOG_LINE_BYTES
     default_log_lines: int = 100
+    pods: int = 2
     status_push_interval_s: float = 10.0
-    max_payload: int = codec.DEFAULT_MAX_PAYLOAD
+    max_payload: int | None = None
+    """Bytes per data frame; None is aranya's chunk size for the protocol version."""
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
 
@@ -57,32 +69,31 @@ def jittered(backoff: float, rng: random.Random) -> float:
     return backoff / 2 + rng.uniform(0, backoff / 2)
 
 
-def _kind_name(kind: int) -> str:
-    return pb.Kind.Name(kind)
-
-
 class DeviceAgent:
-    """The device ``device_id`` on ``channel``; ``run()`` until cancelled."""
+    """The device ``device_id`` on ``channel`` speaking ``protocol``; ``run()`` until cancelled."""
 
     def __init__(
         self,
         device_id: str,
         channel: aio.Channel,
         report: Reporter,
+        protocol: Protocol,
         profile: DeviceProfile = DeviceProfile(),
         metadata: tuple[tuple[str, str], ...] | None = None,
         seed: int | None = None,
     ) -> None:
         self.device_id = device_id
         self.profile = profile
-        self._stub = pb_grpc.EdgeDeviceStub(channel)
+        self.protocol = protocol
         self._channel = channel
         self._report = report
         self._metadata = metadata
         self._rng = random.Random(seed if seed is not None else device_id)
+        self._max_payload = profile.max_payload or protocol.max_payload
         self._call: aio.StreamStreamCall | None = None
         self._write_lock = asyncio.Lock()
         self._sessions = SessionTable()
+        self._node_dyn: bytes | None = None
         self.online = False
         self.connects = 0
         self.commands = 0
@@ -101,7 +112,11 @@ class DeviceAgent:
                 if self.online:  # a drop after a good connection resets the backoff
                     backoff = self.profile.backoff_initial_s
                 self.online = False
-                name = "reject" if isinstance(exc, DeviceRejected) else "stream"
+                if isinstance(exc, aio.AioRpcError):
+                    reason = explain_rpc_error(self.protocol, exc)
+                    if reason is not None:
+                        exc = ProtocolMismatch(reason)
+                name = {DeviceRejected: "reject", ProtocolMismatch: "protocol"}.get(type(exc), "stream")
                 self._report(REQUEST_TYPE, name, 0.0, 0, exc)
             finally:
                 self.online = False
@@ -110,6 +125,7 @@ class DeviceAgent:
             backoff = min(backoff * 2, self.profile.backoff_max_s)
 
     async def _session_once(self) -> None:
+        proto = self.protocol
         self._sessions = SessionTable()
         t0 = time.perf_counter()
         try:
@@ -118,11 +134,12 @@ class DeviceAgent:
             raise ConnectionError(f"channel not ready after 10s ({self.device_id})") from exc
         self._report(REQUEST_TYPE, "connect", (time.perf_counter() - t0) * 1000, 0, None)
         self.connects += 1
-        call = self._stub.Sync(metadata=self._metadata)
+        call = open_sync(proto, self._channel, self._metadata)
         self._call = call
         t_online = time.perf_counter()
-        online = pb.StateMsg(kind=pb.StateMsg.STATE_ONLINE, device_id=self.device_id)
-        await self._write(codec.new_msg(pb.MSG_STATE, 0, online))
+        await self._write(proto.online(self.device_id))
+        unpack = proto.unpack
+        reject = proto.cmd.REJECT
         pusher: asyncio.Task[None] | None = None
         try:
             first = True
@@ -130,13 +147,14 @@ class DeviceAgent:
                 cmd = await call.read()
                 if cmd is aio.EOF:
                     raise StreamEnded(f"gateway ended the stream of {self.device_id}")
-                if first and cmd.header.kind != pb.CMD_REJECT:
+                kind, sid, seq, complete, payload = unpack(cmd)
+                if first and kind != reject:
                     first = False
                     self.online = True
                     self._report(REQUEST_TYPE, "first_cmd", (time.perf_counter() - t_online) * 1000, 0, None)
                     if self.profile.status_push_interval_s > 0:
                         pusher = asyncio.get_running_loop().create_task(self._push_status())
-                await self._handle(cmd)
+                await self._handle(kind, sid, seq, complete, payload)
         finally:
             if pusher is not None:
                 pusher.cancel()
@@ -146,21 +164,28 @@ class DeviceAgent:
         if call is not None and not call.done():
             call.cancel()
 
-    async def _write(self, frame: pb.Msg) -> None:
+    async def _write(self, frame: Any) -> None:
         call = self._call
         if call is None:
             raise StreamEnded("no stream")
         async with self._write_lock:
             await call.write(frame)
 
+    def _dyn_status(self) -> bytes:
+        if self._node_dyn is None:
+            info = payloads.node_info(self.device_id, 0)
+            self._node_dyn = self.protocol.node_status_body(info, full=False)
+        return self._node_dyn
+
     async def _push_status(self) -> None:
+        proto = self.protocol
         interval = self.profile.status_push_interval_s
         await asyncio.sleep(self._rng.uniform(0, interval))
-        body = payloads.node_status(self.device_id, self.profile.node_status_bytes)
+        body = self._dyn_status()
         while True:
             t0 = time.perf_counter()
             try:
-                await self._write(codec.new_msg(pb.MSG_NODE_STATUS, 0, body, completed=True))
+                await self._write(proto.new_msg(proto.msg.NODE_STATUS, 0, body, 0, True))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -171,45 +196,50 @@ class DeviceAgent:
 
     # -- command handling ----------------------------------------------------------------------
 
-    async def _handle(self, cmd: pb.Cmd) -> None:
-        kind = cmd.header.kind
-        sid = cmd.header.sid
-        if kind == pb.CMD_DATA_UPSTREAM:
-            await self._upstream(cmd)
+    async def _handle(self, kind: int, sid: int, seq: int, complete: bool, payload: bytes) -> None:
+        proto = self.protocol
+        if kind == proto.cmd.DATA_UPSTREAM:
+            await self._upstream(kind, sid, seq, complete, payload)
             return
-        if kind == pb.CMD_SESSION_CLOSE:
-            self._sessions.close(codec.decode_body(cmd).sid or sid)
+        try:
+            command = proto.read_command(kind, payload)
+        except ValueError as exc:  # BodyDecodeError: a body this version cannot read
+            self._report(REQUEST_TYPE, proto.cmd_name(kind), 0.0, 0, exc)
             return
-        if kind == pb.CMD_REJECT:
-            reject = codec.decode_body(cmd)
-            raise DeviceRejected(f"{pb.RejectCmd.Reason.Name(reject.reason)}: {reject.message}")
+        op = command.op
+        if op is Op.SESSION_CLOSE:
+            self._sessions.close(command.body.sid or sid)
+            return
+        if op is Op.REJECT:
+            reason, message = proto.read_reject(payload)
+            raise DeviceRejected(f"{reason}: {message}")
+        if op is Op.TTY_RESIZE:
+            return
         self.commands += 1
         t0 = time.perf_counter()
-        session = (
-            self._sessions.open(kind, now=time.monotonic(), sid=sid) if sid not in self._sessions else None
-        )
-        if session is None:
-            self._report(REQUEST_TYPE, _kind_name(kind), 0.0, 0, ValueError(f"duplicate sid {sid}"))
+        if sid in self._sessions:
+            self._report(REQUEST_TYPE, command.label, 0.0, 0, ValueError(f"duplicate sid {sid}"))
             return
-        handler = self._HANDLERS.get(kind)
+        session = self._sessions.open(Session(kind), now=time.monotonic(), sid=sid)
+        handler = self._HANDLERS.get(op)
         try:
             if handler is None:
-                sent = await self._send_error(session, pb.ErrorMsg.ERR_NOT_SUPPORTED, f"{_kind_name(kind)}")
+                sent = await self._send_error(session, command, ErrorKind.ERR_NOT_SUPPORTED, command.label)
             else:
-                sent = await handler(self, session, cmd)
+                sent = await handler(self, session, command)
         finally:
-            if kind != pb.CMD_POD_PORT_FORWARD:
+            if op is not Op.PORT_FORWARD:
                 self._sessions.close(sid)
-        self._report(REQUEST_TYPE, _kind_name(kind), (time.perf_counter() - t0) * 1000, sent, None)
+        self._report(REQUEST_TYPE, command.label, (time.perf_counter() - t0) * 1000, sent, None)
 
     async def _send_data(self, session: Session, kind: int, data: bytes, *, complete: bool) -> int:
         frames = list(
             codec.chunk_frames(
-                pb.Msg,
+                self.protocol.new_msg,
                 kind,
                 session.sid,
                 data,
-                max_payload=self.profile.max_payload,
+                max_payload=self._max_payload,
                 start_seq=session.next_seq,
                 complete=complete,
             )
@@ -219,80 +249,109 @@ class DeviceAgent:
             await self._write(frame)
         return len(data)
 
-    async def _send_done(self, session: Session) -> None:
-        await self._write(codec.new_msg(pb.MSG_DONE, session.sid, seq=session.take_seq(), completed=True))
+    async def _send_end(self, session: Session) -> None:
+        """The arhat agent ends a stream session with an empty, complete data frame."""
+        proto = self.protocol
+        await self._write(proto.new_msg(proto.msg.DATA, session.sid, b"", session.take_seq(), True))
 
-    async def _send_error(self, session: Session, kind: int, description: str, code: int = 0) -> int:
-        err = pb.ErrorMsg(kind=kind, description=description, code=code)
-        await self._write(
-            codec.new_msg(pb.MSG_ERROR, session.sid, err, seq=session.take_seq(), completed=True)
+    async def _send_result(self, session: Session, command: Command, reply: Reply, body: bytes) -> None:
+        kind, payload = self.protocol.result(reply, body, runtime=command.via_runtime)
+        await self._write(self.protocol.new_msg(kind, session.sid, payload, session.take_seq(), True))
+
+    async def _send_error(
+        self, session: Session, command: Command, kind: int, description: str, code: int = 0
+    ) -> int:
+        await self._send_result(
+            session, command, Reply.ERROR, self.protocol.error_body(kind, description, code)
         )
         return 0
 
-    async def _node_info(self, session: Session, cmd: pb.Cmd) -> int:
-        body = payloads.node_status(self.device_id, self.profile.node_status_bytes)
-        return await self._send_data(session, pb.MSG_NODE_STATUS, body, complete=True)
+    async def _stream_continue(self, session: Session) -> None:
+        if self.protocol.flags.stream_continue:
+            proto = self.protocol
+            await self._write(proto.new_msg(proto.msg.DATA, session.sid, b"", session.take_seq(), False))
 
-    async def _metrics(self, session: Session, cmd: pb.Cmd) -> int:
+    async def _node_info(self, session: Session, command: Command) -> int:
+        proto = self.protocol
+        if command.body.kind == 1:  # NODE_INFO_ALL
+            body = proto.node_status_body(
+                payloads.node_info(self.device_id, self.profile.node_status_bytes), full=True
+            )
+        else:
+            body = self._dyn_status()
+        return await self._send_data(session, proto.msg.NODE_STATUS, body, complete=True)
+
+    async def _metrics(self, session: Session, command: Command) -> int:
         body = payloads.metrics_text(self.device_id, self.profile.metrics_bytes)
-        return await self._send_data(session, pb.MSG_DATA_METRICS, body, complete=True)
+        return await self._send_data(session, self.protocol.msg.DATA, body, complete=True)
 
-    async def _exec(self, session: Session, cmd: pb.Cmd) -> int:
-        req = codec.decode_body(cmd)
+    async def _metrics_config(self, session: Session, command: Command) -> int:
+        await self._send_result(session, command, Reply.DONE, b"")
+        return 0
+
+    async def _pod_list(self, session: Session, command: Command) -> int:
+        body = self.protocol.pod_status_list_body(payloads.pods(self.device_id, self.profile.pods))
+        await self._send_result(session, command, Reply.POD_STATUS_LIST, body)
+        return len(body)
+
+    async def _exec(self, session: Session, command: Command) -> int:
+        proto = self.protocol
+        req = command.body
         size = int(req.envs.get(payloads.STDOUT_BYTES_ENV, self.profile.exec_stdout_bytes))
         exit_code = int(req.envs.get(payloads.EXIT_CODE_ENV, "0"))
+        await self._stream_continue(session)
         out = payloads.exec_output(tuple(req.command), size)
-        sent = await self._send_data(session, pb.MSG_DATA_STDOUT, out, complete=False)
+        sent = await self._send_data(session, proto.msg.DATA, out, complete=False)
         if exit_code:
-            msg = f"command terminated with non-zero exit code: {exit_code}".encode()
-            sent += await self._send_data(session, pb.MSG_DATA_STDERR, msg, complete=False)
-            return sent + await self._send_error(session, pb.ErrorMsg.ERR_COMMON, msg.decode(), exit_code)
-        await self._send_done(session)
+            msg = f"command terminated with non-zero exit code: {exit_code}"
+            sent += await self._send_data(session, proto.msg.STDERR, msg.encode(), complete=False)
+            return sent + await self._send_error(session, command, ErrorKind.ERR_COMMON, msg, exit_code)
+        await self._send_end(session)
         return sent
 
-    async def _logs(self, session: Session, cmd: pb.Cmd) -> int:
-        req = codec.decode_body(cmd)
+    async def _logs(self, session: Session, command: Command) -> int:
+        req = command.body
         count = req.tail_lines if req.tail_lines > 0 else self.profile.default_log_lines
         data = payloads.log_lines(
             req.pod_uid or self.device_id, req.container or "app", count, self.profile.log_line_bytes
         )
-        sent = await self._send_data(session, pb.MSG_DATA_STDOUT, data, complete=False)
-        await self._send_done(session)
+        sent = await self._send_data(session, self.protocol.msg.DATA, data, complete=False)
+        await self._send_end(session)
         return sent
 
-    async def _port_forward(self, session: Session, cmd: pb.Cmd) -> int:
-        # The session stays open; CMD_DATA_UPSTREAM frames are echoed until the upstream completes.
-        # The opening command is the gateway's frame 0 in this session, so upstream data starts at 1.
-        session.rx.feed(cmd.header, b"")
+    async def _port_forward(self, session: Session, command: Command) -> int:
+        # The session stays open; CMD_DATA_UPSTREAM frames are echoed until the input completes.
+        await self._stream_continue(session)
         return 0
 
-    async def _upstream(self, cmd: pb.Cmd) -> None:
-        session = self._sessions.get(cmd.header.sid)
+    async def _upstream(self, kind: int, sid: int, seq: int, complete: bool, payload: bytes) -> None:
+        session = self._sessions.get(sid)
         if session is None:
             return  # closed by the gateway or never opened: the agent drops it, as arhat does
         try:
-            chunks = session.rx.feed(cmd.header, cmd.body)
+            chunks = session.rx.feed(kind, sid, seq, complete, payload)
         except codec.ReassemblyError as exc:
-            self._sessions.close(session.sid)
+            self._sessions.close(sid)
             self._report(REQUEST_TYPE, "upstream", 0.0, 0, exc)
-            await self._send_error(session, pb.ErrorMsg.ERR_COMMON, str(exc))
+            err = self.protocol.error_body(ErrorKind.ERR_COMMON, str(exc))
+            await self._write(
+                self.protocol.new_msg(self.protocol.msg.ERROR, sid, err, session.take_seq(), True)
+            )
             return
+        data_kind = self.protocol.msg.DATA
         for chunk in chunks:
             if chunk.body:
-                await self._send_data(session, pb.MSG_DATA_DEFAULT, chunk.body, complete=False)
+                await self._send_data(session, data_kind, chunk.body, complete=False)
         if session.rx.done:
-            await self._send_done(session)
-            self._sessions.close(session.sid)
-
-    async def _pod_list(self, session: Session, cmd: pb.Cmd) -> int:
-        body = payloads.node_status(self.device_id, 1024)
-        return await self._send_data(session, pb.MSG_POD_STATUS_LIST, body, complete=True)
+            await self._send_end(session)
+            self._sessions.close(sid)
 
     _HANDLERS = {
-        pb.CMD_NODE_INFO_GET: _node_info,
-        pb.CMD_METRICS_COLLECT: _metrics,
-        pb.CMD_POD_CTR_EXEC: _exec,
-        pb.CMD_POD_CTR_LOGS: _logs,
-        pb.CMD_POD_PORT_FORWARD: _port_forward,
-        pb.CMD_POD_LIST: _pod_list,
+        Op.NODE_INFO: _node_info,
+        Op.METRICS_COLLECT: _metrics,
+        Op.METRICS_CONFIG: _metrics_config,
+        Op.POD_LIST: _pod_list,
+        Op.EXEC: _exec,
+        Op.LOGS: _logs,
+        Op.PORT_FORWARD: _port_forward,
     }

@@ -1,13 +1,13 @@
 """``DeviceUser``: one Locust user per simulated edge device.
 
-The device itself (``DeviceAgent``) lives on the load engine's loop; this
-greenlet only starts it, waits, and cancels it when Locust stops the user, so
-a fleet of thousands of long-lived streams costs one idle greenlet each.
+The device itself (``DeviceAgent``) lives on the load engine's loop; this greenlet
+only starts it, waits, and cancels it when Locust stops the user, so a fleet of
+thousands of long-lived streams costs one idle greenlet each. Its id, address and
+protocol version come from the environment's ``FleetPlan`` (``loadtests.fleet``).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
 
 import gevent
@@ -15,25 +15,27 @@ import gevent.event
 from locust import constant, task
 from locust.exception import StopUser
 
+from aranya_perf import protocol
+from aranya_perf.address_map import DEFAULT_PREFIX, AddressMap, DeviceAddress
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser
+from loadtests.fleet import plan_for
+from loadtests.grpc_user import GrpcUser, allow_remote_for
 
-_numbers = itertools.count()
-
-
-def _worker_index(environment: object) -> int:
-    runner = getattr(environment, "runner", None)
-    return int(getattr(runner, "worker_index", 0) or 0)
+PROTOCOL_ENV = "ARANYA_PERF_PROTOCOL"
 
 
 class DeviceUser(GrpcUser):
-    """A simulated arhat agent holding one EdgeDevice.Sync stream to the target."""
+    """A simulated arhat agent holding one Sync stream to the target."""
 
     weight = 100
     wait_time = constant(0)
     profile = DeviceProfile()
-    device_id_prefix = os.environ.get("ARANYA_PERF_DEVICE_PREFIX", "dev")
+    device_id_prefix = os.environ.get("ARANYA_PERF_DEVICE_PREFIX", DEFAULT_PREFIX)
+    protocol_name: str = os.environ.get(PROTOCOL_ENV, protocol.DEFAULT)
+    """The version spoken; Locust's ``--protocol`` overrides it."""
+    address_map: AddressMap | None = None
+    """Where each device connects; None: Locust's ``--address-map``, else ``--host`` for all."""
 
     @property
     def channel_options(self) -> tuple[tuple[str, int], ...]:  # type: ignore[override]
@@ -45,13 +47,30 @@ class DeviceUser(GrpcUser):
 
     agent: DeviceAgent | None = None
     _handle: TaskHandle | None = None
+    _device: DeviceAddress | None = None
+
+    def resolve_target(self) -> str:
+        plan = plan_for(self.environment, type(self), allow_remote=allow_remote_for(self))
+        self._device = plan.next_device()
+        self.device_id = self._device.device_id
+        self.protocol = plan.protocol
+        return self._device.address
+
+    def server_name(self) -> str | None:
+        if self._device is not None and self._device.tls_server_name:
+            return self._device.tls_server_name
+        return super().server_name()
 
     def on_start(self) -> None:
         super().on_start()
-        self.device_id = f"{self.device_id_prefix}-{_worker_index(self.environment)}-{next(_numbers):05d}"
         self._finished = gevent.event.AsyncResult()
         self.agent = DeviceAgent(
-            self.device_id, self.channel, self.report, self.profile, metadata=self.call_metadata()
+            self.device_id,
+            self.channel,
+            self.report,
+            self.protocol,
+            self.profile,
+            metadata=self.call_metadata(),
         )
         self._handle = self.engine.spawn(self.agent.run, on_done=self._agent_done)
 

@@ -22,7 +22,7 @@ from locust import User
 from locust.exception import StopUser
 
 from aranya_perf.codec import MAX_MESSAGE_BYTES
-from aranya_perf.targets import TargetError, check_target, format_address
+from aranya_perf.targets import TargetError, check_target, format_address, strip_scheme
 from loadtests.engine import Engine, get_engine
 
 ALLOW_REMOTE_ENV = "ARANYA_PERF_ALLOW_REMOTE"
@@ -36,10 +36,16 @@ def target_from_host(host: str | None, *, allow_remote: bool) -> str:
     """Locust's ``--host`` as a gRPC ``host:port`` (a ``grpc://`` or ``http://`` prefix is dropped)."""
     if not host:
         raise TargetError("no target: pass --host HOST:PORT")
-    for prefix in ("grpc://", "grpcs://", "http://", "https://"):
-        if host.startswith(prefix):
-            host = host[len(prefix) :]
-    return format_address(*check_target(host.rstrip("/"), allow_remote=allow_remote))
+    return format_address(*check_target(strip_scheme(host), allow_remote=allow_remote))
+
+
+def allow_remote_for(user: User) -> bool:
+    """``aranya-perf run --allow-remote``, ``locust --allow-remote`` or ARANYA_PERF_ALLOW_REMOTE=1."""
+    return (
+        bool(getattr(user, "allow_remote", False))
+        or bool(getattr(user.environment.parsed_options, "allow_remote", False))
+        or os.environ.get(ALLOW_REMOTE_ENV) == "1"
+    )
 
 
 class GrpcUser(User):
@@ -75,13 +81,8 @@ class GrpcUser(User):
     # -- lifecycle -----------------------------------------------------------------------------
 
     def on_start(self) -> None:
-        allow_remote = (
-            self.allow_remote
-            or bool(getattr(self.environment.parsed_options, "allow_remote", False))
-            or os.environ.get(ALLOW_REMOTE_ENV) == "1"
-        )
         try:
-            self.target = target_from_host(self.host, allow_remote=allow_remote)
+            self.target = self.resolve_target()
         except TargetError as exc:
             self.environment.events.request.fire(
                 request_type="setup", name="target", response_time=0, response_length=0, exception=exc
@@ -96,6 +97,10 @@ class GrpcUser(User):
             # Already closed or the engine is stopping: nothing left to release.
             with contextlib.suppress(Exception):
                 self.engine.call(channel.close, 0, timeout=5)
+
+    def resolve_target(self) -> str:
+        """The ``host:port`` this user's channel connects to: Locust's host, checked for loopback."""
+        return target_from_host(self.host, allow_remote=allow_remote_for(self))
 
     # -- helpers for subclasses ------------------------------------------------------------------
 
@@ -113,8 +118,9 @@ class GrpcUser(User):
                 private_key=_read(self.tls_key_file),
                 certificate_chain=_read(self.tls_cert_file),
             )
-            if self.tls_server_name:
-                options.append(("grpc.ssl_target_name_override", self.tls_server_name))
+            server_name = self.server_name()
+            if server_name:
+                options.append(("grpc.ssl_target_name_override", server_name))
             return aio.secure_channel(self.target, creds, options=options)
         return aio.insecure_channel(self.target, options=options)
 
@@ -140,6 +146,10 @@ class GrpcUser(User):
             exception=exc,
             context={},
         )
+
+    def server_name(self) -> str | None:
+        """The TLS name to verify the target's certificate against, when it is not the target's host."""
+        return self.tls_server_name
 
     def call_metadata(self) -> tuple[tuple[str, str], ...] | None:
         return self.metadata or None

@@ -1,13 +1,16 @@
-"""Locust event hooks every locustfile of this suite installs: the --allow-remote flag, the
-loopback check before any user starts, freezing the fleet's objects out of the garbage
-collector once the ramp is done, and stopping the load engine when Locust quits."""
+"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol and
+--address-map options, the target checks before any user starts (loopback rule, protocol name,
+a readable address map), freezing the fleet's objects out of the garbage collector once the
+ramp is done, and stopping the load engine when Locust quits."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aranya_perf import protocol
+from aranya_perf.address_map import parse
 from aranya_perf.gc_policy import collect_and_freeze
-from aranya_perf.targets import TargetError
+from aranya_perf.targets import TargetError, strip_scheme
 from loadtests.engine import shutdown_engine
 from loadtests.grpc_user import target_from_host
 
@@ -21,16 +24,36 @@ def _add_arguments(parser: Any) -> None:
         default=False,
         help="allow a --host that is not loopback (load goes to loopback only otherwise)",
     )
+    parser.add_argument(
+        "--protocol",
+        default=None,
+        help=f"protocol version the devices speak: {', '.join(protocol.NAMES)} (default {protocol.DEFAULT})",
+    )
+    parser.add_argument(
+        "--address-map",
+        default=None,
+        metavar="SPEC",
+        help="where each device connects: HOST:PORT, HOST:LO-HI, a .csv/.toml file, or "
+        "k8s:NAMESPACE/SERVICE (default: --host for every device; operators always use --host)",
+    )
 
 
 def _check_target(environment: Any, **_kw: Any) -> None:
     opts = environment.parsed_options
-    host = environment.host or getattr(opts, "host", None)
-    if opts is None or not host:  # library use, or the web UI will ask for the host later
+    if opts is None:  # library use
         return
+    allow_remote = bool(getattr(opts, "allow_remote", False))
     try:
-        target_from_host(host, allow_remote=bool(getattr(opts, "allow_remote", False)))
-    except TargetError as exc:
+        name = getattr(opts, "protocol", None)
+        if name is not None:
+            protocol.get(name)
+        spec = getattr(opts, "address_map", None)
+        if spec:  # parsed once here (a Kubernetes Service is one API read), used by every DeviceUser
+            environment._aranya_perf_address_map = parse(strip_scheme(spec), allow_remote=allow_remote)
+        host = environment.host or getattr(opts, "host", None)
+        if host:  # without one, the web UI asks for it later
+            target_from_host(host, allow_remote=allow_remote)
+    except (TargetError, protocol.ProtocolError) as exc:
         # One line and a non-zero exit before any user starts.
         raise SystemExit(f"aranya-perf: {exc}") from None
 

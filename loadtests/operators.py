@@ -1,8 +1,11 @@
 """``OperatorUser``: a person running kubectl exec/logs/port-forward against online devices.
 
-Calls go through the gateway's control service (the stand-in for
-kube-apiserver -> aranya) and are timed end to end, device round trip included.
-Each answer is checked, so a wrong or short answer counts as a failure.
+Calls go through the gateway's control service (the stand-in for kube-apiserver ->
+aranya) and are timed end to end, device round trip included. Each answer is checked,
+so a wrong or short answer counts as a failure. The target container is a pod's
+(``pod_uid``/``container``), which aranya-v0.2 and later route through CMD_RUNTIME; set
+``pod_uid = ""`` and ``container = "host"`` to drive the device host instead. A metrics
+scrape (CollectMetrics) stands in for Prometheus pulling a virtual node's metrics.
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ import time
 
 from locust import between, task
 
-from aranya_perf.proto import control_pb2 as ctl
-from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+from aranya_perf.protocol.control import ControlStub
+from aranya_perf.protocol.control import messages as ctl
 from loadtests import payloads
 from loadtests.grpc_user import GrpcUser
 
@@ -32,10 +35,12 @@ class OperatorUser(GrpcUser):
     forward_frames = 4
     forward_frame_bytes = 4096
     device_list_ttl_s = 2.0
+    pod_uid = "pod-0"
+    container = "app"
 
     def on_start(self) -> None:
         super().on_start()
-        self.stub = ctl_grpc.ControlStub(self.channel)
+        self.stub = ControlStub(self.channel)
         self._devices: list[str] = []
         self._listed_at = float("-inf")
 
@@ -62,8 +67,8 @@ class OperatorUser(GrpcUser):
         want = self.exec_stdout_bytes
         req = ctl.ExecRequest(
             device_id=device,
-            pod_uid="pod-0",
-            container="app",
+            pod_uid=self.pod_uid,
+            container=self.container,
             command=["ls", "-l", "/var/lib/app"],
             envs={payloads.STDOUT_BYTES_ENV: str(want)},
         )
@@ -86,7 +91,9 @@ class OperatorUser(GrpcUser):
         if device is None:
             return
         want = self.log_tail_lines
-        req = ctl.LogsRequest(device_id=device, pod_uid="pod-0", container="app", tail_lines=want)
+        req = ctl.LogsRequest(
+            device_id=device, pod_uid=self.pod_uid, container=self.container, tail_lines=want
+        )
 
         async def read_all() -> bytes:
             call = self.stub.Logs(req, timeout=self.deadline_s, metadata=self.call_metadata())
@@ -111,7 +118,7 @@ class OperatorUser(GrpcUser):
         async def echo() -> bytes:
             call = self.stub.PortForward(timeout=self.deadline_s, metadata=self.call_metadata())
             await call.write(
-                ctl.PortForwardFrame(device_id=device, pod_uid="pod-0", port=8080, data=blobs[0])
+                ctl.PortForwardFrame(device_id=device, pod_uid=self.pod_uid, port=8080, data=blobs[0])
             )
             for blob in blobs[1:]:
                 await call.write(ctl.PortForwardFrame(data=blob))
@@ -126,3 +133,22 @@ class OperatorUser(GrpcUser):
             return len(got)
 
         self.timed_call(REQUEST_TYPE, "PortForward", echo, check)
+
+    @task(1)
+    def scrape_metrics(self) -> None:
+        device = self._pick_device()
+        if device is None:
+            return
+        req = ctl.CollectMetricsRequest(device_id=device)
+
+        def check(resp: ctl.CollectMetricsResponse) -> int:
+            if not resp.data.startswith(b"node_"):
+                raise WrongAnswer(f"metrics: {len(resp.data)} bytes not in Prometheus text format")
+            return len(resp.data)
+
+        self.timed_call(
+            REQUEST_TYPE,
+            "CollectMetrics",
+            lambda: self.stub.CollectMetrics(req, timeout=self.deadline_s, metadata=self.call_metadata()),
+            check,
+        )

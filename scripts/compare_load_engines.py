@@ -100,10 +100,19 @@ def _patch_like_locust() -> None:
 
 
 def _online_msg(device_id: str) -> Any:
-    from aranya_perf import codec
-    from aranya_perf.proto import aranya_pb2 as pb
+    from aranya_perf import protocol
 
-    return codec.new_msg(pb.MSG_STATE, 0, pb.StateMsg(kind=pb.StateMsg.STATE_ONLINE, device_id=device_id))
+    return protocol.get(protocol.DEFAULT).online(device_id)
+
+
+def _sync_method(channel: Any) -> Any:
+    """The default protocol's Sync on a channel (sync grpcio or grpc.aio: both have stream_stream)."""
+    from aranya_perf import protocol
+
+    p = protocol.get(protocol.DEFAULT)
+    return channel.stream_stream(
+        p.method, request_serializer=p.msg_type.SerializeToString, response_deserializer=p.cmd_type.FromString
+    )
 
 
 def _rss_kib() -> int:
@@ -118,13 +127,13 @@ async def _aio_control_stubs(target: str, count: int) -> list[Any]:
     """On the loop: ``count`` Control stubs, each on its own channel (own TCP connection)."""
     from grpc import aio
 
-    from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+    from aranya_perf.protocol.control import ControlStub
 
-    return [ctl_grpc.ControlStub(aio.insecure_channel(target, options=OWN_CONNECTION)) for _ in range(count)]
+    return [ControlStub(aio.insecure_channel(target, options=OWN_CONNECTION)) for _ in range(count)]
 
 
 async def _aio_list(stub: Any, timeout: float = CALL_TIMEOUT_S) -> Any:
-    from aranya_perf.proto import control_pb2 as ctl
+    from aranya_perf.protocol.control import messages as ctl
 
     return await stub.ListDevices(ctl.ListDevicesRequest(), timeout=timeout)
 
@@ -176,9 +185,8 @@ def child_stall_grpcio(spec: Spec) -> Result:
 
     if spec.get("init_gevent", True):
         grpc_gevent.init_gevent()
-    from aranya_perf.proto import aranya_pb2_grpc as pb_grpc
-    from aranya_perf.proto import control_pb2 as ctl
-    from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+    from aranya_perf.protocol.control import ControlStub
+    from aranya_perf.protocol.control import messages as ctl
 
     target, n, prefix = spec["target"], spec["n"], spec["prefix"]
     hold_open = gevent.event.Event()
@@ -192,7 +200,7 @@ def child_stall_grpcio(spec: Spec) -> Result:
         channel = grpc.insecure_channel(target, options=OWN_CONNECTION)
         seen = False
         try:
-            for _cmd in pb_grpc.EdgeDeviceStub(channel).Sync(requests(device_id)):
+            for _cmd in _sync_method(channel)(requests(device_id)):
                 if not seen:
                     seen = True
                     reading[0] += 1
@@ -201,7 +209,7 @@ def child_stall_grpcio(spec: Spec) -> Result:
 
     for i in range(n):
         gevent.spawn(hold, f"{prefix}{i:04d}")
-    stub = ctl_grpc.ControlStub(grpc.insecure_channel(target, options=OWN_CONNECTION))
+    stub = ControlStub(grpc.insecure_channel(target, options=OWN_CONNECTION))
 
     def list_ids() -> list[str]:
         return list(stub.ListDevices(ctl.ListDevicesRequest(), timeout=PROBE_BUDGET_S).device_ids)
@@ -214,7 +222,6 @@ def child_stall_engine(spec: Spec) -> Result:
     _patch_like_locust()
     from grpc import aio
 
-    from aranya_perf.proto import aranya_pb2_grpc as pb_grpc
     from loadtests.engine import get_engine
 
     target, n, prefix = spec["target"], spec["n"], spec["prefix"]
@@ -226,7 +233,7 @@ def child_stall_engine(spec: Spec) -> Result:
 
     async def hold(device_id: str) -> None:
         channel = aio.insecure_channel(target, options=OWN_CONNECTION)
-        call = pb_grpc.EdgeDeviceStub(channel).Sync()
+        call = _sync_method(channel)()
         await call.write(_online_msg(device_id))
         seen = False
         while await call.read() is not aio.EOF:
@@ -264,13 +271,12 @@ def child_unary_grpcio(spec: Spec) -> Result:
     from grpc.experimental import gevent as grpc_gevent
 
     grpc_gevent.init_gevent()
-    from aranya_perf.proto import control_pb2 as ctl
-    from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+    from aranya_perf.protocol.control import ControlStub
+    from aranya_perf.protocol.control import messages as ctl
 
     target = spec["target"]
     stubs = [
-        ctl_grpc.ControlStub(grpc.insecure_channel(target, options=OWN_CONNECTION))
-        for _ in range(UNARY_CONCURRENCY)
+        ControlStub(grpc.insecure_channel(target, options=OWN_CONNECTION)) for _ in range(UNARY_CONCURRENCY)
     ]
     request = ctl.ListDevicesRequest()
 
@@ -354,6 +360,7 @@ def child_fleet(spec: Spec) -> Result:
     import gevent
     from grpc import aio
 
+    from aranya_perf import protocol
     from loadtests.device_agent import DeviceAgent, DeviceProfile
     from loadtests.engine import get_engine
 
@@ -386,11 +393,16 @@ def child_fleet(spec: Spec) -> Result:
         engine.post(count, name, exc is not None)
 
     profile = DeviceProfile(status_push_interval_s=0)
+    proto = protocol.get(protocol.DEFAULT)
 
     async def make_agents() -> list[DeviceAgent]:
         return [
             DeviceAgent(
-                f"{prefix}{i:05d}", aio.insecure_channel(target, options=OWN_CONNECTION), report, profile
+                f"{prefix}{i:05d}",
+                aio.insecure_channel(target, options=OWN_CONNECTION),
+                report,
+                proto,
+                profile,
             )
             for i in range(n)
         ]
@@ -441,11 +453,11 @@ def child_count(spec: Spec) -> Result:
     """Helper: how many devices with ``prefix`` the gateway lists (plain grpcio, no gevent)."""
     import grpc
 
-    from aranya_perf.proto import control_pb2 as ctl
-    from aranya_perf.proto import control_pb2_grpc as ctl_grpc
+    from aranya_perf.protocol.control import ControlStub
+    from aranya_perf.protocol.control import messages as ctl
 
     with grpc.insecure_channel(spec["target"]) as channel:
-        ids = ctl_grpc.ControlStub(channel).ListDevices(ctl.ListDevicesRequest(), timeout=5).device_ids
+        ids = ControlStub(channel).ListDevices(ctl.ListDevicesRequest(), timeout=5).device_ids
     return {"online": sum(1 for d in ids if d.startswith(spec["prefix"]))}
 
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pytest
 from grpc import aio
 
+from aranya_perf import protocol
 from aranya_perf.gateway.metrics import parse_metrics
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.engine import Engine, get_engine, shutdown_engine
@@ -55,7 +56,8 @@ def engine():
 
 def _start_agent(engine: Engine, device_id: str, address: str, events: Events) -> DeviceAgent:
     async def make() -> DeviceAgent:
-        return DeviceAgent(device_id, aio.insecure_channel(address, options=CHANNEL_OPTIONS), events, FAST)
+        channel = aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        return DeviceAgent(device_id, channel, events, protocol.get(protocol.DEFAULT), FAST)
 
     agent = engine.call(make, timeout=5)
     engine.spawn(agent.run)
@@ -72,7 +74,8 @@ def test_agent_reconnects_after_the_gateway_restarts(engine: Engine) -> None:
     assert not agent.online
     with gateway_process("--listen", f"127.0.0.1:{port}") as gw:
         _wait(lambda: agent.online and agent.connects == 2)
-        assert parse_metrics(gw.metrics_text())["aranya_gateway_devices_online"] == 1
+        # Online for the gateway once the connect sequence (node info, pod list, metrics config) is done.
+        _wait(lambda: parse_metrics(gw.metrics_text())["aranya_gateway_devices_online"] == 1)
     assert len(events.named("first_cmd")) == 2
 
 

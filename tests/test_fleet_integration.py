@@ -1,8 +1,9 @@
 """A real Locust Environment with devices and operators against the real gateway over loopback.
 
-The gateway runs as a child process (as in ``aranya-perf run``); Locust runs in
-this process on the load engine. Counts seen by Locust must equal the
-gateway's own Prometheus counters.
+The gateway runs as a child process (as in ``aranya-perf run``); Locust runs in this
+process on the load engine. Counts seen by Locust must equal the gateway's own
+Prometheus counters, in every protocol version, through a shared listener and through a
+listener per device.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import gevent
 import pytest
 from locust.env import Environment
 
+from aranya_perf import protocol
+from aranya_perf.address_map import AddressMap, DeviceAddress
 from aranya_perf.gateway.metrics import parse_metrics
+from aranya_perf.protocol import Op
 from loadtests import hooks
 from loadtests.devices import DeviceUser
 from loadtests.engine import shutdown_engine
@@ -27,15 +31,34 @@ def _metric(metrics: dict[str, float], name: str, **labels: str) -> float:
     return metrics.get(key, 0.0)
 
 
-@pytest.fixture
-def fleet_run():
-    """Run the fleet for a few seconds against a fresh gateway; yield (env, gateway metrics after stop)."""
-    with gateway_process("--node-info-interval", "1s", "--metrics-interval", "1s") as gw:
-        devices = type("DeviceUser", (DeviceUser,), {"fixed_count": DEVICES})
-        operators = type(
-            "OperatorUser", (OperatorUser,), {"fixed_count": OPERATORS, "device_list_ttl_s": 0.5}
-        )
-        env = Environment(user_classes=[devices, operators], host=gw.address, stop_timeout=10)
+@pytest.fixture(
+    params=[
+        ("aranya-v0.3", True),
+        ("aranya-v0.2", False),
+        ("aranya-v0.1", True),
+        ("aranya-2020-09", False),
+    ],
+    ids=lambda p: f"{p[0]}-{'per-device' if p[1] else 'shared'}",
+)
+def fleet_run(request):
+    """Run the fleet for a few seconds against a fresh gateway; yield (protocol, env, gateway metrics)."""
+    name, per_device = request.param
+    args = ["--protocol", name, "--node-info-interval", "1s", "--metrics-interval", "1s"]
+    if per_device:
+        args += ["--listener-per-device", "--devices", str(DEVICES)]
+    with gateway_process(*args) as gw:
+        if per_device:
+            devices = AddressMap(
+                "gateway", tuple(DeviceAddress(d, a) for d, a in gw.device_addresses.items())
+            )
+        else:
+            devices = AddressMap(gw.address, shared=gw.address)
+        attrs = {"fixed_count": DEVICES, "protocol_name": name, "address_map": devices}
+        users = [
+            type("DeviceUser", (DeviceUser,), attrs),
+            type("OperatorUser", (OperatorUser,), {"fixed_count": OPERATORS, "device_list_ttl_s": 0.5}),
+        ]
+        env = Environment(user_classes=users, host=gw.address, stop_timeout=10)
         hooks.install(env.events)
         runner = env.create_local_runner()
         try:
@@ -46,39 +69,42 @@ def fleet_run():
             metrics = parse_metrics(gw.metrics_text())
         finally:
             shutdown_engine()
-        yield env, metrics
+        yield protocol.get(name), env, metrics
 
 
 def test_fleet_counts_match_gateway(fleet_run):
-    env, metrics = fleet_run
+    proto, env, metrics = fleet_run
     stats = env.stats
 
     assert stats.total.num_failures == 0, stats.errors
     assert _metric(metrics, "aranya_gateway_device_connects_total") == DEVICES
+    assert _metric(metrics, "aranya_gateway_info", protocol=proto.name, service=proto.service) == 1
 
-    execs = stats.get("Exec", "control").num_requests
-    logs = stats.get("Logs", "control").num_requests
-    forwards = stats.get("PortForward", "control").num_requests
-    assert execs > 0 and logs > 0 and forwards > 0
+    calls = {
+        m: stats.get(m, "control").num_requests for m in ("Exec", "Logs", "PortForward", "CollectMetrics")
+    }
+    assert all(n > 0 for n in calls.values()), calls
 
     # Every operator call issued was answered, and the gateway saw exactly those calls.
-    for method, n in (("Exec", execs), ("Logs", logs), ("PortForward", forwards)):
+    for method, n in calls.items():
         assert _metric(metrics, "aranya_gateway_control_requests_total", method=method, code="OK") == n
-    # ...and each became exactly one command that a device answered.
-    for kind, n in (
-        ("CMD_POD_CTR_EXEC", execs),
-        ("CMD_POD_CTR_LOGS", logs),
-        ("CMD_POD_PORT_FORWARD", forwards),
-    ):
-        assert _metric(metrics, "aranya_gateway_commands_sent_total", kind=kind) == n
-        assert stats.get(kind, "device").num_requests == n
+    # ...and each became exactly one command that a device answered, under the same name on both sides.
+    runtime = proto.via_runtime(OperatorUser.pod_uid)
+    for op, method in ((Op.EXEC, "Exec"), (Op.LOGS, "Logs"), (Op.PORT_FORWARD, "PortForward")):
+        label = proto.command(op, b"", runtime=runtime)[2]
+        assert _metric(metrics, "aranya_gateway_commands_sent_total", kind=label) == calls[method]
+        assert stats.get(label, "device").num_requests == calls[method]
+
+    # The connect sequence: once per device.
+    for label in (proto.pod_list_command()[2], proto.cmd_name(proto.cmd.METRICS_CONFIG)):
+        assert _metric(metrics, "aranya_gateway_commands_sent_total", kind=label) == DEVICES
+        assert stats.get(label, "device").num_requests == DEVICES
 
     # Background commands: every device got NODE_INFO_GET(ALL) at connect plus the 1 s schedule.
-    sent = _metric(metrics, "aranya_gateway_commands_sent_total", kind="CMD_NODE_INFO_GET")
-    done = _metric(
-        metrics, "aranya_gateway_sessions_completed_total", kind="CMD_NODE_INFO_GET", outcome="done"
-    )
-    answered = stats.get("CMD_NODE_INFO_GET", "device").num_requests
+    node_info = proto.cmd_name(proto.cmd.NODE_INFO_GET)
+    sent = _metric(metrics, "aranya_gateway_commands_sent_total", kind=node_info)
+    done = _metric(metrics, "aranya_gateway_sessions_completed_total", kind=node_info, outcome="done")
+    answered = stats.get(node_info, "device").num_requests
     assert sent >= 2 * DEVICES
     assert done <= sent
     # At most one NODE_INFO_GET per device can be in flight when the fleet stops.

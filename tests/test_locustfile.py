@@ -45,6 +45,40 @@ def test_headless_run_stops_cleanly_at_run_time_with_streams_open(tmp_path: Path
     assert ",Exec," in stats and ",CMD_NODE_INFO_GET," in stats
 
 
+def test_protocol_and_address_map_options(tmp_path: Path) -> None:
+    # A v0.1 gateway with a listener per device; locust gets the version and the device map.
+    amap = tmp_path / "devices.csv"
+    with gateway_process(
+        "--protocol",
+        "aranya-v0.1",
+        "--listener-per-device",
+        "--devices",
+        "100",
+        "--address-map-out",
+        str(amap),
+    ) as gw:
+        proc = _locust(
+            "--host", gw.address, "--protocol", "aranya-v0.1", "--address-map", str(amap),
+            "-u", "101", "-r", "100", "-t", "4s", "--csv", str(tmp_path / "run"), "--only-summary",
+        )  # fmt: skip
+        metrics = parse_metrics(gw.metrics_text())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert metrics["aranya_gateway_device_connects_total"] == 100
+    assert metrics['aranya_gateway_info{protocol="aranya-v0.1",service="aranya.EdgeDevice"}'] == 1
+    stats = (tmp_path / "run_stats.csv").read_text()
+    assert ",CMD_POD_LIST," in stats and ",CMD_EXEC," in stats  # v0.1 names, no runtime
+
+
+def test_bad_protocol_or_map_is_one_line_before_any_user_starts(tmp_path: Path) -> None:
+    for args, expect in (
+        (["--protocol", "aranya-v9"], "unknown protocol 'aranya-v9'"),
+        (["--address-map", str(tmp_path / "none.csv")], "cannot read address map"),
+    ):
+        proc = _locust("--host", "127.0.0.1:1", *args, "-u", "1", "-t", "2s", timeout=30)
+        assert proc.returncode != 0
+        assert expect in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
 def test_non_loopback_host_is_refused_before_any_user_starts() -> None:
     proc = _locust("--host", "10.1.2.3:50051", "-u", "1", "-t", "2s", timeout=30)
     assert proc.returncode != 0

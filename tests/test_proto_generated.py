@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aranya_perf.proto import generate
+from aranya_perf.protocol import generate
 
 
 def test_checked_in_modules_match_a_fresh_generation(tmp_path: Path) -> None:
@@ -16,12 +16,15 @@ def test_checked_in_modules_match_a_fresh_generation(tmp_path: Path) -> None:
         checked_in = generate.INCLUDE_ROOT / rel
         if not checked_in.is_file() or checked_in.read_bytes() != path.read_bytes():
             stale.append(str(rel))
-    assert not stale, f"stale generated files, run `python -m aranya_perf.proto.generate`: {stale}"
+    assert not stale, f"stale generated files, run `make gen`: {stale}"
 
 
 def test_every_proto_has_its_modules_checked_in(tmp_path: Path) -> None:
     # Guards the comparison above against generate() silently writing fewer files.
-    written = {p.name for p in generate.generate(tmp_path)}
-    for proto in generate.PROTOS:
-        stem = Path(proto).stem
-        assert {f"{stem}_pb2.py", f"{stem}_pb2.pyi", f"{stem}_pb2_grpc.py"} <= written
+    written = {p.relative_to(tmp_path) for p in generate.generate(tmp_path)}
+    protos = generate.protos()
+    # Four versions (two of them with a runtime.proto) plus the control service.
+    assert len(protos) == 7
+    for proto in protos:
+        assert set(generate.outputs(proto)) <= written
+        assert (generate.INCLUDE_ROOT / proto.with_suffix("").parent / "__init__.py").is_file()

@@ -57,6 +57,7 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
 
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "ok"
+    assert meta["protocol"]["name"] == "aranya-v0.3" and meta["protocol"]["service"] == "aranya.EdgeDevice"
     assert meta["target"]["embedded"] is True
     assert meta["config"]["devices"] == 20
     assert meta["summary"]["requests"] > 0
@@ -74,6 +75,10 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
         (["--devices", "-3"], "must not be negative"),
         (["--duration", "soon"], "invalid duration"),
         (["--devices", "0", "--operators", "0"], "nothing to run"),
+        (["--protocol", "aranya-v9"], "--protocol"),
+        (["--target", "127.0.0.1:1-3", "--devices", "5"], "has 3 devices, the fleet needs 5"),
+        (["--target", "127.0.0.1:30000-30010", "--devices", "5"], "operators need a control service"),
+        (["--target", "127.0.0.1:1", "--listener-per-device"], "--listener-per-device sets up the embedded"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expect: str) -> None:
@@ -81,6 +86,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expec
     assert proc.returncode == 2
     assert expect in _one_line(proc.stderr)
     assert not any(tmp_path.iterdir()), "a refused run must not leave a results directory"
+
+
+def test_listener_per_device_run_in_an_old_version(tmp_path: Path) -> None:
+    proc = run_cli(
+        "run", "--protocol", "aranya-2020-09", "--listener-per-device", "--devices", "10", "--operators", "1",
+        "--duration", "5s", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = _only_run_dir(tmp_path)
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert (
+        meta["protocol"]["name"] == "aranya-2020-09" and meta["protocol"]["service"] == "aranya.Connectivity"
+    )
+    assert (
+        meta["target"]["listener_per_device"] is True and meta["target"]["address_map"] == "address_map.csv"
+    )
+    assert len((run_dir / "address_map.csv").read_text().splitlines()) == 11
+    assert "Protocol: aranya-2020-09" in (run_dir / "report.md").read_text()
+    assert "CMD_POD_CTR_EXEC" in proc.stdout  # the version's own names in the summary
 
 
 def test_unreachable_target_fails_fast(tmp_path: Path) -> None:

@@ -20,6 +20,16 @@ def duration(text: str) -> float:
     return value
 
 
+_ZERO = re.compile(r"^\s*0+(?:\.0*)?\s*(ms|s|m|h)?\s*$")
+
+
+def interval(text: str) -> float:
+    """A duration like ``duration``, but ``0`` (with or without a unit) is allowed and means "off"."""
+    if _ZERO.match(text):
+        return 0.0
+    return duration(text)
+
+
 def count(text: str) -> int:
     """A non-negative integer."""
     try:

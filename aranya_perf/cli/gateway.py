@@ -1,10 +1,12 @@
 """``aranya-perf gateway``: run the reference gateway as its own process until signalled.
 
-Prints exactly one JSON line on stdout once both endpoints are bound:
-``{"event": "ready", "listen": "HOST:PORT", "metrics": "HOST:PORT", "pid": N}``;
-everything else goes to stderr. SIGINT/SIGTERM (or ``--run-time``) stop it
-gracefully with exit code 0. The process stays free of Locust and gevent: it is
-measured on its own as "the gateway process", so heavy imports happen in ``run``.
+Prints exactly one JSON line on stdout once every endpoint is bound:
+``{"event": "ready", "listen": "HOST:PORT", "metrics": "HOST:PORT", "pid": N,
+"protocol": NAME, "devices": {ID: "HOST:PORT", ...}, "address_map": PATH|null}`` (``devices``
+is empty unless each device has a listener of its own); everything else goes to stderr.
+SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0. The process stays
+free of Locust and gevent: it is measured on its own as "the gateway process", so heavy
+imports happen in ``run``.
 """
 
 from __future__ import annotations
@@ -14,41 +16,68 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aranya_perf import protocol
+from aranya_perf.address_map import DEFAULT_PREFIX, DeviceAddress, device_ids, write_csv
 from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import duration
+from aranya_perf.cli.args import count, duration, interval
+from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.targets import TargetError, is_loopback, parse_address
 
 if TYPE_CHECKING:
     from aranya_perf.gateway.config import GatewayConfig
-
-_ZERO = re.compile(r"^\s*0+(?:\.0*)?\s*(ms|s|m|h)?\s*$")
-
-
-def interval(text: str) -> float:
-    """A duration like ``args.duration``, but ``0`` (with or without a unit) is allowed and means "off"."""
-    if _ZERO.match(text):
-        return 0.0
-    return duration(text)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "gateway",
         help="run the reference gateway (the embedded load target) until interrupted",
-        description="Run the reference gateway: devices connect to aranya.EdgeDevice/Sync, operators use "
-        "aranyaperf.control.Control on the same port, Prometheus metrics on --metrics-listen. Prints one "
-        "JSON ready line on stdout, logs on stderr; SIGINT/SIGTERM stop it with exit code 0.",
+        description="Run the reference gateway: devices connect to the Sync method of the chosen protocol "
+        "version (aranya.EdgeDevice/Sync; aranya.Connectivity/Sync for aranya-2020-09), operators use "
+        "aranyaperf.control.Control on --listen, Prometheus metrics on --metrics-listen. Prints one JSON "
+        "ready line on stdout, logs on stderr; SIGINT/SIGTERM stop it with exit code 0.",
     )
     p.add_argument(
         "--listen",
         metavar="HOST:PORT",
         default="127.0.0.1:0",
-        help="gRPC address; port 0 picks a free one (default 127.0.0.1:0)",
+        help="gRPC address of the control service, and of every device stream unless "
+        "--listener-per-device; port 0 picks a free one (default 127.0.0.1:0)",
+    )
+    p.add_argument(
+        "--protocol",
+        default=protocol.DEFAULT,
+        choices=protocol.NAMES,
+        help=f"protocol version spoken to devices (default {protocol.DEFAULT})",
+    )
+    p.add_argument(
+        "--listener-per-device",
+        action="store_true",
+        help="one gRPC listener (port) per device, as aranya runs one per EdgeDevice; needs --devices",
+    )
+    p.add_argument("--devices", type=count, default=0, help="devices that get a listener of their own")
+    p.add_argument(
+        "--device-prefix",
+        default=DEFAULT_PREFIX,
+        help=f"their ids: PREFIX-00000, PREFIX-00001, ... (default {DEFAULT_PREFIX})",
+    )
+    p.add_argument(
+        "--address-map-out",
+        type=Path,
+        metavar="FILE",
+        help="write the device -> address map (CSV) there once the listeners are bound",
+    )
+    p.add_argument(
+        "--schedule",
+        default=DEFAULT_SCHEDULE,
+        choices=sorted(SCHEDULES),
+        help="periodic commands: load-test (node info and metrics every 10s), aranya-defaults (none, as "
+        "aranya ships), aranya-chart (node and pod force sync every 10m, jitter 0.2); the interval options "
+        f"override it (default {DEFAULT_SCHEDULE})",
     )
     p.add_argument(
         "--metrics-listen",
@@ -60,16 +89,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--node-info-interval",
         type=interval,
-        default=10.0,
         metavar="DURATION",
-        help="CMD_NODE_INFO_GET period per device, 0 = off (default 10s)",
+        help="CMD_NODE_INFO_GET(DYN) period per device, 0 = off (default: the schedule's)",
+    )
+    p.add_argument(
+        "--pod-list-interval",
+        type=interval,
+        metavar="DURATION",
+        help="pod list period per device, 0 = off (default: the schedule's)",
     )
     p.add_argument(
         "--metrics-interval",
         type=interval,
-        default=10.0,
         metavar="DURATION",
-        help="CMD_METRICS_COLLECT period per device, 0 = off (default 10s)",
+        help="CMD_METRICS_COLLECT period per device, 0 = off (default: the schedule's)",
     )
     p.add_argument(
         "--session-timeout",
@@ -114,6 +147,11 @@ def run(args: argparse.Namespace) -> int:
     if args.tls_client_ca is not None and args.tls_cert is None:
         raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
 
+    if args.listener_per_device and not args.devices:
+        raise UsageError("--listener-per-device needs --devices N")
+    if args.address_map_out is not None and not args.listener_per_device:
+        raise UsageError("--address-map-out needs --listener-per-device")
+
     from aranya_perf.gateway.config import GatewayConfig
 
     logging.basicConfig(
@@ -121,12 +159,24 @@ def run(args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    schedule = SCHEDULES[args.schedule]
+
+    def pick(value: float | None, default: float) -> float:
+        return default if value is None else value
+
     try:
         config = GatewayConfig(
-            node_info_interval_s=args.node_info_interval,
+            protocol=args.protocol,
+            node_info_interval_s=pick(args.node_info_interval, schedule.node_info_interval_s),
+            pod_list_interval_s=pick(args.pod_list_interval, schedule.pod_list_interval_s),
+            metrics_collect_interval_s=pick(args.metrics_interval, schedule.metrics_collect_interval_s),
+            jitter=schedule.jitter,
             gc_freeze=args.gc_freeze,
-            metrics_collect_interval_s=args.metrics_interval,
             session_timeout_s=args.session_timeout,
+            listener_per_device=args.listener_per_device,
+            device_ids=tuple(device_ids(args.device_prefix, args.devices))
+            if args.listener_per_device
+            else (),
             tls_cert_file=args.tls_cert,
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
@@ -151,11 +201,21 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    devices = gateway.device_addresses()
+    if args.address_map_out is not None:
+        try:
+            write_csv(args.address_map_out, [DeviceAddress(d, a) for d, a in devices.items()])
+        except OSError as exc:
+            await gateway.stop(grace=0)
+            raise UsageError(f"cannot write {args.address_map_out}: {exc.strerror or exc}") from None
     ready = {
         "event": "ready",
         "listen": gateway.address,
         "metrics": gateway.metrics_address,
         "pid": os.getpid(),
+        "protocol": config.protocol,
+        "devices": devices,
+        "address_map": str(args.address_map_out) if args.address_map_out is not None else None,
     }
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()

@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from aranya_perf import protocol
 from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import count, duration, positive
+from aranya_perf.cli.args import count, duration, interval, positive
+from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
 
@@ -25,13 +27,40 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--spawn-rate", type=positive, default=100.0, help="users started per second (default 100)"
     )
-    p.add_argument("--target", metavar="HOST:PORT", help="gateway to load instead of the embedded one")
+    p.add_argument(
+        "--protocol",
+        default=protocol.DEFAULT,
+        choices=protocol.NAMES,
+        help=f"protocol version the devices and the embedded gateway speak (default {protocol.DEFAULT})",
+    )
+    p.add_argument(
+        "--target",
+        metavar="SPEC",
+        help="load this instead of the embedded gateway: HOST:PORT for every device, HOST:LO-HI (a port per "
+        "device), a .csv/.toml device map, or k8s:NAMESPACE/SERVICE (aranya's edgedevice-connectivity)",
+    )
+    p.add_argument(
+        "--control",
+        metavar="HOST:PORT",
+        help="control service the operators call (default: the embedded gateway, or a HOST:PORT --target)",
+    )
+    p.add_argument(
+        "--listener-per-device",
+        action="store_true",
+        help="embedded gateway: one gRPC listener per device, as aranya runs one per EdgeDevice",
+    )
+    p.add_argument(
+        "--schedule",
+        default=DEFAULT_SCHEDULE,
+        choices=sorted(SCHEDULES),
+        help=f"embedded gateway's periodic commands (default {DEFAULT_SCHEDULE}; see `gateway --help`)",
+    )
     p.add_argument("--target-metrics", metavar="HOST:PORT", help="Prometheus endpoint of --target, if any")
     p.add_argument("--allow-remote", action="store_true", help="allow a --target that is not loopback")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument("--profile", default="fleet", help="name recorded in the run id and meta.json")
-    p.add_argument("--node-info-interval", type=duration, default=10.0, help="embedded gateway's schedule")
-    p.add_argument("--metrics-interval", type=duration, default=10.0, help="embedded gateway's schedule")
+    p.add_argument("--node-info-interval", type=interval, help="embedded gateway: overrides the schedule")
+    p.add_argument("--metrics-interval", type=interval, help="embedded gateway: overrides the schedule")
     p.add_argument("--status-interval", type=duration, default=10.0, help="device status push interval")
     p.add_argument(
         "--gc-freeze",
@@ -54,7 +83,11 @@ def run(args: argparse.Namespace) -> int:
         operators=args.operators,
         duration_s=args.duration,
         spawn_rate=args.spawn_rate,
+        protocol=args.protocol,
         target=args.target,
+        control=args.control,
+        listener_per_device=args.listener_per_device,
+        schedule=args.schedule,
         target_metrics=args.target_metrics,
         allow_remote=args.allow_remote,
         out=args.out,

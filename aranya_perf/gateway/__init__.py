@@ -1,9 +1,12 @@
 """The reference gateway: the embedded default load target, playing the aranya controller.
 
-``server`` owns the gRPC services (device streams and the operator control path),
-``metrics`` its Prometheus registry and endpoint, ``config`` its settings. The CLI
-verb ``aranya-perf gateway`` runs it as its own process; ``process`` starts and
-stops that process for everyone else.
+``server`` wires the listeners (shared, or one per device as aranya runs them) and the
+metrics endpoint; ``edge_service`` runs a device stream from hello to goodbye (handshake,
+rejects, connect sequence, schedule); ``link`` multiplexes one stream's sessions;
+``operations`` says what each session waits for; ``control_service`` maps operator calls
+onto sessions; ``registry`` tracks which devices are online; ``schedule`` and ``config``
+hold the settings; ``metrics`` the Prometheus registry. The CLI verb ``aranya-perf gateway``
+runs it as its own process; ``process`` starts and stops that process for everyone else.
 
 ``Gateway`` and ``GatewayError`` are imported lazily, so reading metrics with
 ``parse_metrics`` (e.g. from a report in a gevent-patched process) does not import grpc.

@@ -10,10 +10,13 @@ Series (all prefixed ``aranya_gateway_``):
 ===================================  =========  ===============================================
 name                                 type       labels / meaning
 ===================================  =========  ===============================================
-devices_online                       gauge      devices holding a registered Sync stream
+info                                 gauge      {protocol, service}: 1, the version spoken
+devices_online                       gauge      devices that passed the connect sequence
+devices_connecting                   gauge      streams online but still in the connect sequence
 sessions_open                        gauge      sessions waiting for their device's final frame
-device_connects_total                counter    streams accepted (device registered)
-device_disconnects_total             counter    registered streams that ended
+device_connects_total                counter    devices that passed the connect sequence
+device_disconnects_total             counter    online devices whose stream ended
+online_seconds                       histogram  stream opened -> connect sequence passed
 commands_sent_total                  counter    {kind}: session-opening Cmds written to a stream
 frames_sent_total                    counter    {kind}: every Cmd frame written (commands, data,
                                                 session closes, rejects)
@@ -22,14 +25,16 @@ session_rtt_seconds                  histogram  {kind}: command written -> devic
 sessions_completed_total             counter    {kind, outcome}: outcome is done, error,
                                                 timeout or closed
 session_timeouts_total               counter    {kind}
-rejects_total                        counter    {reason}: RejectCmd.Reason name
+rejects_total                        counter    {reason}: the version's rejection reason name
 control_requests_total               counter    {method, code}: Control RPCs by gRPC status name
 msgs_received_total                  counter    {kind}: every Msg frame read from devices
 unsolicited_msgs_total               counter    {kind}: Msgs with sid 0 or an unknown sid
 ===================================  =========  ===============================================
 
-``kind`` labels are ``aranya.Kind`` names; kind 1 is reported as ``MSG_DATA_DEFAULT``
-(its aliases MSG_DATA_STDOUT and MSG_DATA_METRICS share the number).
+``kind`` labels are the protocol version's own names: ``CMD_EXEC`` in aranya-v0.3,
+``CMD_POD_CTR_EXEC`` in aranya-2020-09, and ``CMD_RUNTIME:CMD_EXEC`` for a command routed
+through a runtime packet. Aliased Msg kinds report their first name (``MSG_DATA`` in
+v0.x, ``MSG_DATA_DEFAULT`` in 2020-09).
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
-from aranya_perf.proto import aranya_pb2 as pb
+from aranya_perf.protocol import Protocol
 
 PREFIX = "aranya_gateway_"
 
@@ -55,21 +60,6 @@ RTT_BUCKETS: tuple[float, ...] = (
 """Session RTT buckets: 50 µs to 30 s in 1-2-5 steps (about x2 each)."""
 
 OUTCOMES = ("done", "error", "timeout", "closed")
-
-
-def kind_name(kind: int) -> str:
-    """The ``aranya.Kind`` name for a number (the first alias), or the number itself if unknown."""
-    try:
-        return pb.Kind.Name(kind)
-    except ValueError:
-        return str(kind)
-
-
-def reason_name(reason: int) -> str:
-    try:
-        return pb.RejectCmd.Reason.Name(reason)
-    except ValueError:
-        return str(reason)
 
 
 class _Children(dict):
@@ -87,18 +77,32 @@ class _Children(dict):
 class GatewayMetrics:
     """The gateway's metric objects in a private registry, plus the HTTP exposition server."""
 
-    def __init__(self) -> None:
+    def __init__(self, proto: Protocol) -> None:
         r = self.registry = CollectorRegistry()
         p = PREFIX
+        Gauge(p + "info", "Protocol version the gateway speaks", ["protocol", "service"], registry=r).labels(
+            proto.name, proto.service
+        ).set(1)
+        self.devices_connecting = Gauge(
+            p + "devices_connecting", "Device streams online but still in the connect sequence", registry=r
+        )
+        self.online_seconds = Histogram(
+            p + "online_seconds",
+            "Device stream opened to connect sequence passed",
+            buckets=RTT_BUCKETS,
+            registry=r,
+        )
         self.devices_online = Gauge(
-            p + "devices_online", "Devices holding a registered Sync stream", registry=r
+            p + "devices_online", "Devices that passed the connect sequence", registry=r
         )
         self.sessions_open = Gauge(
             p + "sessions_open", "Sessions waiting for their device's answer", registry=r
         )
-        self.device_connects = Counter(p + "device_connects_total", "Device streams accepted", registry=r)
+        self.device_connects = Counter(
+            p + "device_connects_total", "Devices that passed the connect sequence", registry=r
+        )
         self.device_disconnects = Counter(
-            p + "device_disconnects_total", "Registered device streams that ended", registry=r
+            p + "device_disconnects_total", "Online device streams that ended", registry=r
         )
         commands = Counter(
             p + "commands_sent_total",
@@ -132,24 +136,22 @@ class GatewayMetrics:
             p + "unsolicited_msgs_total", "Msgs with sid 0 or an unknown sid", ["kind"], registry=r
         )
 
-        # Per-frame paths index these dicts with an int (or tuple) instead of calling
+        # Per-frame paths index these dicts with a label (or an int kind) instead of calling
         # .labels(), which takes a lock and builds a tuple key each time.
-        frame_child = _Children(lambda k: frames.labels(kind_name(k)))
-        self.command_counters: dict[int, tuple[Any, ...]] = _Children(
-            lambda k: (commands.labels(kind_name(k)), frame_child[k])
+        frame_child = _Children(lambda label: frames.labels(label))
+        self.command_counters: dict[str, tuple[Any, ...]] = _Children(
+            lambda label: (commands.labels(label), frame_child[label])
         )
-        """kind -> counters to bump when a session-opening Cmd of that kind is written."""
-        self.frame_counters: dict[int, tuple[Any, ...]] = _Children(lambda k: (frame_child[k],))
-        """kind -> counters to bump when any other Cmd frame of that kind is written."""
-        self.session_rtt: dict[int, Any] = _Children(lambda k: rtt.labels(kind_name(k)))
-        self.sessions_completed: dict[tuple[int, str], Any] = _Children(
-            lambda ko: completed.labels(kind_name(ko[0]), ko[1])
-        )
-        self.session_timeouts: dict[int, Any] = _Children(lambda k: timeouts.labels(kind_name(k)))
-        self.rejects: dict[int, Any] = _Children(lambda reason: rejects.labels(reason_name(reason)))
+        """command label -> counters to bump when a session-opening Cmd is written."""
+        self.frame_counters: dict[str, tuple[Any, ...]] = _Children(lambda label: (frame_child[label],))
+        """Cmd kind name -> counters to bump when any other Cmd frame is written."""
+        self.session_rtt: dict[str, Any] = _Children(lambda label: rtt.labels(label))
+        self.sessions_completed: dict[tuple[str, str], Any] = _Children(lambda lo: completed.labels(*lo))
+        self.session_timeouts: dict[str, Any] = _Children(lambda label: timeouts.labels(label))
+        self.rejects: dict[int, Any] = _Children(lambda reason: rejects.labels(proto.reject_name(reason)))
         self.control_requests: dict[tuple[str, str], Any] = _Children(lambda mc: control.labels(*mc))
-        self.msgs_received: dict[int, Any] = _Children(lambda k: received.labels(kind_name(k)))
-        self.unsolicited: dict[int, Any] = _Children(lambda k: unsolicited.labels(kind_name(k)))
+        self.msgs_received: dict[int, Any] = _Children(lambda k: received.labels(proto.msg_name(k)))
+        self.unsolicited: dict[int, Any] = _Children(lambda k: unsolicited.labels(proto.msg_name(k)))
 
         self._httpd: Any = None
         self._http_thread: threading.Thread | None = None

@@ -3,8 +3,8 @@
 ``aranya-perf run``, the tests, the benchmarks and the scripts all run the
 gateway this way, so it is measured as its own process and never shares a GIL
 (or gevent) with the load generator. The child prints exactly one JSON line,
-``{"event": "ready", "listen": ..., "metrics": ..., "pid": ...}``, then logs to
-stderr only; SIGTERM stops it with exit code 0.
+``{"event": "ready", "listen": ..., "metrics": ..., "pid": ..., "protocol": ...,
+"devices": {...}}``, then logs to stderr only; SIGTERM stops it with exit code 0.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.address = ""
         self.metrics_address = ""
+        self.protocol = ""
+        self.device_addresses: dict[str, str] = {}
+        """Device id -> its own listener (with ``--listener-per-device``)."""
 
     @property
     def pid(self) -> int:
@@ -61,6 +64,7 @@ class GatewayProcess:
             if ready.get("event") != "ready":
                 raise GatewayStartError(f"unexpected first line from the gateway: {ready}")
             self.address, self.metrics_address = ready["listen"], ready["metrics"]
+            self.protocol, self.device_addresses = ready["protocol"], dict(ready["devices"])
         except (ValueError, KeyError, GatewayStartError) as exc:
             code = self.stop()
             raise GatewayStartError(f"gateway did not start (exit code {code}): {exc}") from None
@@ -82,7 +86,7 @@ class GatewayProcess:
                 raise GatewayStartError(f"no ready line within {timeout:g}s")
             readable, _, _ = select.select([fd], [], [], remaining)
             if readable:
-                chunk = os.read(fd, 4096)
+                chunk = os.read(fd, 65536)
                 if not chunk:
                     raise GatewayStartError("gateway exited before it was ready")
                 data += chunk

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from aranya_perf.proto import control_pb2 as aranya__perf_dot_proto_dot_control__pb2
+from aranya_perf.protocol.proto import control_pb2 as aranya__perf_dot_protocol_dot_proto_dot_control__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -18,7 +18,7 @@ except ImportError:
 if _version_not_supported:
     raise RuntimeError(
         f'The grpc package installed is at version {GRPC_VERSION},'
-        + ' but the generated code in aranya_perf/proto/control_pb2_grpc.py depends on'
+        + ' but the generated code in aranya_perf/protocol/proto/control_pb2_grpc.py depends on'
         + f' grpcio>={GRPC_GENERATED_VERSION}.'
         + f' Please upgrade your grpc module to grpcio>={GRPC_GENERATED_VERSION}'
         + f' or downgrade your generated code using grpcio-tools<={GRPC_VERSION}.'
@@ -36,23 +36,28 @@ class ControlStub:
         """
         self.Exec = channel.unary_unary(
                 '/aranyaperf.control.Control/Exec',
-                request_serializer=aranya__perf_dot_proto_dot_control__pb2.ExecRequest.SerializeToString,
-                response_deserializer=aranya__perf_dot_proto_dot_control__pb2.ExecResponse.FromString,
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecRequest.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecResponse.FromString,
                 _registered_method=True)
         self.Logs = channel.unary_stream(
                 '/aranyaperf.control.Control/Logs',
-                request_serializer=aranya__perf_dot_proto_dot_control__pb2.LogsRequest.SerializeToString,
-                response_deserializer=aranya__perf_dot_proto_dot_control__pb2.LogChunk.FromString,
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogsRequest.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogChunk.FromString,
                 _registered_method=True)
         self.PortForward = channel.stream_stream(
                 '/aranyaperf.control.Control/PortForward',
-                request_serializer=aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
-                response_deserializer=aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
                 _registered_method=True)
         self.ListDevices = channel.unary_unary(
                 '/aranyaperf.control.Control/ListDevices',
-                request_serializer=aranya__perf_dot_proto_dot_control__pb2.ListDevicesRequest.SerializeToString,
-                response_deserializer=aranya__perf_dot_proto_dot_control__pb2.ListDevicesResponse.FromString,
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesRequest.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesResponse.FromString,
+                _registered_method=True)
+        self.CollectMetrics = channel.unary_unary(
+                '/aranyaperf.control.Control/CollectMetrics',
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.FromString,
                 _registered_method=True)
 
 
@@ -67,7 +72,7 @@ class ControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Logs(self, request, context):
-        """Streams container log chunks until the device sends MSG_DONE.
+        """Streams container log chunks until the device completes the session.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -87,28 +92,41 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CollectMetrics(self, request, context):
+        """Pulls the device's node metrics (CMD_METRICS_COLLECT), as a scrape of aranya's
+        per-node metrics endpoint does.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
             'Exec': grpc.unary_unary_rpc_method_handler(
                     servicer.Exec,
-                    request_deserializer=aranya__perf_dot_proto_dot_control__pb2.ExecRequest.FromString,
-                    response_serializer=aranya__perf_dot_proto_dot_control__pb2.ExecResponse.SerializeToString,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecRequest.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecResponse.SerializeToString,
             ),
             'Logs': grpc.unary_stream_rpc_method_handler(
                     servicer.Logs,
-                    request_deserializer=aranya__perf_dot_proto_dot_control__pb2.LogsRequest.FromString,
-                    response_serializer=aranya__perf_dot_proto_dot_control__pb2.LogChunk.SerializeToString,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogsRequest.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogChunk.SerializeToString,
             ),
             'PortForward': grpc.stream_stream_rpc_method_handler(
                     servicer.PortForward,
-                    request_deserializer=aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
-                    response_serializer=aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
             ),
             'ListDevices': grpc.unary_unary_rpc_method_handler(
                     servicer.ListDevices,
-                    request_deserializer=aranya__perf_dot_proto_dot_control__pb2.ListDevicesRequest.FromString,
-                    response_serializer=aranya__perf_dot_proto_dot_control__pb2.ListDevicesResponse.SerializeToString,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesRequest.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesResponse.SerializeToString,
+            ),
+            'CollectMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectMetrics,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -136,8 +154,8 @@ class Control:
             request,
             target,
             '/aranyaperf.control.Control/Exec',
-            aranya__perf_dot_proto_dot_control__pb2.ExecRequest.SerializeToString,
-            aranya__perf_dot_proto_dot_control__pb2.ExecResponse.FromString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecRequest.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ExecResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -163,8 +181,8 @@ class Control:
             request,
             target,
             '/aranyaperf.control.Control/Logs',
-            aranya__perf_dot_proto_dot_control__pb2.LogsRequest.SerializeToString,
-            aranya__perf_dot_proto_dot_control__pb2.LogChunk.FromString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogsRequest.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.LogChunk.FromString,
             options,
             channel_credentials,
             insecure,
@@ -190,8 +208,8 @@ class Control:
             request_iterator,
             target,
             '/aranyaperf.control.Control/PortForward',
-            aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
-            aranya__perf_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.PortForwardFrame.FromString,
             options,
             channel_credentials,
             insecure,
@@ -217,8 +235,35 @@ class Control:
             request,
             target,
             '/aranyaperf.control.Control/ListDevices',
-            aranya__perf_dot_proto_dot_control__pb2.ListDevicesRequest.SerializeToString,
-            aranya__perf_dot_proto_dot_control__pb2.ListDevicesResponse.FromString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesRequest.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.ListDevicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aranyaperf.control.Control/CollectMetrics',
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.FromString,
             options,
             channel_credentials,
             insecure,

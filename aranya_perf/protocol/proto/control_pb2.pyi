@@ -82,7 +82,25 @@ class ListDevicesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class ListDevicesResponse(_message.Message):
-    __slots__ = ("device_ids",)
+    __slots__ = ("device_ids", "protocol")
     DEVICE_IDS_FIELD_NUMBER: _ClassVar[int]
+    PROTOCOL_FIELD_NUMBER: _ClassVar[int]
     device_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, device_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    protocol: str
+    def __init__(self, device_ids: _Optional[_Iterable[str]] = ..., protocol: _Optional[str] = ...) -> None: ...
+
+class CollectMetricsRequest(_message.Message):
+    __slots__ = ("device_id", "timeout_ms")
+    DEVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    device_id: str
+    timeout_ms: int
+    def __init__(self, device_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
+
+class CollectMetricsResponse(_message.Message):
+    __slots__ = ("data", "sid")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SID_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    sid: int
+    def __init__(self, data: _Optional[bytes] = ..., sid: _Optional[int] = ...) -> None: ...
