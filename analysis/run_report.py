@@ -24,6 +24,7 @@ from analysis import run_plots
 from analysis.run_summary import (
     SUMMARY_HEADERS,
     TOP_FAILURES,
+    both_sides_rows,
     fmt_duration,
     fmt_float,
     fmt_int,
@@ -402,6 +403,26 @@ def write_run_report(run_dir: Path) -> Path:
             )
         )
         doc.p(f"Summed over all labels except the breakdown; snapshot from {rf.GATEWAY_METRICS}.")
+
+    both = both_sides_rows(summary, metrics)
+    if not both.empty:
+        doc.h2("Both sides")
+        doc.table(
+            _Table(
+                ["Side", "Name", "Gateway", "Generator", "Difference"],
+                [
+                    [s, n, fmt_value(g), fmt_value(c), fmt_value(d)]
+                    for s, n, g, c, d in both.itertuples(index=False)
+                ],
+                ["l", "l", "r", "r", "r"],
+            )
+        )
+        doc.p(
+            "Commands the gateway opened against answers the devices reported, and control calls the "
+            "gateway answered OK against the operators' successful calls. The embedded gateway stops "
+            "its schedule and lets open sessions end before its metrics are read; against another "
+            "target, scheduled commands can differ by those in flight at that moment."
+        )
 
     doc.h2("Run")
     if meta is None:

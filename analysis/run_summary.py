@@ -372,6 +372,45 @@ def resource_summary(resources: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[columns]
 
 
+RUN_HARNESS_METHODS = frozenset({"Drain"})
+"""Control calls the run itself makes (not operator load), left out of ``both_sides_rows``."""
+
+
+def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Counts seen by the generator next to the gateway's own, per command and control method.
+
+    Rows: ``side`` ("device": commands the gateway opened a session with vs answers the devices
+    reported; "control": the gateway's OK control calls vs the operators' successful calls),
+    ``name``, ``gateway``, ``generator``, ``difference`` (generator minus gateway). Names match
+    because both sides label commands the protocol version's way. The embedded gateway is drained
+    before its metrics are read, so the two agree; against another target, commands on a schedule
+    can differ by those in flight at that moment.
+    """
+    columns = ["side", "name", "gateway", "generator", "difference"]
+    if metrics.empty or summary.empty:
+        return pd.DataFrame(columns=columns)
+    done = summary[summary["name"] != rf.AGGREGATED]
+    ok = {
+        (t, n): c - f
+        for t, n, c, f in zip(done["type"], done["name"], done["count"], done["failures"], strict=True)
+    }
+    rows = []
+    for side, family, key, extra in (
+        ("device", "commands_sent_total", "kind", {}),
+        ("control", "control_requests_total", "method", {"code": "OK"}),
+    ):
+        hit = metrics[metrics["name"].str.endswith(family)]
+        for labels, value in zip(hit["labels"], hit["value"], strict=True):
+            if not isinstance(labels, dict) or any(labels.get(k) != v for k, v in extra.items()):
+                continue
+            name = labels.get(key, "")
+            if side == "control" and name in RUN_HARNESS_METHODS:
+                continue
+            generator = ok.get((side, name), 0)
+            rows.append((side, name, value, float(generator), float(generator) - value))
+    return pd.DataFrame(sorted(rows), columns=columns)
+
+
 def gateway_metric_rows(metrics: pd.DataFrame) -> list[tuple[str, str, float, list[str]]]:
     """(label, breakdown, value, matched sample names) for each of ``GATEWAY_METRIC_PATTERNS`` found."""
     if metrics.empty:

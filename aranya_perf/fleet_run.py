@@ -35,10 +35,12 @@ from aranya_perf import address_map, protocol, results
 from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 from aranya_perf.measure.latency import LatencyRecorder, merge, split_key
 from aranya_perf.measure.resources import ResourceSampler
+from aranya_perf.protocol.control import ControlStub
+from aranya_perf.protocol.control import messages as ctl
 from aranya_perf.targets import TargetError, check_target, format_address, wait_reachable
 from loadtests import hooks
 from loadtests.devices import DeviceUser
-from loadtests.engine import shutdown_engine
+from loadtests.engine import get_engine, shutdown_engine
 from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
 from loadtests.operators import OperatorUser
 
@@ -46,6 +48,7 @@ GATEWAY_START_TIMEOUT_S = 15.0
 REACH_TIMEOUT_S = 5.0
 PROGRESS_EVERY_S = 5.0
 STOP_TIMEOUT_S = 10.0  # graceful stop: users finish the call in flight
+DRAIN_TIMEOUT_S = 10.0  # the embedded gateway's open sessions end well within their own timeout
 
 
 @dataclass(frozen=True)
@@ -111,8 +114,32 @@ def _save_metrics(run_dir: Path, address: str | None, out: TextIO) -> bool:
     return True
 
 
-def _user_classes(config: FleetConfig, devices: address_map.AddressMap, control: str | None) -> list[type]:
+def drain_gateway(control: str, timeout: float = DRAIN_TIMEOUT_S) -> int:
+    """Ask a reference gateway (plaintext ``control`` address) to stop its schedule and wait for open
+    sessions to end; return how many were still open. Runs on the load engine."""
+    from grpc import aio  # here, not at the top: grpc must load after Locust has patched the process
+
+    async def drain() -> int:
+        async with aio.insecure_channel(control) as channel:
+            request = ctl.DrainRequest(timeout_ms=int(timeout * 1000))
+            return (await ControlStub(channel).Drain(request, timeout=timeout + 5)).sessions_open
+
+    return int(get_engine().call(drain, timeout=timeout + 10))
+
+
+def _drain(control: str, out: TextIO) -> None:
+    try:
+        left = drain_gateway(control)
+    except Exception as exc:  # the run's results still get written; the counts may then differ
+        out.write(f"  could not drain the gateway: {exc}\n")
+        return
+    if left:
+        out.write(f"  {left} sessions still open after {DRAIN_TIMEOUT_S:g}s of draining\n")
+
+
+def _user_classes(config: FleetConfig, devices: address_map.AddressMap) -> list[type]:
     # Subclasses rather than mutating the shared classes: several runs can share a process (tests).
+    # Operators call the environment's host (the control service); devices take the address map.
     profile = dataclasses.replace(DeviceUser.profile, status_push_interval_s=config.status_interval_s)
     common = {"allow_remote": config.allow_remote}
     classes = []
@@ -121,8 +148,7 @@ def _user_classes(config: FleetConfig, devices: address_map.AddressMap, control:
         attrs["address_map"] = devices
         classes.append(type("DeviceUser", (DeviceUser,), {**common, **attrs}))
     if config.operators:
-        attrs = {"fixed_count": config.operators, "host": control}
-        classes.append(type("OperatorUser", (OperatorUser,), {**common, **attrs}))
+        classes.append(type("OperatorUser", (OperatorUser,), {**common, "fixed_count": config.operators}))
     return classes
 
 
@@ -275,7 +301,7 @@ class FleetRun:
 
         assert self.devices is not None
         env = Environment(
-            user_classes=_user_classes(config, self.devices, self.control),
+            user_classes=_user_classes(config, self.devices),
             host=self.control or self.devices.shared,
             stop_timeout=STOP_TIMEOUT_S,
         )
@@ -303,7 +329,11 @@ class FleetRun:
         # Operators first, gracefully, so no command is cut off by its device going away.
         if config.operators:
             runner.stop_users({"OperatorUser": config.operators})
-        # The gateway's view at the end of the measured window, with the fleet still online.
+        # The gateway's view at the end of the measured window, with the fleet still online: the
+        # embedded gateway first stops its schedule and lets open sessions end, so both sides' counts
+        # are final when its metrics are read.
+        if self.gateway is not None:
+            _drain(self.gateway.address, self.out)
         self.metrics_saved = _save_metrics(self.run_dir, self.metrics_address, self.out)
         runner.quit()
 

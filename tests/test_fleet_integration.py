@@ -14,6 +14,7 @@ from locust.env import Environment
 
 from aranya_perf import protocol
 from aranya_perf.address_map import AddressMap, DeviceAddress
+from aranya_perf.fleet_run import drain_gateway
 from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.protocol import Op
 from loadtests import hooks
@@ -65,8 +66,10 @@ def fleet_run(request):
             runner.start(DEVICES + OPERATORS, spawn_rate=100)
             gevent.sleep(5)
             runner.stop_users({"OperatorUser": OPERATORS})
-            runner.quit()
+            # As aranya-perf run does: stop the schedule and let sessions end, then read both sides.
+            assert drain_gateway(gw.address) == 0
             metrics = parse_metrics(gw.metrics_text())
+            runner.quit()
         finally:
             shutdown_engine()
         yield protocol.get(name), env, metrics
@@ -100,15 +103,16 @@ def test_fleet_counts_match_gateway(fleet_run):
         assert _metric(metrics, "aranya_gateway_commands_sent_total", kind=label) == DEVICES
         assert stats.get(label, "device").num_requests == DEVICES
 
-    # Background commands: every device got NODE_INFO_GET(ALL) at connect plus the 1 s schedule.
-    node_info = proto.cmd_name(proto.cmd.NODE_INFO_GET)
-    sent = _metric(metrics, "aranya_gateway_commands_sent_total", kind=node_info)
-    done = _metric(metrics, "aranya_gateway_sessions_completed_total", kind=node_info, outcome="done")
-    answered = stats.get(node_info, "device").num_requests
-    assert sent >= 2 * DEVICES
-    assert done <= sent
-    # At most one NODE_INFO_GET per device can be in flight when the fleet stops.
-    assert sent - DEVICES <= answered <= sent
+    # Background commands: every device got NODE_INFO_GET(ALL) at connect plus the 1 s schedule;
+    # drained, every one sent was answered and completed, on both sides.
+    for label, at_least in (
+        (proto.cmd_name(proto.cmd.NODE_INFO_GET), 2 * DEVICES),
+        (proto.cmd_name(proto.cmd.METRICS_COLLECT), DEVICES),
+    ):
+        sent = _metric(metrics, "aranya_gateway_commands_sent_total", kind=label)
+        done = _metric(metrics, "aranya_gateway_sessions_completed_total", kind=label, outcome="done")
+        assert sent >= at_least
+        assert done == sent == stats.get(label, "device").num_requests
 
     assert stats.get("connect", "device").num_requests == DEVICES
     assert stats.get("first_cmd", "device").num_requests == DEVICES

@@ -561,6 +561,31 @@ def test_metrics_count_exec_commands(aloop: LoopThread, gateway: Gateway) -> Non
     assert m["aranya_gateway_device_connects_total"] == 1
 
 
+def test_drain_stops_the_schedule_and_waits_for_open_sessions(
+    aloop: LoopThread, start_gateway: Callable[..., Gateway]
+) -> None:
+    gw = start_gateway(node_info_interval_s=0.1, metrics_collect_interval_s=0.1)
+
+    async def scenario() -> None:
+        async with device(DEFAULT, gw.address) as dev, control(gw.address) as stub:
+            await dev.wait(lambda: len(dev.of_op(Op.METRICS_COLLECT)) >= 2)
+            pending = asyncio.ensure_future(stub.Exec(exec_req("hang", timeout_ms=400), timeout=5))
+            await dev.wait(lambda: bool(dev.of_op(Op.EXEC)))
+            t0 = time.monotonic()
+            resp = await stub.Drain(ctl.DrainRequest(timeout_ms=3000), timeout=5)
+            assert resp.sessions_open == 0 and time.monotonic() - t0 >= 0.2  # waited for the hung exec
+            with pytest.raises(aio.AioRpcError):
+                await pending
+            seen = len(dev.received)
+            await asyncio.sleep(0.5)
+            assert [r.command.op for r in dev.received[seen:]] in ([], [Op.SESSION_CLOSE])  # no new commands
+            # A drained gateway still answers operators.
+            assert (await stub.Exec(exec_req("echo"), timeout=5)).stdout == b"hello world"
+
+    aloop.run(scenario())
+    assert requests(gw, "Drain", "OK") == 1
+
+
 def test_stop_ends_device_streams(aloop: LoopThread, start_gateway: Callable[..., Gateway]) -> None:
     gw = start_gateway()
 

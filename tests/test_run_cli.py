@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -52,6 +53,18 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
     report = (run_dir / "report.md").read_text()
     for name in PLOTS:
         assert f"plots/{name}" in report
+    # Both sides counted every operator call and every command the same way (the gateway is drained).
+    rows = re.findall(r"^\| (control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
+    names = {name for _, name, *_ in rows}
+    assert {
+        "Exec",
+        "Logs",
+        "PortForward",
+        "CollectMetrics",
+        "CMD_NODE_INFO_GET",
+        "CMD_RUNTIME:CMD_EXEC",
+    } <= names
+    assert all(gateway == generator for _, _, gateway, generator, _ in rows), rows
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= len(PLOTS)
 

@@ -12,7 +12,7 @@ The session timeout bounds the whole call, so a followed log or a long port-forw
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -21,7 +21,7 @@ from grpc import aio
 from aranya_perf.gateway.config import GatewayConfig
 from aranya_perf.gateway.link import DeviceLink
 from aranya_perf.gateway.metrics import GatewayMetrics
-from aranya_perf.gateway.operations import END, CollectOp, ExecOp, Failure, Operation, StreamOp
+from aranya_perf.gateway.operations import CollectOp, ExecOp, Failure, Operation, StreamOp
 from aranya_perf.gateway.registry import DeviceRegistry
 from aranya_perf.protocol import Op, PortForwardTarget, Protocol
 from aranya_perf.protocol.control import ControlServicer
@@ -30,11 +30,20 @@ from aranya_perf.protocol.control import messages as ctl
 _EOF = aio.EOF
 
 
+DRAIN_POLL_S = 0.02
+
+
 class ControlService(ControlServicer):
     def __init__(
-        self, proto: Protocol, config: GatewayConfig, metrics: GatewayMetrics, registry: DeviceRegistry
+        self,
+        proto: Protocol,
+        config: GatewayConfig,
+        metrics: GatewayMetrics,
+        registry: DeviceRegistry,
+        pause_schedule: Callable[[], None],
     ) -> None:
         self.proto, self.config, self.metrics, self.registry = proto, config, metrics, registry
+        self._pause_schedule = pause_schedule
 
     def _link(self, device_id: str) -> DeviceLink:
         link = self.registry.get(device_id)
@@ -48,33 +57,20 @@ class ControlService(ControlServicer):
     def _count(self, method: str, code: str) -> None:
         self.metrics.control_requests[(method, code)].inc()
 
-    @staticmethod
-    def _abandon(op: Operation | None) -> None:
-        """The operator's call ended first (cancel, error): close the session on the device."""
-        if op is not None and not op.finished and op.link is not None:
-            op.link.finish(op, "closed", close=True)
+    def _call(self, method: str, context: aio.ServicerContext) -> _Call:
+        return _Call(self, method, context)
 
     # -- unary -----------------------------------------------------------------------------------
 
     async def Exec(self, request: ctl.ExecRequest, context: aio.ServicerContext) -> ctl.ExecResponse:
         proto = self.proto
-        op: ExecOp | None = None
-        try:
+        async with self._call("Exec", context) as call:
             link = self._link(request.device_id)
             body = proto.exec_body(request.pod_uid, request.container, request.command, request.envs)
             kind, payload, label = proto.command(Op.EXEC, body, runtime=proto.via_runtime(request.pod_uid))
-            op = ExecOp(asyncio.get_running_loop().create_future())
+            op = call.op = ExecOp(asyncio.get_running_loop().create_future())
             link.open(op, kind, payload, label, self._timeout(request.timeout_ms))
             exit_code = await op.fut
-        except Failure as f:
-            self._count("Exec", f.code.name)
-            await context.abort(f.code, f.details)
-        except asyncio.CancelledError:
-            self._count("Exec", "CANCELLED")
-            raise
-        finally:
-            self._abandon(op)
-        self._count("Exec", "OK")
         return ctl.ExecResponse(
             stdout=b"".join(op.out), stderr=b"".join(op.err), exit_code=exit_code, sid=op.sid
         )
@@ -83,29 +79,25 @@ class ControlService(ControlServicer):
         self, request: ctl.CollectMetricsRequest, context: aio.ServicerContext
     ) -> ctl.CollectMetricsResponse:
         proto = self.proto
-        op: CollectOp | None = None
-        try:
+        async with self._call("CollectMetrics", context) as call:
             link = self._link(request.device_id)
             kind = proto.cmd.METRICS_COLLECT
-            op = CollectOp(asyncio.get_running_loop().create_future())
-            link.open(
-                op,
-                kind,
-                proto.metrics_collect_body(),
-                proto.cmd_name(kind),
-                self._timeout(request.timeout_ms),
-            )
+            op = call.op = CollectOp(asyncio.get_running_loop().create_future())
+            timeout = self._timeout(request.timeout_ms)
+            link.open(op, kind, proto.metrics_collect_body(), proto.cmd_name(kind), timeout)
             await op.fut
-        except Failure as f:
-            self._count("CollectMetrics", f.code.name)
-            await context.abort(f.code, f.details)
-        except asyncio.CancelledError:
-            self._count("CollectMetrics", "CANCELLED")
-            raise
-        finally:
-            self._abandon(op)
-        self._count("CollectMetrics", "OK")
         return ctl.CollectMetricsResponse(data=b"".join(op.out), sid=op.sid)
+
+    async def Drain(self, request: ctl.DrainRequest, context: aio.ServicerContext) -> ctl.DrainResponse:
+        """Stop the schedule, then wait (bounded) for every open session to end: a load test's counts
+        are then final on both sides before anyone reads them."""
+        self._pause_schedule()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout(request.timeout_ms)
+        while (left := self.registry.open_sessions()) and loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL_S)
+        self._count("Drain", "OK")
+        return ctl.DrainResponse(sessions_open=left)
 
     async def ListDevices(
         self, request: ctl.ListDevicesRequest, context: aio.ServicerContext
@@ -119,71 +111,39 @@ class ControlService(ControlServicer):
         self, request: ctl.LogsRequest, context: aio.ServicerContext
     ) -> AsyncIterator[ctl.LogChunk]:
         proto = self.proto
-        op: StreamOp | None = None
-        try:
+        async with self._call("Logs", context) as call:
             link = self._link(request.device_id)
             body = proto.logs_body(
                 request.pod_uid, request.container, tail_lines=request.tail_lines or -1, follow=request.follow
             )
             kind, payload, label = proto.command(Op.LOGS, body, runtime=proto.via_runtime(request.pod_uid))
-            op = StreamOp()
+            op = call.op = StreamOp()
             link.open(op, kind, payload, label, self._timeout(request.timeout_ms))
-            get = op.queue.get
-            while True:
-                item = await get()
-                if item.__class__ is bytes:
-                    yield ctl.LogChunk(data=item)
-                elif item is END:
-                    break
-                else:
-                    raise item  # type: ignore[misc]
-        except Failure as f:
-            self._count("Logs", f.code.name)
-            await context.abort(f.code, f.details)
-        except (asyncio.CancelledError, GeneratorExit):
-            self._count("Logs", "CANCELLED")
-            raise
-        finally:
-            self._abandon(op)
-        self._count("Logs", "OK")
+            async for data in op.data():
+                yield ctl.LogChunk(data=data)
 
     async def PortForward(self, request_iterator: Any, context: aio.ServicerContext) -> None:
         proto = self.proto
-        op: StreamOp | None = None
         pump: asyncio.Task[None] | None = None
-        try:
-            first = await context.read()
-            if first is _EOF or not first.device_id:
-                raise Failure(grpc.StatusCode.INVALID_ARGUMENT, "first PortForwardFrame must name device_id")
-            link = self._link(first.device_id)
-            body = proto.port_forward_body(PortForwardTarget(first.pod_uid, first.port))
-            kind, payload, label = proto.command(
-                Op.PORT_FORWARD, body, runtime=proto.via_runtime(first.pod_uid)
-            )
-            op = StreamOp()
-            link.open(op, kind, payload, label, self._timeout(first.timeout_ms))
-            pump = asyncio.get_running_loop().create_task(self._pump(link, op, first.data, context))
-            get = op.queue.get
-            write = context.write
-            while True:
-                item = await get()
-                if item.__class__ is bytes:
-                    await write(ctl.PortForwardFrame(data=item))
-                elif item is END:
-                    break
-                else:
-                    raise item  # type: ignore[misc]
-        except Failure as f:
-            self._count("PortForward", f.code.name)
-            await context.abort(f.code, f.details)
-        except asyncio.CancelledError:
-            self._count("PortForward", "CANCELLED")
-            raise
-        finally:
-            if pump is not None:
-                pump.cancel()
-            self._abandon(op)
-        self._count("PortForward", "OK")
+        async with self._call("PortForward", context) as call:
+            try:
+                first = await context.read()
+                if first is _EOF or not first.device_id:
+                    raise Failure(
+                        grpc.StatusCode.INVALID_ARGUMENT, "first PortForwardFrame must name device_id"
+                    )
+                link = self._link(first.device_id)
+                body = proto.port_forward_body(PortForwardTarget(first.pod_uid, first.port))
+                runtime = proto.via_runtime(first.pod_uid)
+                kind, payload, label = proto.command(Op.PORT_FORWARD, body, runtime=runtime)
+                op = call.op = StreamOp()
+                link.open(op, kind, payload, label, self._timeout(first.timeout_ms))
+                pump = asyncio.get_running_loop().create_task(self._pump(link, op, first.data, context))
+                async for data in op.data():
+                    await context.write(ctl.PortForwardFrame(data=data))
+            finally:
+                if pump is not None:
+                    pump.cancel()
 
     async def _pump(self, link: DeviceLink, op: StreamOp, first: bytes, context: aio.ServicerContext) -> None:
         """Operator bytes -> CMD_DATA_UPSTREAM from seq 0; the half-close becomes an empty complete frame."""
@@ -207,3 +167,33 @@ class ControlService(ControlServicer):
             return
         if not op.finished:
             link.send_upstream(op, b"", seq, complete=True)
+
+
+class _Call:
+    """One control RPC's bookkeeping: its outcome counted by status (OK, the failure's code, or
+    CANCELLED), a failure turned into the call's status, and its session closed on the device when
+    the call ended before the session did (the operator cancelled, or gave up)."""
+
+    __slots__ = ("context", "method", "op", "service")
+
+    def __init__(self, service: ControlService, method: str, context: aio.ServicerContext) -> None:
+        self.service, self.method, self.context = service, method, context
+        self.op: Operation | None = None
+
+    async def __aenter__(self) -> _Call:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
+    ) -> bool:
+        op = self.op
+        if op is not None and not op.finished and op.link is not None:
+            op.link.finish(op, "closed", close=True)
+        if exc is None:
+            self.service._count(self.method, "OK")
+        elif isinstance(exc, Failure):
+            self.service._count(self.method, exc.code.name)
+            await self.context.abort(exc.code, exc.details)
+        elif isinstance(exc, asyncio.CancelledError | GeneratorExit):
+            self.service._count(self.method, "CANCELLED")
+        return False

@@ -54,6 +54,14 @@ class EdgeDeviceService:
     ) -> None:
         self.proto, self.config, self.metrics, self.registry = proto, config, metrics, registry
         self._stopping = stopping
+        self._schedule_paused = False
+
+    def pause_schedule(self) -> None:
+        """No more periodic commands, on any device, now or later (the connect sequence still runs)."""
+        self._schedule_paused = True
+        for link in self.registry.links():
+            for ticker in link.tickers:
+                ticker.cancel()
 
     def behaviour(self, expected_id: str | None = None) -> Callable[[Any, aio.ServicerContext], Any]:
         """The Sync handler of a shared listener (``expected_id`` None) or of one device's listener."""
@@ -252,6 +260,8 @@ class EdgeDeviceService:
         return None
 
     def _start_schedule(self, link: DeviceLink) -> None:
+        if self._schedule_paused:
+            return
         proto, cfg = self.proto, self.config
         loop = asyncio.get_running_loop()
         timeout = cfg.session_timeout_s

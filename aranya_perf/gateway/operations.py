@@ -10,6 +10,7 @@ Exec, Logs, PortForward and CollectMetrics hand results to the operator's call.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 import grpc
@@ -173,3 +174,15 @@ class StreamOp(Operation):
     def end(self, exit_code: int, failure: Failure | None) -> None:
         self.ready.set()
         self.queue.put_nowait(END if failure is None else failure)
+
+    async def data(self) -> AsyncIterator[bytes]:
+        """The device's data as it arrives, until the session ends; raises the ``Failure`` it ended with."""
+        get = self.queue.get
+        while True:
+            item = await get()
+            if item.__class__ is bytes:
+                yield item  # type: ignore[misc]
+            elif item is END:
+                return
+            else:
+                raise item  # type: ignore[misc]

@@ -66,5 +66,9 @@ class DeviceRegistry:
         """Every stream holding a claim (connecting or online)."""
         return list(self._claimed.values())
 
+    def open_sessions(self) -> int:
+        """Sessions open on every stream, connecting or online."""
+        return sum(len(link.sessions) for link in self._claimed.values())
+
     def __len__(self) -> int:
         return len(self._online)

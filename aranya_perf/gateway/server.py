@@ -116,7 +116,8 @@ class Gateway:
         credentials = _server_credentials(cfg) if cfg.tls else None
         try:
             main = aio.server(options=_server_options(cfg))
-            add_ControlServicer_to_server(ControlService(proto, cfg, self.metrics, self.registry), main)
+            control = ControlService(proto, cfg, self.metrics, self.registry, self._edge.pause_schedule)
+            add_ControlServicer_to_server(control, main)
             if not cfg.listener_per_device:
                 main.add_generic_rpc_handlers(sync_handlers(proto, self._edge.behaviour()))
             bound = _add_port(main, format_address(host, port), credentials)

@@ -194,6 +194,24 @@ RT_KINDS = (
 )  # fmt: skip
 
 
+_OPS: tuple[tuple[Op, str | None, str | None, str | None], ...] = (
+    # op, semantic Cmd kind, semantic runtime packet kind, body
+    (Op.DATA_UPSTREAM, "DATA_UPSTREAM", None, None),
+    (Op.SESSION_CLOSE, "SESSION_CLOSE", None, "SessionCloseCmd"),
+    (Op.REJECT, "REJECT", None, "RejectCmd"),
+    (Op.NODE_INFO, "NODE_INFO_GET", None, "NodeInfoGetCmd"),
+    (Op.EXEC, "EXEC", "EXEC", "ExecOrAttachCmd"),
+    (Op.ATTACH, "ATTACH", "ATTACH", "ExecOrAttachCmd"),
+    (Op.LOGS, "LOGS", "LOGS", "LogsCmd"),
+    (Op.TTY_RESIZE, "TTY_RESIZE", "TTY_RESIZE", "TerminalResizeCmd"),
+    (Op.PORT_FORWARD, "PORT_FORWARD", "PORT_FORWARD", "PortForwardCmd"),
+    (Op.METRICS_CONFIG, "METRICS_CONFIG", "METRICS_CONFIG", "MetricsConfigCmd"),
+    (Op.METRICS_COLLECT, "METRICS_COLLECT", "METRICS_COLLECT", "MetricsCollectCmd"),
+    (Op.POD_LIST, "POD_LIST", "POD_LIST", "PodListCmd"),
+)
+"""What each op is called, directly and inside a runtime packet, and which body it carries."""
+
+
 class Protocol:
     """One version of aranya's device protocol. Build through ``aranya_perf.protocol.get(name)``."""
 
@@ -236,37 +254,16 @@ class Protocol:
         self._bodies = dict(bodies)
         self.max_payload = MAX_GRPC_MESSAGE - envelope.empty_frame_bytes()
         """aranya's chunk size: data larger than this travels in several frames."""
-        c, m, r = self.cmd, self.msg, self.rt
+        m = self.msg
+        # Where a version has no body type of that name (a collect without body), the payload is raw.
         self._cmd_ops: dict[int, tuple[Op, str | None]] = {}
-        for op, kind, body in (
-            (Op.DATA_UPSTREAM, c.DATA_UPSTREAM, None),
-            (Op.SESSION_CLOSE, c.SESSION_CLOSE, "SessionCloseCmd"),
-            (Op.REJECT, c.REJECT, "RejectCmd"),
-            (Op.NODE_INFO, c.NODE_INFO_GET, "NodeInfoGetCmd"),
-            (Op.EXEC, c.EXEC, "ExecOrAttachCmd"),
-            (Op.ATTACH, c.ATTACH, "ExecOrAttachCmd"),
-            (Op.LOGS, c.LOGS, "LogsCmd"),
-            (Op.TTY_RESIZE, c.TTY_RESIZE, "TerminalResizeCmd"),
-            (Op.PORT_FORWARD, c.PORT_FORWARD, "PortForwardCmd"),
-            (Op.METRICS_CONFIG, c.METRICS_CONFIG, "MetricsConfigCmd"),
-            (Op.METRICS_COLLECT, c.METRICS_COLLECT, "MetricsCollectCmd" if flags.metrics_target else None),
-            (Op.POD_LIST, c.POD_LIST, "PodListCmd"),
-        ):
-            if kind is not None:
-                self._cmd_ops[kind] = (op, body)
         self._rt_ops: dict[int, tuple[Op, str | None]] = {}
-        for op, kind, body in (
-            (Op.EXEC, r.EXEC, "ExecOrAttachCmd"),
-            (Op.ATTACH, r.ATTACH, "ExecOrAttachCmd"),
-            (Op.LOGS, r.LOGS, "LogsCmd"),
-            (Op.TTY_RESIZE, r.TTY_RESIZE, "TerminalResizeCmd"),
-            (Op.PORT_FORWARD, r.PORT_FORWARD, "PortForwardCmd"),
-            (Op.POD_LIST, r.POD_LIST, "PodListCmd"),
-            (Op.METRICS_CONFIG, r.METRICS_CONFIG, "MetricsConfigCmd"),
-            (Op.METRICS_COLLECT, r.METRICS_COLLECT, None),
-        ):
-            if kind is not None:
-                self._rt_ops[kind] = (op, body)
+        for op, cmd_kind, rt_kind, body in _OPS:
+            body_name = body if body in self._bodies else None
+            for kinds, table, key in ((self.cmd, self._cmd_ops, cmd_kind), (self.rt, self._rt_ops, rt_kind)):
+                number = getattr(kinds, key) if key is not None else None
+                if number is not None:
+                    table[number] = (op, body_name)
         self._cmd_by_op = {op: kind for kind, (op, _) in self._cmd_ops.items()}
         self._rt_by_op = {op: kind for kind, (op, _) in self._rt_ops.items()}
         replies = {
@@ -312,6 +309,18 @@ class Protocol:
                 name = str(kind)
             self._labels[key] = name
         return name
+
+    def enum_values(self, which: str) -> dict[str, int]:
+        """Every name -> number of one of the version's enums: ``cmd``, ``msg``, ``reject`` or ``runtime``
+        (aliases included), as the version table in docs/protocol.md lists them."""
+        enum_type = {"cmd": self._cmd_enum, "msg": self._msg_enum, "reject": self._reject_enum}.get(which)
+        if which == "runtime":
+            enum_type = self._rt.PacketType if self._rt is not None else None
+            if enum_type is None:
+                return {}
+        if enum_type is None:
+            raise ProtocolError(f"no enum {which!r}; known: cmd, msg, reject, runtime")
+        return {v.name: v.number for v in enum_type.DESCRIPTOR.values}
 
     def command_label(self, kind: int, rt_kind: int | None = None) -> str:
         """How reports and metrics name a command: ``CMD_EXEC``, or ``CMD_RUNTIME:CMD_EXEC`` when routed."""

@@ -96,6 +96,39 @@ def _rt_names(**overrides: str | None) -> dict[str, str | None]:
     return base
 
 
+def _released(
+    name: str,
+    source: str,
+    pb: ModuleType,
+    rt_module: ModuleType | None,
+    fields: tuple[str, str],
+    *,
+    missing_cmd: dict[str, str | None],
+    missing_msg: dict[str, str | None],
+    missing_rt: dict[str, str | None],
+    flags: Flags,
+) -> Protocol:
+    """A tagged aranya-proto release (v0.1 on): the flat envelope, ``CmdType``/``MsgType``, top-level
+    ``RejectionReason``; ``fields`` names envelope fields 4 and 11, ``missing_*`` the kinds it lacks."""
+    return Protocol(
+        name=name,
+        source=source,
+        service="aranya.EdgeDevice",
+        pb=pb,
+        rt=rt_module,
+        envelope=FlatEnvelope(pb.Cmd, pb.Msg, *fields),
+        cmd_enum=pb.CmdType,
+        msg_enum=pb.MsgType,
+        cmd_kinds=_kinds(CMD_KINDS, _cmd_names(**missing_cmd), pb),
+        msg_kinds=_kinds(MSG_KINDS, _msg_names(**missing_msg), pb),
+        rt_kinds=_kinds(RT_KINDS, _rt_names(**missing_rt), rt_module),
+        reject_reasons=_v0_reasons(pb),
+        reject_enum=pb.RejectionReason,
+        bodies=_bodies(pb, rt_module),
+        flags=flags,
+    )
+
+
 def build() -> dict[str, Protocol]:
     pb = pb_2020_09
     aranya_2020_09 = Protocol(
@@ -137,60 +170,37 @@ def build() -> dict[str, Protocol]:
         flags=Flags(runtime=False, stream_continue=False, port_forward_address=False, metrics_target=True),
     )
 
-    pb = pb_v0_1
-    aranya_v0_1 = Protocol(
-        name="aranya-v0.1",
-        source="aranya-proto v0.1.4 (October 2020); aranya from 29 Sep 2020 to early November 2020",
-        service="aranya.EdgeDevice",
-        pb=pb,
-        rt=None,
-        envelope=FlatEnvelope(pb.Cmd, pb.Msg, "completed", "body"),
-        cmd_enum=pb.CmdType,
-        msg_enum=pb.MsgType,
-        cmd_kinds=_kinds(CMD_KINDS, _cmd_names(RUNTIME=None), pb),
-        msg_kinds=_kinds(MSG_KINDS, _msg_names(RUNTIME=None), pb),
-        rt_kinds=dict.fromkeys(RT_KINDS),
-        reject_reasons=_v0_reasons(pb),
-        reject_enum=pb.RejectionReason,
-        bodies=_bodies(pb, None),
+    aranya_v0_1 = _released(
+        "aranya-v0.1",
+        "aranya-proto v0.1.4 (October 2020); aranya from 29 Sep 2020 to early November 2020",
+        pb_v0_1,
+        None,
+        ("completed", "body"),
+        missing_cmd={"RUNTIME": None},
+        missing_msg={"RUNTIME": None},
+        missing_rt={},
         flags=Flags(runtime=False, stream_continue=False, port_forward_address=False, metrics_target=True),
     )
-
-    pb, rt = pb_v0_2, rt_v0_2
-    aranya_v0_2 = Protocol(
-        name="aranya-v0.2",
-        source="aranya-proto v0.2.6 (November 2020); aranya in November 2020",
-        service="aranya.EdgeDevice",
-        pb=pb,
-        rt=rt,
-        envelope=FlatEnvelope(pb.Cmd, pb.Msg, "completed", "payload"),
-        cmd_enum=pb.CmdType,
-        msg_enum=pb.MsgType,
-        cmd_kinds=_kinds(CMD_KINDS, _cmd_names(POD_LIST=None), pb),
-        msg_kinds=_kinds(MSG_KINDS, _msg_names(POD_STATUS_LIST=None), pb),
-        rt_kinds=_kinds(RT_KINDS, _rt_names(DONE=None, METRICS_CONFIG=None, METRICS_COLLECT=None), rt),
-        reject_reasons=_v0_reasons(pb),
-        reject_enum=pb.RejectionReason,
-        bodies=_bodies(pb, rt),
+    aranya_v0_2 = _released(
+        "aranya-v0.2",
+        "aranya-proto v0.2.6 (November 2020); aranya in November 2020",
+        pb_v0_2,
+        rt_v0_2,
+        ("completed", "payload"),
+        missing_cmd={"POD_LIST": None},
+        missing_msg={"POD_STATUS_LIST": None},
+        missing_rt={"DONE": None, "METRICS_CONFIG": None, "METRICS_COLLECT": None},
         flags=Flags(runtime=True, stream_continue=False, port_forward_address=False, metrics_target=True),
     )
-
-    pb, rt = pb_v0_3, rt_v0_3
-    aranya_v0_3 = Protocol(
-        name="aranya-v0.3",
-        source="aranya-proto v0.3.5 (v0.3.x from December 2020); aranya from December 2020 to July 2021",
-        service="aranya.EdgeDevice",
-        pb=pb,
-        rt=rt,
-        envelope=FlatEnvelope(pb.Cmd, pb.Msg, "complete", "payload"),
-        cmd_enum=pb.CmdType,
-        msg_enum=pb.MsgType,
-        cmd_kinds=_kinds(CMD_KINDS, _cmd_names(POD_LIST=None), pb),
-        msg_kinds=_kinds(MSG_KINDS, _msg_names(POD_STATUS_LIST=None), pb),
-        rt_kinds=_kinds(RT_KINDS, _rt_names(), rt),
-        reject_reasons=_v0_reasons(pb),
-        reject_enum=pb.RejectionReason,
-        bodies=_bodies(pb, rt),
+    aranya_v0_3 = _released(
+        "aranya-v0.3",
+        "aranya-proto v0.3.5 (v0.3.x from December 2020); aranya from December 2020 to July 2021",
+        pb_v0_3,
+        rt_v0_3,
+        ("complete", "payload"),
+        missing_cmd={"POD_LIST": None},
+        missing_msg={"POD_STATUS_LIST": None},
+        missing_rt={},
         flags=Flags(runtime=True, stream_continue=True, port_forward_address=True, metrics_target=False),
     )
     return {p.name: p for p in (aranya_v0_3, aranya_v0_2, aranya_v0_1, aranya_2020_09)}

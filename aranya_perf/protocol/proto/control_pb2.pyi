@@ -97,6 +97,18 @@ class CollectMetricsRequest(_message.Message):
     timeout_ms: int
     def __init__(self, device_id: _Optional[str] = ..., timeout_ms: _Optional[int] = ...) -> None: ...
 
+class DrainRequest(_message.Message):
+    __slots__ = ("timeout_ms",)
+    TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
+    timeout_ms: int
+    def __init__(self, timeout_ms: _Optional[int] = ...) -> None: ...
+
+class DrainResponse(_message.Message):
+    __slots__ = ("sessions_open",)
+    SESSIONS_OPEN_FIELD_NUMBER: _ClassVar[int]
+    sessions_open: int
+    def __init__(self, sessions_open: _Optional[int] = ...) -> None: ...
+
 class CollectMetricsResponse(_message.Message):
     __slots__ = ("data", "sid")
     DATA_FIELD_NUMBER: _ClassVar[int]

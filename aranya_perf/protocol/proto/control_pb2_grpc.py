@@ -59,6 +59,11 @@ class ControlStub:
                 request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.SerializeToString,
                 response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.FromString,
                 _registered_method=True)
+        self.Drain = channel.unary_unary(
+                '/aranyaperf.control.Control/Drain',
+                request_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainRequest.SerializeToString,
+                response_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainResponse.FromString,
+                _registered_method=True)
 
 
 class ControlServicer:
@@ -100,6 +105,14 @@ class ControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Drain(self, request, context):
+        """Stops the periodic commands of every device (and of devices yet to come online) and
+        waits until no session is open, so that counts read afterwards are final on both sides.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ControlServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -127,6 +140,11 @@ def add_ControlServicer_to_server(servicer, server):
                     servicer.CollectMetrics,
                     request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.FromString,
                     response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.SerializeToString,
+            ),
+            'Drain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Drain,
+                    request_deserializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainRequest.FromString,
+                    response_serializer=aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -264,6 +282,33 @@ class Control:
             '/aranyaperf.control.Control/CollectMetrics',
             aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsRequest.SerializeToString,
             aranya__perf_dot_protocol_dot_proto_dot_control__pb2.CollectMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Drain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/aranyaperf.control.Control/Drain',
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainRequest.SerializeToString,
+            aranya__perf_dot_protocol_dot_proto_dot_control__pb2.DrainResponse.FromString,
             options,
             channel_credentials,
             insecure,
