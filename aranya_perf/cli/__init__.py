@@ -14,6 +14,7 @@ VERBS = {
     "run": "aranya_perf.cli.run",
     "gateway": "aranya_perf.cli.gateway",
     "report": "aranya_perf.cli.report",
+    "evaluate": "aranya_perf.cli.evaluate",
 }
 
 
