@@ -15,6 +15,7 @@ VERBS = {
     "gateway": "aranya_perf.cli.gateway",
     "report": "aranya_perf.cli.report",
     "evaluate": "aranya_perf.cli.evaluate",
+    "alerts": "aranya_perf.cli.alerts",
 }
 
 
