@@ -16,6 +16,7 @@ VERBS = {
     "report": "aranya_perf.cli.report",
     "evaluate": "aranya_perf.cli.evaluate",
     "alerts": "aranya_perf.cli.alerts",
+    "compare": "aranya_perf.cli.compare",
 }
 
 
