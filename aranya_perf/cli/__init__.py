@@ -17,6 +17,7 @@ VERBS = {
     "evaluate": "aranya_perf.cli.evaluate",
     "alerts": "aranya_perf.cli.alerts",
     "compare": "aranya_perf.cli.compare",
+    "sweep": "aranya_perf.cli.sweep",
 }
 
 
