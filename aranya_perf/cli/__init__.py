@@ -18,6 +18,7 @@ VERBS = {
     "alerts": "aranya_perf.cli.alerts",
     "compare": "aranya_perf.cli.compare",
     "sweep": "aranya_perf.cli.sweep",
+    "publish": "aranya_perf.cli.publish",
 }
 
 
