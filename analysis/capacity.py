@@ -142,8 +142,9 @@ def capacity_model(
         try:
             head = fit_usl(steps["load"].iloc[:-1], steps["throughput_rps"].iloc[:-1])
             last = steps.iloc[-1]
-            holdout = Holdout(float(last["load"]), float(last["throughput_rps"]),
-                              float(head.predict(float(last["load"]))))  # fmt: skip
+            holdout = Holdout(
+                float(last["load"]), float(last["throughput_rps"]), float(head.predict(float(last["load"])))
+            )
         except (ValueError, RuntimeError):
             holdout = None
     per_1000 = {
@@ -172,5 +173,18 @@ def capacity_model(
     replicas = None
     if capacity and load_name == "devices" and fleet > 0:
         replicas = max(1, math.ceil(fleet / (capacity * (1 - headroom))))
-    return CapacityModel(load_name, fit, fit_error, holdout, found, per_1000, generator_from, capacity, basis,
-                         fleet, headroom, replicas, bound)  # fmt: skip
+    return CapacityModel(
+        load_name,
+        fit,
+        fit_error,
+        holdout,
+        found,
+        per_1000,
+        generator_from,
+        capacity,
+        basis,
+        fleet,
+        headroom,
+        replicas,
+        bound,
+    )

@@ -43,11 +43,22 @@ def plot_throughput(steps: pd.DataFrame, model: CapacityModel, path: Path) -> by
     ax.plot(steps["load"], steps["throughput_rps"], "o", color="tab:blue", label="measured")
     if model.fit is not None:
         grid = np.linspace(0, max(float(steps["load"].max()) * 1.5, 1), 200)[1:]
-        ax.plot(grid, model.fit.predict(grid), "-", color="tab:orange",
-                label=f"USL fit (alpha {model.fit.alpha:.3g}, beta {model.fit.beta:.3g})")  # fmt: skip
+        ax.plot(
+            grid,
+            model.fit.predict(grid),
+            "-",
+            color="tab:orange",
+            label=f"USL fit (alpha {model.fit.alpha:.3g}, beta {model.fit.beta:.3g})",
+        )
     if model.holdout is not None:
-        ax.plot([model.holdout.load], [model.holdout.predicted], "x", color="tab:red", markersize=10,
-                label=f"last step predicted without it ({model.holdout.error_pct:+.1f} %)")  # fmt: skip
+        ax.plot(
+            [model.holdout.load],
+            [model.holdout.predicted],
+            "x",
+            color="tab:red",
+            markersize=10,
+            label=f"last step predicted without it ({model.holdout.error_pct:+.1f} %)",
+        )
     if model.generator_limited_from is not None:
         ax.axvline(model.generator_limited_from, color="grey", linestyle=":", label="generator saturated")
     ax.set_xlabel(model.load_name)
@@ -115,12 +126,15 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
             "",
             f"Residual standard deviation: {_num(fit.residual_sd)} requests/s over {fit.points} points "
             f"({fit.points - 3} degrees of freedom). {_peak(fit.peak_load, steps, model.load_name)}",
-        ]  # fmt: skip
+        ]
     if model.holdout is not None:
         h = model.holdout
-        lines += ["", f"Held-out check: fitted without the last step, the model predicts {h.predicted:.1f} "
-                  f"requests/s at {h.load:g} {model.load_name}; measured {h.measured:.1f}: "
-                  f"error {h.error_pct:+.1f} %."]  # fmt: skip
+        lines += [
+            "",
+            f"Held-out check: fitted without the last step, the model predicts {h.predicted:.1f} "
+            f"requests/s at {h.load:g} {model.load_name}; measured {h.measured:.1f}: "
+            f"error {h.error_pct:+.1f} %.",
+        ]
     else:
         lines += ["", "Held-out check: needs at least 4 steps."]
     lines += ["", "## SLO knees", ""]
@@ -132,8 +146,13 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
             lines.append(f"| {k.slo} | {k.kind} | {knee} | {between} |")
     else:
         lines.append("No SLO matched a request kind.")
-    lines += ["", "## Resources per 1,000 devices", "",
-              "| Process | CPU (% of a core) | RSS (MiB) |", "| --- | ---: | ---: |"]  # fmt: skip
+    lines += [
+        "",
+        "## Resources per 1,000 devices",
+        "",
+        "| Process | CPU (% of a core) | RSS (MiB) |",
+        "| --- | ---: | ---: |",
+    ]
     for role in ("gateway", "generator"):
         cpu, rss = model.per_1000[f"{role}_cpu_pct"], model.per_1000[f"{role}_rss_mib"]
         lines.append(f"| {role} | {_num(cpu)} | {_num(rss)} |")

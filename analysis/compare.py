@@ -118,8 +118,17 @@ def _verdict(lo: float, hi: float, delta: float, lower_is_better: bool, cfg: Com
     return SAME
 
 
-def _row(kind: str, metric: str, a: float, b: float, ratios: np.ndarray, lower: bool, cfg: CompareConfig,
-         counts: tuple[int, int], note: str) -> dict[str, object]:  # fmt: skip
+def _row(
+    kind: str,
+    metric: str,
+    a: float,
+    b: float,
+    ratios: np.ndarray,
+    lower: bool,
+    cfg: CompareConfig,
+    counts: tuple[int, int],
+    note: str,
+) -> dict[str, object]:
     tail = (1 - cfg.confidence) / 2 * 100
     finite = ratios[np.isfinite(ratios)]
     lo, hi = (np.percentile(finite, [tail, 100 - tail]) - 1) * 100 if len(finite) else (math.nan, math.nan)
@@ -174,8 +183,10 @@ def compare_runs(group_a: Sequence[RunData], group_b: Sequence[RunData], cfg: Co
         rate_a = ma.sum(axis=1) / windows_a
         rate_b = mb.sum(axis=1) / windows_b
         thr_a, thr_b = float(rate_a.mean()), float(rate_b.mean())
-        boot = [_rate_replicates(ma.sum(axis=1), windows_a, cfg.bootstrap, rng),
-                _rate_replicates(mb.sum(axis=1), windows_b, cfg.bootstrap, rng)]  # fmt: skip
+        boot = [
+            _rate_replicates(ma.sum(axis=1), windows_a, cfg.bootstrap, rng),
+            _rate_replicates(mb.sum(axis=1), windows_b, cfg.bootstrap, rng),
+        ]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratios = boot[1] / boot[0]
         rows.append(_row(kind, "throughput_rps", thr_a, thr_b, ratios, False, cfg, (na, nb), note))

@@ -63,8 +63,9 @@ def _mark(verdict: str) -> str:
     return {WORSE: "**worse**", BETTER: "better"}.get(verdict, verdict)
 
 
-def to_markdown(result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig,
-                warnings: Sequence[str]) -> str:  # fmt: skip
+def to_markdown(
+    result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig, warnings: Sequence[str]
+) -> str:
     lines = [
         "# A/B comparison",
         "",
@@ -104,8 +105,9 @@ def plot(result: pd.DataFrame, path: Path) -> bytes | None:
         return None
     metrics = list(dict.fromkeys(result["metric"]))
     kinds = list(dict.fromkeys(result["request_type"] + " " + result["name"]))
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics) + 2, 0.45 * len(kinds) + 1.6),
-                             sharey=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.2 * len(metrics) + 2, 0.45 * len(kinds) + 1.6), sharey=True, squeeze=False
+    )
     colors = {WORSE: "tab:red", BETTER: "tab:green"}
     for ax, metric in zip(axes[0], metrics, strict=True):
         rows = result[result["metric"] == metric]
@@ -131,8 +133,14 @@ def plot(result: pd.DataFrame, path: Path) -> bytes | None:
     return buf.getvalue()
 
 
-def write(out: Path, result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig,
-          warnings: Sequence[str]) -> Path:  # fmt: skip
+def write(
+    out: Path,
+    result: pd.DataFrame,
+    a: Sequence[str],
+    b: Sequence[str],
+    cfg: CompareConfig,
+    warnings: Sequence[str],
+) -> Path:
     """compare.md, compare.html (plot inlined), compare.json and compare.png into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     md = to_markdown(result, a, b, cfg, warnings)
@@ -148,8 +156,9 @@ def write(out: Path, result: pd.DataFrame, a: Sequence[str], b: Sequence[str], c
     return out / "compare.md"
 
 
-def to_json(result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig,
-            warnings: Sequence[str]) -> dict[str, Any]:  # fmt: skip
+def to_json(
+    result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig, warnings: Sequence[str]
+) -> dict[str, Any]:
     def clean(v: Any) -> Any:
         return None if isinstance(v, float) and not math.isfinite(v) else v
 

@@ -75,8 +75,17 @@ def asv_trends(frame: pd.DataFrame, config: AlertConfig) -> list[Trend]:
             lines.append((str(params) or "value", values.to_numpy(float)))
         unit = str(rows["unit"].iloc[0] or "")
         changes = _analyze_lines(lines, order, config, str(bench))
-        trends.append(Trend(_slug(f"asv-{group}-{bench}"), str(bench), str(group), unit,
-                            tuple(c[:8] for c in order), tuple(lines), changes))  # fmt: skip
+        trends.append(
+            Trend(
+                _slug(f"asv-{group}-{bench}"),
+                str(bench),
+                str(group),
+                unit,
+                tuple(c[:8] for c in order),
+                tuple(lines),
+                changes,
+            )
+        )
     return trends
 
 
@@ -92,8 +101,17 @@ def run_trends(cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig) ->
         by_run = rows.drop_duplicates("run_id", keep="last").set_index("run_id")
         lines = tuple((m.removesuffix("_ms"), by_run[m].reindex(order).to_numpy(float)) for m in RUN_METRICS)
         changes = _analyze_lines(lines, order, config, str(kind))
-        trends.append(Trend(_slug(f"runs-{group}-{kind}"), str(kind), str(group), "latency (ms)",
-                            tuple(order), lines, changes))  # fmt: skip
+        trends.append(
+            Trend(
+                _slug(f"runs-{group}-{kind}"),
+                str(kind),
+                str(group),
+                "latency (ms)",
+                tuple(order),
+                lines,
+                changes,
+            )
+        )
     return trends
 
 
@@ -106,8 +124,15 @@ def plot_trend(trend: Trend, path: Path) -> None:
         color = "tab:red" if cp.direction == "regression" else "tab:green"
         ax.axvline(cp.index - 0.5, color=color, linestyle="--", linewidth=1)
         where = (cp.index - 0.5, 1.0)
-        ax.annotate(f"{cp.magnitude_pct:+.1f} % {label}", where, xycoords=("data", "axes fraction"),
-                    xytext=(3, -10), textcoords="offset points", fontsize="x-small", color=color)  # fmt: skip
+        ax.annotate(
+            f"{cp.magnitude_pct:+.1f} % {label}",
+            where,
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -10),
+            textcoords="offset points",
+            fontsize="x-small",
+            color=color,
+        )
     finite = np.concatenate([v[np.isfinite(v) & (v > 0)] for _, v in trend.lines] or [np.empty(0)])
     if len(finite) and finite.max() > 20 * finite.min():
         ax.set_yscale("log")  # parameters of very different sizes (1 KiB and 16 MiB frames) on one plot

@@ -32,18 +32,27 @@ class StepSpec:
     def argv(self, out: Path, profile: str) -> list[str]:
         return [
             "run",
-            "--devices", str(self.devices),
-            "--operators", str(self.operators),
-            "--duration", f"{self.duration_s:g}s",
-            "--spawn-rate", f"{self.spawn_rate:g}",
-            "--status-interval", f"{self.status_interval_s:g}s",
-            "--node-info-interval", f"{self.node_info_interval_s:g}s",
-            "--metrics-interval", f"{self.metrics_interval_s:g}s",
+            "--devices",
+            str(self.devices),
+            "--operators",
+            str(self.operators),
+            "--duration",
+            f"{self.duration_s:g}s",
+            "--spawn-rate",
+            f"{self.spawn_rate:g}",
+            "--status-interval",
+            f"{self.status_interval_s:g}s",
+            "--node-info-interval",
+            f"{self.node_info_interval_s:g}s",
+            "--metrics-interval",
+            f"{self.metrics_interval_s:g}s",
             "--gc-freeze" if self.gc_freeze else "--no-gc-freeze",
-            "--out", str(out),
-            "--profile", profile,
+            "--out",
+            str(out),
+            "--profile",
+            profile,
             *self.extra_args,
-        ]  # fmt: skip
+        ]
 
 
 @dataclass(frozen=True)

@@ -47,9 +47,15 @@ def write_history(
         for name, level in benchmarks.items():
             raw = level(i) * (1 + rng.normal(0, sigma, size=samples))
             results[name] = [
-                [float(np.median(raw))], [], "1", BASE_DATE_MS + i, 1.0,
-                [float(raw.min())], [float(raw.max())], [raw.tolist()],
-            ]  # fmt: skip
+                [float(np.median(raw))],
+                [],
+                "1",
+                BASE_DATE_MS + i,
+                1.0,
+                [float(raw.min())],
+                [float(raw.max())],
+                [raw.tolist()],
+            ]
         doc = {
             "commit_hash": commit,
             "env_name": "virtualenv-py3.11",

@@ -37,10 +37,18 @@ def _alerts(root: Path, tmp: Path, *extra: str):
     out = tmp / "out"
     out.mkdir(exist_ok=True)
     proc = run_cli(
-        "alerts", "--results", str(root),
-        "--json", str(out / "a.json"), "--markdown", str(out / "a.md"), "--junit", str(out / "a.xml"),
-        *extra, timeout=60,
-    )  # fmt: skip
+        "alerts",
+        "--results",
+        str(root),
+        "--json",
+        str(out / "a.json"),
+        "--markdown",
+        str(out / "a.md"),
+        "--junit",
+        str(out / "a.xml"),
+        *extra,
+        timeout=60,
+    )
     doc = json.loads((out / "a.json").read_text()) if (out / "a.json").exists() else None
     return proc, doc, out
 

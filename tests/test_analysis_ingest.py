@@ -58,14 +58,21 @@ def test_prometheus_matrix_vector_and_bad_files(tmp_path: Path) -> None:
         "data": {
             "resultType": "matrix",
             "result": [
-                {"metric": {"__name__": "aranya_gateway_devices_online", "job": "gw"},
-                 "values": [[1700000000, "10"], [1700000015, "12"]]},
+                {
+                    "metric": {"__name__": "aranya_gateway_devices_online", "job": "gw"},
+                    "values": [[1700000000, "10"], [1700000015, "12"]],
+                },
                 {"metric": {"kind": "CMD_EXEC"}, "values": [[1700000000, "NaN"]]},
             ],
         },
-    }  # fmt: skip
-    vector = {"status": "success", "data": {"resultType": "vector",
-              "result": [{"metric": {"__name__": "up"}, "value": [1700000000, "1"]}]}}  # fmt: skip
+    }
+    vector = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [{"metric": {"__name__": "up"}, "value": [1700000000, "1"]}],
+        },
+    }
     files = []
     for name, doc in (("m.json", matrix), ("v.json", vector), ("err.json", {"status": "error"})):
         files.append(tmp_path / name)

@@ -19,9 +19,14 @@ from tests.asv_history import commit_hashes, write_history
 from tests.helpers import run_cli
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -30,8 +35,11 @@ def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp / f"chromium-profile-{len(list(tmp.glob('chromium-profile-*')))}"
     return subprocess.run(
         [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=90,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _run_dir(root: Path, name: str, p99: float) -> Path:
@@ -54,14 +62,27 @@ def _run_dir(root: Path, name: str, p99: float) -> Path:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("site")
     commits = commit_hashes(30)
-    write_history(tmp / "asv", "aranya-ci", commits, {
-        "codec.Encode.time_encode": lambda i: 2e-6 * (1.2 if i >= 18 else 1.0),
-        "hdr.Record.time_record": lambda i: 1e-2,
-    })  # fmt: skip
+    write_history(
+        tmp / "asv",
+        "aranya-ci",
+        commits,
+        {
+            "codec.Encode.time_encode": lambda i: 2e-6 * (1.2 if i >= 18 else 1.0),
+            "hdr.Record.time_record": lambda i: 1e-2,
+        },
+    )
     for i in range(4):
         _run_dir(tmp / "results", f"20261201T00{i:02d}00Z-fleet-{i:02d}", p99=4.0 + i)
-    proc = run_cli("publish", "--asv", str(tmp / "asv"), "--runs", str(tmp / "results"), "--out",
-                   str(tmp / "out"), timeout=120)  # fmt: skip
+    proc = run_cli(
+        "publish",
+        "--asv",
+        str(tmp / "asv"),
+        "--runs",
+        str(tmp / "results"),
+        "--out",
+        str(tmp / "out"),
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp / "out" / "index.html")
     return tmp / "out"

@@ -43,9 +43,17 @@ def _steps(loads: list[int], p99: list[float], gen_cpu: list[float]) -> tuple[pd
         }
     )
     lat = pd.DataFrame(
-        {"step": range(len(loads)), "load": loads, "request_type": "control", "name": "Exec", "count": 100,
-         "p50_ms": 1.0, "p90_ms": 2.0, "p99_ms": p99}
-    )  # fmt: skip
+        {
+            "step": range(len(loads)),
+            "load": loads,
+            "request_type": "control",
+            "name": "Exec",
+            "count": 100,
+            "p50_ms": 1.0,
+            "p90_ms": 2.0,
+            "p99_ms": p99,
+        }
+    )
     return steps, lat
 
 

@@ -19,6 +19,7 @@ VERBS = {
     "compare": "aranya_perf.cli.compare",
     "sweep": "aranya_perf.cli.sweep",
     "publish": "aranya_perf.cli.publish",
+    "tune": "aranya_perf.cli.tune",
 }
 
 

@@ -126,9 +126,19 @@ def run(args: argparse.Namespace) -> int:
         for i in range(steps_n):
             d = devices[i] if len(devices) > 1 else devices[0]
             o = operators[i] if len(operators) > 1 else operators[0]
-            specs.append(StepSpec(d, o, args.step_duration, args.spawn_rate or max(100.0, float(d)),
-                                  args.status_interval, args.node_info_interval, args.metrics_interval,
-                                  args.gc_freeze, extra))  # fmt: skip
+            specs.append(
+                StepSpec(
+                    d,
+                    o,
+                    args.step_duration,
+                    args.spawn_rate or max(100.0, float(d)),
+                    args.status_interval,
+                    args.node_info_interval,
+                    args.metrics_interval,
+                    args.gc_freeze,
+                    extra,
+                )
+            )
         try:
             results = run_steps(
                 specs, out / "runs", "sweep", lambda m: print(f"aranya-perf sweep: {m}", file=sys.stderr)
@@ -164,7 +174,10 @@ def run(args: argparse.Namespace) -> int:
         line = f"held-out last step: predicted {h.predicted:.1f}, measured {h.measured:.1f} req/s"
         print(f"{line} ({h.error_pct:+.1f} %)", file=sys.stderr)
     if model.replicas is not None:
-        print(f"replicas for {model.fleet} devices at {model.headroom:.0%} headroom: {model.replicas} "
-              f"({model.replicas_bound}; {model.capacity_basis})", file=sys.stderr)  # fmt: skip
+        print(
+            f"replicas for {model.fleet} devices at {model.headroom:.0%} headroom: {model.replicas} "
+            f"({model.replicas_bound}; {model.capacity_basis})",
+            file=sys.stderr,
+        )
     print(md)
     return 0
