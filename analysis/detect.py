@@ -45,7 +45,7 @@ class DetectConfig:
 
     min_size: int = 5  # commits on each side of a change before it can be reported
     scales: tuple[int, ...] = (5, 10, 20, 40)
-    z_min: float = 4.5  # standardised step (robust scale) a change needs
+    z_min: float = 5.0  # standardised step (robust scale) a change needs; calibrated, docs/analysis.md
     # A commit is a candidate when a moving sum reaches z_min - candidate_margin: at the longest
     # scale the moving sum is the split statistic itself, so fainter candidates cannot pass.
     candidate_margin: float = 1.0

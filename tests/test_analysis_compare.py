@@ -18,7 +18,7 @@ from analysis.compare import SAME, WORSE, CompareConfig, RunData, compare_runs, 
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms, new_histogram, split_key
 from tests.helpers import run_cli
 
-DELAY_MS = 3.0
+DELAY_MS = 20.0
 
 
 @pytest.fixture(scope="module")
