@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from dataclasses import asdict
 from pathlib import Path
@@ -15,9 +12,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.capacity import SLO, CapacityModel
-from aranya_perf.results import atomic_write_bytes, atomic_write_json, atomic_write_text
+from analysis.report_io import json_safe, save_png, write_markdown_page
+from aranya_perf.results import atomic_write_json, atomic_write_text
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
 import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
 
 CAPACITY_SCHEMA_VERSION = 1
@@ -25,17 +23,6 @@ CAPACITY_SCHEMA_VERSION = 1
 
 def _num(x: Any, fmt: str = "{:.3g}") -> str:
     return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
-
-
-def _save(fig: Any, path: Path) -> bytes:
-    buf = io.BytesIO()
-    try:
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return buf.getvalue()
 
 
 def plot_throughput(steps: pd.DataFrame, model: CapacityModel, path: Path) -> bytes:
@@ -68,7 +55,7 @@ def plot_throughput(steps: pd.DataFrame, model: CapacityModel, path: Path) -> by
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_latency(step_latency: pd.DataFrame, slos: list[SLO], path: Path, load_name: str) -> bytes:
@@ -86,7 +73,7 @@ def plot_latency(step_latency: pd.DataFrame, slos: list[SLO], path: Path, load_n
     ax.set_title("Latency percentiles against load")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_resources(steps: pd.DataFrame, path: Path) -> bytes:
@@ -102,7 +89,7 @@ def plot_resources(steps: pd.DataFrame, path: Path) -> bytes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle("Resources against devices")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> str:
@@ -208,19 +195,10 @@ def _peak(peak: float, steps: pd.DataFrame, load_name: str) -> str:
 
 
 def to_json(model: CapacityModel, slos: list[SLO]) -> dict[str, Any]:
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [clean(x) for x in v]
-        return v
-
     doc = asdict(model)
     doc["holdout_error_pct"] = model.holdout.error_pct if model.holdout else None
     doc["peak_load"] = model.fit.peak_load if model.fit else None
-    return clean({"schema_version": CAPACITY_SCHEMA_VERSION, "slos": [asdict(s) for s in slos], **doc})
+    return json_safe({"schema_version": CAPACITY_SCHEMA_VERSION, "slos": [asdict(s) for s in slos], **doc})
 
 
 def write(
@@ -236,15 +214,7 @@ def write(
     }
     md = to_markdown(model, steps, slos)
     atomic_write_text(out / "capacity.md", md + "".join(f"\n![{n}](plots/{n}.png)\n" for n in images))
-    imgs = "".join(
-        f'<figure><img alt="{n}" src="data:image/png;base64,{base64.b64encode(b).decode()}"></figure>'
-        for n, b in images.items()
-    )
-    atomic_write_text(
-        out / "capacity.html",
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Capacity report</title></head>'
-        f"<body><pre>{html.escape(md)}</pre>{imgs}</body></html>\n",
-    )
+    write_markdown_page(out / "capacity.html", "Capacity report", md, images)
     atomic_write_json(out / "capacity.json", to_json(model, slos))
     atomic_write_text(out / "steps.csv", steps.to_csv(index=False, lineterminator="\n"))
     atomic_write_text(out / "step_latency.csv", step_latency.to_csv(index=False, lineterminator="\n"))

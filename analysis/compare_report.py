@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,16 +12,16 @@ import pandas as pd
 
 from analysis import run_frames as rf
 from analysis.compare import BETTER, WORSE, CompareConfig, RunData
+from analysis.report_io import json_safe, save_png, write_markdown_page
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms
 from aranya_perf.results import (
     ResultsError,
-    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     read_meta,
 )
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
 import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
 
 COMPARE_SCHEMA_VERSION = 1
@@ -123,14 +120,7 @@ def plot(result: pd.DataFrame, path: Path) -> bytes | None:
     axes[0, 0].set_yticks(range(len(kinds)), kinds, fontsize="small")
     axes[0, 0].invert_yaxis()
     fig.suptitle("A/B deltas with bootstrap intervals (red: worse, green: better)")
-    buf = io.BytesIO()
-    try:
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return buf.getvalue()
+    return save_png(fig, path)
 
 
 def write(
@@ -146,12 +136,7 @@ def write(
     md = to_markdown(result, a, b, cfg, warnings)
     atomic_write_text(out / "compare.md", md + "\n![deltas](compare.png)\n")
     png = plot(result, out / "compare.png")
-    img = f'<img alt="deltas" src="data:image/png;base64,{base64.b64encode(png).decode()}">' if png else ""
-    atomic_write_text(
-        out / "compare.html",
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>A/B comparison</title></head>'
-        f"<body><pre>{html.escape(md)}</pre>{img}</body></html>\n",
-    )
+    write_markdown_page(out / "compare.html", "A/B comparison", md, {"deltas": png} if png else {})
     atomic_write_json(out / "compare.json", to_json(result, a, b, cfg, warnings))
     return out / "compare.md"
 
@@ -159,14 +144,11 @@ def write(
 def to_json(
     result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig, warnings: Sequence[str]
 ) -> dict[str, Any]:
-    def clean(v: Any) -> Any:
-        return None if isinstance(v, float) and not math.isfinite(v) else v
-
     return {
         "schema_version": COMPARE_SCHEMA_VERSION,
         "a": list(a),
         "b": list(b),
         "config": vars(cfg),
         "warnings": list(warnings),
-        "rows": [{k: clean(v) for k, v in r.items()} for r in result.to_dict("records")],
+        "rows": json_safe(result.to_dict("records")),
     }

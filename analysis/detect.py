@@ -28,7 +28,7 @@ doi:10.3150/16-BEJ887 (MOSUM); asv's ``step_detect`` (Potts/L1 segmentation).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
@@ -390,11 +390,5 @@ def _mark_recoveries(points: list[ChangePoint], levels: list[float], cfg: Detect
                 ):
                     recovered_at = points[j].index
                     break
-        out.append(cp if recovered_at is None else _replace(cp, recovered_at=recovered_at))
+        out.append(cp if recovered_at is None else replace(cp, recovered_at=recovered_at))
     return out
-
-
-def _replace(cp: ChangePoint, **changes: object) -> ChangePoint:
-    from dataclasses import replace
-
-    return replace(cp, **changes)

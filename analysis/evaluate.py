@@ -199,7 +199,7 @@ class Evaluation:
 
 def evaluate(spec: EvaluationSpec) -> Evaluation:
     """Calibrate each detector within ``budget`` on its own corpus, then score and time it."""
-    from analysis.corpus import CorpusSpec, corpus, make_series
+    from analysis.corpus import NOISE_KINDS, CorpusSpec, corpus, make_series
 
     for name in spec.detectors:
         if name not in DETECTORS:
@@ -224,7 +224,7 @@ def evaluate(spec: EvaluationSpec) -> Evaluation:
         rng = np.random.default_rng(spec.seed + 2)
         long = [
             make_series(
-                str(rng.choice(list(NOISE_KINDS_FOR_CPU))),
+                str(rng.choice(list(NOISE_KINDS))),
                 spec.calibration_sigma,
                 int(rng.integers(2**31)),
                 n=spec.cpu_points,
@@ -252,6 +252,3 @@ def evaluate(spec: EvaluationSpec) -> Evaluation:
         by_noise=score_frame(outcomes, ("detector", "sigma", "noise")),
         cpu=pd.DataFrame(cpu_rows, columns=["detector", "series", "points", "cpu_s"]),
     )
-
-
-NOISE_KINDS_FOR_CPU = ("lognormal", "bimodal", "outliers", "drifting")

@@ -12,7 +12,6 @@ the count into ``#plots-status``, so a headless browser can check the page as a 
 from __future__ import annotations
 
 import html
-import io
 import os
 import re
 from collections.abc import Sequence
@@ -27,9 +26,10 @@ from analysis import detect
 from analysis.alert_config import AlertConfig
 from analysis.alert_report import to_json as alerts_json
 from analysis.alerts import find_alerts
-from aranya_perf.results import atomic_write_bytes, atomic_write_json, atomic_write_text
+from analysis.report_io import save_png
+from aranya_perf.results import atomic_write_json, atomic_write_text
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
 import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
 
 RUN_METRICS = ("p50_ms", "p99_ms")
@@ -145,13 +145,7 @@ def plot_trend(trend: Trend, path: Path) -> None:
     ax.grid(True, alpha=0.3)
     if len(trend.lines) > 1:
         ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    buf = io.BytesIO()
-    try:
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=90)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path, dpi=90)
 
 
 _PAGE = """<!DOCTYPE html>

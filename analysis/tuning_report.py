@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import matplotlib
 
+from analysis.report_io import json_safe, save_png, write_markdown_page
 from analysis.tuning import KNOBS, KnobResult
-from aranya_perf.results import atomic_write_bytes, atomic_write_json, atomic_write_text
+from aranya_perf.results import atomic_write_json, atomic_write_text
 
-matplotlib.use("Agg")
+matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
 import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
 
 
@@ -42,14 +39,7 @@ def plot_knob(result: KnobResult, path: Path) -> bytes:
         ax.set_title(title, fontsize="medium")
         ax.grid(True, axis="y", alpha=0.3)
     fig.suptitle(f"{result.knob} (green: recommended)")
-    buf = io.BytesIO()
-    try:
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return buf.getvalue()
+    return save_png(fig, path)
 
 
 def to_markdown(results: Sequence[KnobResult], setup: str, needs_flag: Sequence[str]) -> str:
@@ -96,28 +86,10 @@ def write(out: Path, results: Sequence[KnobResult], setup: str, needs_flag: Sequ
     images = {r.knob: plot_knob(r, out / "plots" / f"{r.knob}.png") for r in results if r.values}
     md = to_markdown(results, setup, needs_flag)
     atomic_write_text(out / "tuning.md", md)
-    page = html.escape(md)
-    for name, png in images.items():
-        tag = f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        page = page.replace(html.escape(f"![{name}](plots/{name}.png)"), tag)
-    atomic_write_text(
-        out / "tuning.html",
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Tuning guide</title></head>'
-        f"<body><pre>{page}</pre></body></html>\n",
-    )
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-        if isinstance(v, dict):
-            return {k: clean(x) for k, x in v.items()}
-        if isinstance(v, list | tuple):
-            return [clean(x) for x in v]
-        return v
-
+    write_markdown_page(out / "tuning.html", "Tuning guide", md, images)
     atomic_write_json(
         out / "tuning.json",
-        clean(
+        json_safe(
             {
                 "schema_version": 1,
                 "setup": setup,
