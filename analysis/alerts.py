@@ -56,6 +56,30 @@ def asv_history(frame: pd.DataFrame) -> pd.DataFrame:
     return out[["group", "series", "commit", "date", "value", "samples"]]
 
 
+def runs_history(
+    cat: pd.DataFrame, latency: pd.DataFrame, metrics: tuple[str, ...] = ("p50_ms", "p99_ms")
+) -> pd.DataFrame:
+    """The history frame of load-test runs: group = comparability key (host, CPUs, profile,
+    protocol), series = ``"<type> <name> p99"``, one point per run in start order."""
+    if cat.empty or latency.empty:
+        return pd.DataFrame(columns=["group", "series", "commit", "date", "value", "samples"])
+    lat = latency.merge(cat[["run_id", "comparable", "started_at"]], on="run_id")
+    parts = [
+        pd.DataFrame(
+            {
+                "group": lat["comparable"],
+                "series": lat["request_type"] + " " + lat["name"] + " " + m.removesuffix("_ms"),
+                "commit": lat["run_id"],
+                "date": lat["started_at"],
+                "value": pd.to_numeric(lat[m], errors="coerce"),
+                "samples": None,
+            }
+        )
+        for m in metrics
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
 def _series_of(rows: pd.DataFrame, name: str, better: str) -> detect.Series:
     rows = rows.sort_values(["date", "commit"], kind="stable").drop_duplicates("commit", keep="last")
     samples = None

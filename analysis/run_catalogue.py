@@ -8,6 +8,8 @@ through ``meta.json`` and returns a frame with ``CATALOGUE_COLUMNS``, keyed by `
 - what ran: ``profile``, ``protocol`` (meta.json ``protocol`` if the run recorded one, else
   ``"unknown"``), ``target``, ``embedded``, ``devices``, ``operators``, ``duration_s``,
   ``config`` (JSON), ``status``, ``started_at``, ``finished_at``, ``path``;
+- ``slo``: the SLO verdict of runs that wrote an ``slo.json`` (its ``status``, or ``passed``/
+  ``failed`` from a boolean ``passed``), ``""`` otherwise;
 - ``comparable``: the key two runs must share before their numbers are compared (host, CPU
   count, profile, protocol); see ``comparability_problems``.
 
@@ -30,6 +32,7 @@ from analysis import run_frames as rf
 from aranya_perf.results import META_FILE, ResultsError, atomic_write_bytes, read_meta
 
 CATALOGUE_FILE = "runs.parquet"
+SLO_FILE = "slo.json"
 CATALOGUE_COLUMNS = (
     "run_id",
     "path",
@@ -51,6 +54,7 @@ CATALOGUE_COLUMNS = (
     "operators",
     "duration_s",
     "config",
+    "slo",
     "comparable",
 )
 # What two runs must share for their figures to be compared (pyperf's metadata check, asv's machine).
@@ -100,9 +104,25 @@ def _row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "operators": config.get("operators"),
         "duration_s": config.get("duration_s"),
         "config": json.dumps(config, sort_keys=True, default=str),
+        "slo": _slo_verdict(run_dir),
     }
     row["comparable"] = "|".join(str(row[k]) for k in COMPARABILITY)
     return row
+
+
+def _slo_verdict(run_dir: Path) -> str:
+    # slo.json comes with the SLO gates of the workloads issue; read what is there, guess nothing else.
+    try:
+        doc = json.loads((run_dir / SLO_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not isinstance(doc, dict):
+        return ""
+    if isinstance(doc.get("status"), str):
+        return doc["status"]
+    if isinstance(doc.get("passed"), bool):
+        return "passed" if doc["passed"] else "failed"
+    return ""
 
 
 def catalogue(paths: Sequence[Path], warn: Warn = _ignore) -> pd.DataFrame:

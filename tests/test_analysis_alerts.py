@@ -6,11 +6,12 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis.alert_config import ConfigError, load_config
 from analysis.asv_results import read_asv_results
-from tests.asv_history import commit_hashes, write_history
+from tests.analysis_fixtures import commit_hashes, fake_run_dir, write_history
 from tests.helpers import run_cli
 
 N = 40
@@ -161,3 +162,20 @@ def test_stored_history_reads_and_checks(tmp_path: Path) -> None:
     assert "series checked on aranya-ci/virtualenv-py3.11" in proc.stdout
     bad = run_cli("alerts", "--results", str(REPO / "results" / "asv"), "--machine", "nope", timeout=60)
     assert bad.returncode == 2 and "no results for machine 'nope'" in bad.stderr
+
+
+def test_load_test_runs_alert_per_request_kind(tmp_path: Path) -> None:
+    runs = tmp_path / "results"
+    rng = np.random.default_rng(1)
+    for i in range(16):
+        p99 = 10.0 * (1.3 if i >= 11 else 1.0) * (1 + rng.normal(0, 0.01))
+        fake_run_dir(runs, f"20261201T{i:02d}0000Z-fleet", p99_ms=round(p99, 3), minute=i)
+    fake_run_dir(runs, "20261201T990000Z-soak", p99_ms=50.0, minute=99, profile="soak")
+    proc, doc, _ = _alerts(tmp_path / "none", tmp_path, "--no-asv", "--runs", str(runs))
+    assert proc.returncode == 1, proc.stderr
+    (alert,) = doc["regressions"]
+    assert alert["series"] == "control Exec p99" and alert["status"] == "new"
+    assert alert["commit_range"] == ["20261201T100000Z-fleet", "20261201T110000Z-fleet"]
+    assert alert["magnitude_pct"] == pytest.approx(30.0, abs=1.0)
+    assert alert["group"].endswith("|fleet|unknown")  # the soak run is a group of its own
+    assert len(doc["groups"]) == 2

@@ -28,7 +28,8 @@ def _run(root: Path, name: str, **changes: object) -> Path:
 def test_catalogue_reads_runs_skips_corrupt_and_round_trips(tmp_path: Path) -> None:
     root = tmp_path / "results"
     _run(root, "20261201T000000Z-fleet")
-    _run(root, "20261201T000100Z-fleet", protocol="v2")
+    slo_run = _run(root, "20261201T000100Z-fleet", protocol="v2")
+    (slo_run / "slo.json").write_text('{"passed": false}')
     bad = root / "20261201T000200Z-fleet"
     bad.mkdir()
     (bad / "meta.json").write_text("{not json")
@@ -37,6 +38,7 @@ def test_catalogue_reads_runs_skips_corrupt_and_round_trips(tmp_path: Path) -> N
     cat = run_catalogue.catalogue([root], warnings.append)
     assert list(cat["run_id"]) == ["20261201T000000Z-fleet", "20261201T000100Z-fleet"]
     assert list(cat["protocol"]) == ["unknown", "v2"]
+    assert list(cat["slo"]) == ["", "failed"]
     assert cat["devices"].tolist() == [10, 10]
     assert json.loads(cat["packages"][0])["pandas"] == pd.__version__
     assert len(warnings) == 1 and str(bad / "meta.json") in warnings[0]

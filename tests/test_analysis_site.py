@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aranya_perf.results import collect_meta, write_meta
-from tests.asv_history import commit_hashes, write_history
+from tests.analysis_fixtures import commit_hashes, fake_run_dir, write_history
 from tests.helpers import run_cli
 
 CHROMIUM_FLAGS = [
@@ -42,22 +41,6 @@ def _chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _run_dir(root: Path, name: str, p99: float) -> Path:
-    run_dir = root / name
-    run_dir.mkdir(parents=True)
-    meta = collect_meta(
-        ["run"], {"devices": 10, "operators": 1, "duration_s": 5.0}, {"address": "x"}, "fleet", name
-    )
-    meta.update(status="ok", started_at=f"2026-12-01T00:{name[-2:]}:00.000Z")
-    write_meta(run_dir, meta)
-    (run_dir / "latency.csv").write_text(
-        "request_type,name,count,failures,min_ms,mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms\n"
-        f"control,Exec,100,0,1,2,2,3,{p99},{p99},{p99}\ndevice,CMD_EXEC,100,0,1,2,1,2,3,3,3\n"
-    )
-    (run_dir / "report.html").write_text(f"<html><body>report of {name}</body></html>")
-    return run_dir
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("site")
@@ -72,7 +55,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     )
     for i in range(4):
-        _run_dir(tmp / "results", f"20261201T00{i:02d}00Z-fleet-{i:02d}", p99=4.0 + i)
+        fake_run_dir(tmp / "results", f"20261201T00{i:02d}00Z-fleet-{i:02d}", p99_ms=4.0 + i, minute=i)
     proc = run_cli(
         "publish",
         "--asv",

@@ -1,4 +1,5 @@
-"""Writes synthetic asv result directories (asv results format version 2) for the analysis tests."""
+"""Synthetic inputs for the analysis tests: asv result directories (results format version 2) and
+run directories holding just what the cross-run readers use (meta.json, latency.csv, report.html)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from aranya_perf.results import collect_meta, write_meta
 
 BASE_DATE_MS = 1_795_000_000_000
 COLUMNS = [
@@ -70,3 +73,19 @@ def write_history(
             "version": 2,
         }
         (mdir / f"{commit[:8]}-virtualenv-py3.11.json").write_text(json.dumps(doc))
+
+
+def fake_run_dir(root: Path, name: str, p99_ms: float, minute: int, profile: str = "fleet") -> Path:
+    """A finished run whose only request kinds are ``control Exec`` (p99 as given) and ``device CMD_EXEC``."""
+    run_dir = root / name
+    run_dir.mkdir(parents=True)
+    config = {"devices": 10, "operators": 1, "duration_s": 5.0}
+    meta = collect_meta(["run"], config, {"address": "127.0.0.1:1"}, profile, name)
+    meta.update(status="ok", started_at=f"2026-12-01T{minute // 60:02d}:{minute % 60:02d}:00.000Z")
+    write_meta(run_dir, meta)
+    (run_dir / "latency.csv").write_text(
+        "request_type,name,count,failures,min_ms,mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms\n"
+        f"control,Exec,100,0,1,2,2,3,{p99_ms},{p99_ms},{p99_ms}\ndevice,CMD_EXEC,100,0,1,2,1,2,3,3,3\n"
+    )
+    (run_dir / "report.html").write_text(f"<html><body>report of {name}</body></html>")
+    return run_dir
