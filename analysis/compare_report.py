@@ -10,9 +10,9 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from analysis import run_frames as rf
 from analysis.compare import BETTER, WORSE, CompareConfig, RunData
 from analysis.report_io import json_safe, save_png, write_markdown_page
+from analysis.sweep_frames import measured_window
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms
 from aranya_perf.results import (
     ResultsError,
@@ -34,18 +34,15 @@ def load_run(run_dir: Path, warn: Callable[[str], None]) -> RunData | None:
     except ResultsError as exc:
         warn(f"{run_dir / LATENCY_HDR}: skipped, {exc}")
         return None
-    window = math.nan
+    configured = math.nan
     try:
         meta = read_meta(run_dir)
-        window = float((meta.get("config") or {}).get("duration_s") or math.nan)
+        configured = float((meta.get("config") or {}).get("duration_s") or math.nan)
         run_id = str(meta.get("run_id") or run_dir.name)
     except (ResultsError, TypeError, ValueError):
         run_id = run_dir.name
-    if not math.isfinite(window) or window <= 0:
-        history = rf.read_history(run_dir)
-        span = history["Timestamp"].max() - history["Timestamp"].min() if len(history) else math.nan
-        window = float(span) if span and span > 0 else 1.0
-    return RunData(run_id, hists, window)
+    window = measured_window(run_dir, configured)
+    return RunData(run_id, hists, window if math.isfinite(window) and window > 0 else 1.0)
 
 
 def _fmt(x: float) -> str:

@@ -2,11 +2,11 @@
 
 ``steps``: one row per step (run), columns ``STEP_COLUMNS``: ``step`` (0-based, in load order),
 ``run_id``, ``devices``, ``operators``, ``load`` (the swept variable's value), ``window_s``,
-``requests``, ``failures``, ``throughput_rps`` (requests per second of the measured window, the
-once-per-device ramp kinds left out; an operators sweep counts operator calls only, since the
-fixed fleet's own traffic is a constant the USL has no term for), ``gateway_cpu_pct`` and
-``generator_cpu_pct`` (mean, % of one core, over the second half of the run: the fleet is online
-then), ``gateway_rss_bytes`` /
+``requests``, ``failures``, ``window_s`` (``measured_window``), ``throughput_rps`` (requests per
+second of that window, the once-per-device ramp kinds left out; an operators sweep counts operator
+calls only, since the fixed fleet's own traffic is a constant the USL has no term for),
+``gateway_cpu_pct`` and ``generator_cpu_pct`` (mean, % of one core, over the second half of the
+run: the fleet is online then), ``gateway_rss_bytes`` /
 ``generator_rss_bytes`` (maximum), ``status``.
 
 ``step_latency``: one row per (step, request kind): ``step``, ``load``, ``request_type``,
@@ -46,6 +46,18 @@ STEP_COLUMNS = (
 STEP_LATENCY_COLUMNS = ("step", "load", "request_type", "name", "count", "p50_ms", "p90_ms", "p99_ms")
 
 
+def measured_window(run_dir: Path, configured_s: float) -> float:
+    """Seconds the run's requests were counted over: the span of Locust's per-second history.
+
+    A big fleet's ramp and stop stretch a run well past its ``--duration`` (a 20 s run of 3,000
+    devices on 2 cores spans 38 s), and its counts cover all of it. Without a history (or a
+    span under 1 s) the configured duration stands.
+    """
+    history = rf.read_history(run_dir, t0=0.0)
+    span = float(history["Timestamp"].max() - history["Timestamp"].min()) if len(history) else math.nan
+    return span if math.isfinite(span) and span >= 1.0 else configured_s
+
+
 def _resources(run_dir: Path, role: str) -> tuple[float, float]:
     res = rf.read_resources(run_dir)
     res = res[res["process"] == role]
@@ -72,7 +84,7 @@ def read_steps(
             warn(f"{run_dir}: skipped, no latency data")
             continue
         config = meta.get("config") or {}
-        window = float(config.get("duration_s") or math.nan)
+        window = measured_window(run_dir, float(config.get("duration_s") or math.nan))
         device_side = latency["request_type"] == DEVICE_TYPE
         # The swept side only: a fixed number of operators adds a constant the USL has no term for.
         steady = latency[
