@@ -70,7 +70,19 @@ def _resources(run_dir: Path, role: str) -> tuple[float, float]:
 def read_steps(
     run_dirs: Sequence[Path], load: str, warn: Callable[[str], None]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The sweep's frames; ``load`` is ``"devices"`` or ``"operators"``."""
+    """The sweep's frames; ``load`` is ``"devices"``, ``"operators"`` or ``"auto"`` (operators when
+    only the operators vary between the runs, else devices)."""
+    if load == "auto":
+        configs = []
+        for run_dir in run_dirs:
+            try:
+                configs.append(read_meta(Path(run_dir)).get("config") or {})
+            except ResultsError:
+                continue
+        only_operators = (
+            len({c.get("devices") for c in configs}) == 1 and len({c.get("operators") for c in configs}) > 1
+        )
+        load = "operators" if only_operators else "devices"
     rows, lat_rows = [], []
     for run_dir in run_dirs:
         run_dir = Path(run_dir)
@@ -124,4 +136,6 @@ def read_steps(
     lat = pd.DataFrame(lat_rows, columns=["run_id", *STEP_LATENCY_COLUMNS[1:]])
     lat.insert(0, "step", lat["run_id"].map(order))
     lat = lat.drop(columns="run_id").sort_values(["step", "request_type", "name"], kind="stable")
-    return steps[list(STEP_COLUMNS)], lat.reset_index(drop=True)
+    steps = steps[list(STEP_COLUMNS)]
+    steps.attrs["load"] = load
+    return steps, lat.reset_index(drop=True)

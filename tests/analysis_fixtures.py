@@ -75,11 +75,13 @@ def write_history(
         (mdir / f"{commit[:8]}-virtualenv-py3.11.json").write_text(json.dumps(doc))
 
 
-def fake_run_dir(root: Path, name: str, p99_ms: float, minute: int, profile: str = "fleet") -> Path:
+def fake_run_dir(
+    root: Path, name: str, p99_ms: float, minute: int, profile: str = "fleet", operators: int = 1
+) -> Path:
     """A finished run whose only request kinds are ``control Exec`` (p99 as given) and ``device CMD_EXEC``."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
-    config = {"devices": 10, "operators": 1, "duration_s": 5.0}
+    config = {"devices": 10, "operators": operators, "duration_s": 5.0}
     meta = collect_meta(["run"], config, {"address": "127.0.0.1:1"}, profile, name)
     meta.update(status="ok", started_at=f"2026-12-01T{minute // 60:02d}:{minute % 60:02d}:00.000Z")
     write_meta(run_dir, meta)

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis.capacity import SLO, capacity_model, knees
+from analysis.sweep_frames import read_steps
 from analysis.usl import fit_usl, usl
+from tests.analysis_fixtures import fake_run_dir
 from tests.helpers import run_cli
 
 
@@ -134,3 +136,14 @@ def test_sweep_bad_input(tmp_path: Path, args: list[str], expect: str) -> None:
     proc = run_cli("sweep", "--devices", "5,6,7", "--step-duration", "1s", *args, "--out", out, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert expect in proc.stderr.splitlines()[-1] and "Traceback" not in proc.stderr
+
+
+def test_steps_of_an_operators_sweep_are_read_as_such(tmp_path: Path) -> None:
+    dirs = [fake_run_dir(tmp_path, f"r{n}", p99_ms=5.0 * n, minute=n, operators=n) for n in (1, 2, 4)]
+    warnings: list[str] = []
+    steps, lat = read_steps([*dirs, tmp_path / "missing"], "auto", warnings.append)
+    assert steps.attrs["load"] == "operators" and steps["load"].tolist() == [1, 2, 4]
+    # An operators sweep counts operator calls only: 100 Exec per run over 5 s.
+    assert steps["throughput_rps"].tolist() == [20.0, 20.0, 20.0]
+    assert lat[lat["name"] == "Exec"]["p99_ms"].tolist() == [5.0, 10.0, 20.0]
+    assert len(warnings) == 1 and "missing" in warnings[0]

@@ -155,7 +155,8 @@ def run(args: argparse.Namespace) -> int:
     problems = comparability_problems(cat) if len(cat) else []
     if problems:
         raise UsageError(f"the sweep's runs are not comparable: {'; '.join(problems)}")
-    steps, step_latency = read_steps(dirs, load, warn)
+    steps, step_latency = read_steps(dirs, "auto" if args.from_runs is not None else load, warn)
+    load = str(steps.attrs.get("load", load))
     if steps.empty:
         raise UsageError("no step produced results")
     model = capacity_model(steps, step_latency, slos, args.fleet, args.headroom, load)
