@@ -26,32 +26,57 @@ from analysis import detect
 from analysis.corpus import SyntheticSeries
 
 TOLERANCE = 5
-# A detector: (per-commit values, raw samples (n, k), setting) -> indices of detected changes.
-Detector = Callable[[np.ndarray, np.ndarray, float], list[int]]
 
 
-def ours(values: np.ndarray, samples: np.ndarray, setting: float) -> list[int]:
+@dataclass(frozen=True)
+class Inputs:
+    """What a detector is given for one series: what a results file holds for it."""
+
+    values: np.ndarray  # per-commit value (the median of the samples, as asv stores it)
+    samples: np.ndarray  # (commits, samples) raw samples, as `asv run --record-samples` keeps them
+    weights: np.ndarray | None = None  # asv's per-commit weight, 2 / width of its stored 99 % interval
+
+
+def inputs(name: str, s: SyntheticSeries) -> Inputs:
+    """A series' inputs for detector ``name``; asv's weights are computed here, outside the timing,
+    because asv computes them when it measures and stores them with the results."""
+    if name != "asv":
+        return Inputs(s.values, s.samples)
+    from asv._stats import get_weight
+    from asv_runner.statistics import compute_stats
+
+    weights = [get_weight(compute_stats(row.tolist(), 1)[1]) for row in s.samples]
+    return Inputs(s.values, s.samples, np.array([np.nan if w is None else w for w in weights]))
+
+
+# A detector: (inputs, setting) -> indices of detected changes.
+Detector = Callable[[Inputs, float], list[int]]
+
+
+def ours(x: Inputs, setting: float) -> list[int]:
     """``setting`` is the z a change needs (``DetectConfig.z_min``)."""
     cfg = detect.DetectConfig(z_min=setting)
-    s = detect.Series("corpus", values, samples=samples)
+    s = detect.Series("corpus", x.values, samples=x.samples)
     return [cp.index for cp in detect.analyze(s, cfg).change_points]
 
 
-def otava(values: np.ndarray, samples: np.ndarray, setting: float) -> list[int]:
+def otava(x: Inputs, setting: float) -> list[int]:
     """Otava's detector (window 50, its default), ``setting`` its max p-value, ours' 1 % effect floor."""
     from otava.analysis import compute_change_points
 
     cps, _ = compute_change_points(
-        values.tolist(), window_len=50, max_pvalue=setting, min_magnitude=detect.DetectConfig().min_effect
+        x.values.tolist(), window_len=50, max_pvalue=setting, min_magnitude=detect.DetectConfig().min_effect
     )
     return [int(cp.index) for cp in cps]
 
 
-def asv_steps(values: np.ndarray, samples: np.ndarray, setting: float) -> list[int]:
-    """asv's step detection; a step counts when its relative size is >= ``setting`` (asv's threshold)."""
+def asv_steps(x: Inputs, setting: float) -> list[int]:
+    """asv's step detection with the weights ``asv publish`` gives it; a step counts when its relative
+    size is >= ``setting`` (asv's threshold)."""
     from asv.step_detect import detect_steps
 
-    steps = detect_steps(values.tolist())
+    weights = None if x.weights is None else [None if np.isnan(w) else float(w) for w in x.weights]
+    steps = detect_steps(x.values.tolist(), weights)
     out = []
     for (_, _, v0, _, _), (left, _, v1, _, _) in itertools.pairwise(steps):
         if v0 > 0 and abs(v1 / v0 - 1.0) >= setting:
@@ -60,8 +85,7 @@ def asv_steps(values: np.ndarray, samples: np.ndarray, setting: float) -> list[i
 
 
 DETECTORS: dict[str, Detector] = {"ours": ours, "otava": otava, "asv": asv_steps}
-# Each detector's setting at its default, and the grid searched by calibration (most sensitive last).
-DEFAULT_SETTINGS = {"ours": detect.DetectConfig().z_min, "otava": 0.001, "asv": 0.05}
+# The settings calibration tries, least sensitive first; each detector's default is among them.
 SETTING_GRID = {
     "ours": (7.0, 6.0, 5.5, 5.0, 4.5, 4.0),
     "otava": (1e-10, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2),
@@ -108,8 +132,9 @@ def run_detector(
     fn = DETECTORS[name]
     out = []
     for i, s in enumerate(corpus):
+        x = inputs(name, s)
         t0 = time.process_time()
-        found = fn(s.values, s.samples, setting)
+        found = fn(x, setting)
         cpu = time.process_time() - t0
         hits, fp = match(s.change_indices, found, tolerance)
         out.append(
@@ -233,9 +258,10 @@ def evaluate(spec: EvaluationSpec) -> Evaluation:
         ]
         for name in spec.detectors:
             fn = DETECTORS[name]
+            prepared = [inputs(name, s) for s in long]
             t0 = time.process_time()
-            for s in long:
-                fn(s.values, s.samples, settings[name])
+            for x in prepared:
+                fn(x, settings[name])
             cpu_rows.append(
                 {
                     "detector": name,

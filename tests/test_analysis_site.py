@@ -105,3 +105,14 @@ def test_site_links_every_run_to_its_report_and_marks_changes(site: Path) -> Non
     import pandas as pd
 
     assert len(pd.read_parquet(site / "runs.parquet")) == 4
+
+
+@pytest.mark.parametrize("verb", ["publish", "sweep", "tune", "compare"])
+def test_out_that_is_a_file_is_refused(verb: str, tmp_path: Path) -> None:
+    target = tmp_path / "file"
+    target.write_text("x")
+    extra = {"compare": [str(tmp_path), str(tmp_path)], "sweep": ["--from-runs", str(tmp_path)]}.get(verb, [])
+    proc = run_cli(verb, *extra, "--out", str(target), timeout=60)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert "exists and is not a directory" in line

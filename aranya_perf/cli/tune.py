@@ -111,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"aranya-perf tune: warning: {message}", file=sys.stderr)
 
     out = args.out or Path("results") / f"tune-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    if out is not None and out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a directory")
     if args.from_runs:
         labelled = _labelled(args.from_runs)
         knobs = list(labelled)
