@@ -22,8 +22,8 @@ def describe(a: Alert) -> str:
         f"({cp.before:.4g} -> {cp.after:.4g}) at {_short(cp.commit_before)}..{_short(cp.commit_after)} "
         f"(p = {cp.p_value:.3g}, z = {cp.z:.1f}) on {a.group}"
     )
-    if a.status == RECOVERED and cp.recovered_at is not None:
-        text += f"; recovered at commit #{cp.recovered_at}"
+    if a.status == RECOVERED and cp.recovered_commit is not None:
+        text += f"; recovered at {_short(cp.recovered_commit)}"
     return text
 
 
@@ -45,6 +45,7 @@ def to_json(report: AlertReport) -> dict[str, Any]:
             "confidence": cp.confidence,
             "z": round(cp.z, 3),
             "recovered_at": cp.recovered_at,
+            "recovered_commit": cp.recovered_commit,
             "threshold_pct": a.threshold_pct,
             "commits": a.commits,
         }

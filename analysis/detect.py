@@ -105,6 +105,7 @@ class ChangePoint:
     p_value: float
     z: float  # standardised step size
     recovered_at: int | None = None  # index of a later change that brought the level back
+    recovered_commit: str | None = None  # its first commit
 
     @property
     def confidence(self) -> float:
@@ -381,14 +382,16 @@ def _mark_recoveries(points: list[ChangePoint], levels: list[float], cfg: Detect
     """A regression recovers once a later level is back within half its shift (or min_effect) or past it."""
     out = []
     for k, cp in enumerate(points):
-        recovered_at = None
+        recovered_at, recovered_commit = None, None
         if cp.direction == "regression":
             tolerance = max(cfg.min_effect, abs(cp.magnitude_pct) / 200.0)
             for j in range(k + 1, len(points)):
                 if abs(levels[j + 1] / cp.before - 1.0) <= tolerance or (
                     (levels[j + 1] < cp.before) == (cp.after > cp.before)
                 ):
-                    recovered_at = points[j].index
+                    recovered_at, recovered_commit = points[j].index, points[j].commit_after
                     break
-        out.append(cp if recovered_at is None else replace(cp, recovered_at=recovered_at))
+        if recovered_at is not None:
+            cp = replace(cp, recovered_at=recovered_at, recovered_commit=recovered_commit)
+        out.append(cp)
     return out

@@ -91,11 +91,12 @@ def test_since_a_later_commit_makes_it_old(tmp_path: Path) -> None:
 
 def test_recovered_regression_is_reported_and_passes(tmp_path: Path) -> None:
     root = tmp_path / "asv"
-    _history(root, {"hdr.Record.time_record": 0.15}, recover_at=SLOW_AT)
+    commits = _history(root, {"hdr.Record.time_record": 0.15}, recover_at=SLOW_AT)
     proc, doc, _ = _alerts(root, tmp_path)
     assert proc.returncode == 0, proc.stderr
     (alert,) = doc["regressions"]
     assert alert["status"] == "recovered" and alert["recovered_at"] == SLOW_AT
+    assert alert["recovered_commit"] == commits[SLOW_AT]
     assert [i["direction"] for i in doc["improvements"]] == ["improvement"]
 
 
