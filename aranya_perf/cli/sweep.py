@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     steps_n = max(len(devices), len(operators))
     load = "operators" if len(set(operators)) > 1 and len(set(devices)) == 1 else "devices"
     out = args.out or Path("results") / f"sweep-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    if out is not None and out.exists() and not out.is_dir():
+    if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
     if args.from_runs is not None:
         if not args.from_runs.is_dir():

@@ -67,6 +67,7 @@ def _measure(args: argparse.Namespace, knobs: list[str], out: Path, warn) -> dic
         labelled[knob] = {}
         for value, flags in KNOBS[knob].values.items():
             spawn = max(100.0, float(args.devices))
+            # The knob's flags come last: they override the defaults given here (argparse keeps the last).
             spec = StepSpec(
                 args.devices,
                 args.operators,
@@ -111,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aranya-perf tune: warning: {message}", file=sys.stderr)
 
     out = args.out or Path("results") / f"tune-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    if out is not None and out.exists() and not out.is_dir():
+    if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
     if args.from_runs:
         labelled = _labelled(args.from_runs)
