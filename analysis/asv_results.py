@@ -154,8 +154,3 @@ def read_asv_results(results_dir: Path, warn: Warn = _ignore) -> pd.DataFrame:
     return frame.sort_values(["machine", "env", "date", "commit", "series"], kind="stable").reset_index(
         drop=True
     )
-
-
-def machines(frame: pd.DataFrame) -> list[tuple[str, str]]:
-    """The (machine, env) pairs present: each is its own history."""
-    return sorted({(m, e) for m, e in zip(frame["machine"], frame["env"], strict=True)})

@@ -197,7 +197,7 @@ def build_site(
 ) -> Path:
     """Write the site into ``out``; returns the index.html path."""
     from analysis.alerts import asv_history
-    from analysis.run_catalogue import write_catalogue
+    from analysis.run_catalogue import CATALOGUE_FILE, write_catalogue
 
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
@@ -222,7 +222,7 @@ def build_site(
         body.append("<p>No asv results and no runs found.</p>")
     body.insert(0, f"<ul>{''.join(toc)}</ul>")
     atomic_write_text(out / "index.html", _PAGE.format(body="\n".join(body)))
-    write_catalogue(cat, out / "runs.parquet")
+    write_catalogue(cat, out / CATALOGUE_FILE)
     if len(asv):
         atomic_write_json(out / "alerts.json", alerts_json(find_alerts(asv_history(asv), config)))
     return out / "index.html"

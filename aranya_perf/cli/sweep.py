@@ -92,7 +92,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from analysis import capacity_report
     from analysis.capacity import SLO, capacity_model
-    from analysis.run_catalogue import catalogue, comparability_problems, run_dirs, write_catalogue
+    from analysis.run_catalogue import (
+        CATALOGUE_FILE,
+        catalogue,
+        comparability_problems,
+        run_dirs,
+        write_catalogue,
+    )
     from analysis.sweep_frames import read_steps
     from analysis.sweep_runner import StepSpec, SweepError, run_steps
 
@@ -163,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("no step produced results")
     model = capacity_model(steps, step_latency, slos, args.fleet, args.headroom, load)
     out.mkdir(parents=True, exist_ok=True)
-    write_catalogue(cat, out / "runs.parquet")
+    write_catalogue(cat, out / CATALOGUE_FILE)
     md = capacity_report.write(out, model, steps, step_latency, slos)
     if model.fit is not None:
         f = model.fit
