@@ -10,8 +10,10 @@ through ``meta.json`` and returns a frame with ``CATALOGUE_COLUMNS``, keyed by `
   ``config`` (JSON), ``status``, ``started_at``, ``finished_at``, ``path``;
 - ``slo``: the SLO verdict of runs that wrote an ``slo.json`` (its ``status``, or ``passed``/
   ``failed`` from a boolean ``passed``), ``""`` otherwise;
+- ``workload``: ``"<devices> devices, <operators> operators"``; until profiles define the load,
+  the profile is only a label, and two runs of one profile can carry different fleets;
 - ``comparable``: the key two runs must share before their numbers are compared (host, CPU
-  count, profile, protocol); see ``comparability_problems``.
+  count, profile, protocol, workload); see ``comparability_problems``.
 
 ``run_latency(catalogue)`` adds the per-request-kind latency of each run (latency.csv, else
 the HDR file) as a long frame. Request kinds are opaque strings. A directory whose meta.json
@@ -55,10 +57,11 @@ CATALOGUE_COLUMNS = (
     "duration_s",
     "config",
     "slo",
+    "workload",
     "comparable",
 )
 # What two runs must share for their figures to be compared (pyperf's metadata check, asv's machine).
-COMPARABILITY = ("host", "cpu_count", "profile", "protocol")
+COMPARABILITY = ("host", "cpu_count", "profile", "protocol", "workload")
 Warn = Callable[[str], None]
 
 
@@ -106,6 +109,7 @@ def _row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "config": json.dumps(config, sort_keys=True, default=str),
         "slo": _slo_verdict(run_dir),
     }
+    row["workload"] = f"{row['devices']} devices, {row['operators']} operators"
     row["comparable"] = "|".join(str(row[k]) for k in COMPARABILITY)
     return row
 
@@ -156,10 +160,11 @@ def read_catalogue(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path, engine="pyarrow")
 
 
-def comparability_problems(frame: pd.DataFrame) -> list[str]:
-    """What differs between the runs of ``frame`` among COMPARABILITY, one sentence per field."""
+def comparability_problems(frame: pd.DataFrame, varied: tuple[str, ...] = ()) -> list[str]:
+    """What differs between the runs of ``frame`` among COMPARABILITY, one sentence per field;
+    ``varied`` names the fields a sweep changes on purpose."""
     problems = []
-    for key in COMPARABILITY:
+    for key in (k for k in COMPARABILITY if k not in varied):
         values = sorted({str(v) for v in frame[key]})
         if len(values) > 1:
             problems.append(f"runs differ in {key}: {', '.join(values)}")
