@@ -5,8 +5,8 @@ through ``meta.json`` and returns a frame with ``CATALOGUE_COLUMNS``, keyed by `
 
 - provenance: ``commit`` (git sha or ""), ``dirty``, ``host``, ``cpu_count``, ``platform``,
   ``python``, ``packages`` (JSON object of name -> version);
-- what ran: ``profile``, ``protocol`` (meta.json ``protocol`` if the run recorded one, else
-  ``"unknown"``), ``target``, ``embedded``, ``devices``, ``operators``, ``duration_s``,
+- what ran: ``profile``, ``protocol`` (the name in meta.json ``protocol`` if the run recorded
+  one, else ``"unknown"``), ``target``, ``embedded``, ``devices``, ``operators``, ``duration_s``,
   ``config`` (JSON), ``status``, ``started_at``, ``finished_at``, ``path``;
 - ``slo``: the SLO verdict of runs that wrote an ``slo.json`` (its ``status``, or ``passed``/
   ``failed`` from a boolean ``passed``), ``""`` otherwise;
@@ -95,7 +95,7 @@ def _row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "commit": str(git.get("sha") or ""),
         "dirty": bool(git.get("dirty")) if git.get("dirty") is not None else None,
         "profile": str(meta.get("profile", "")),
-        "protocol": str(meta.get("protocol") or "unknown"),
+        "protocol": _protocol(meta.get("protocol")),
         "target": str(target.get("address", "")),
         "embedded": bool(target.get("embedded", False)),
         "host": str(host.get("hostname", "")),
@@ -112,6 +112,14 @@ def _row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     row["workload"] = f"{row['devices']} devices, {row['operators']} operators"
     row["comparable"] = "|".join(str(row[k]) for k in COMPARABILITY)
     return row
+
+
+def _protocol(value: object) -> str:
+    """The protocol version's name: meta.json holds ``{"name": ..., "source": ..., "service": ...}``
+    (older runs a plain string, the oldest nothing)."""
+    if isinstance(value, dict):
+        value = value.get("name")
+    return str(value) if isinstance(value, str) and value else "unknown"
 
 
 def _slo_verdict(run_dir: Path) -> str:

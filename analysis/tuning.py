@@ -53,10 +53,10 @@ KNOBS: dict[str, Knob] = {
         ),
         Knob(
             "listener_per_device",
-            "one listening port per device instead of one shared port",
-            {},
+            "one gRPC listener per device in the embedded gateway (as aranya runs one per EdgeDevice) "
+            "instead of one shared port",
+            {"shared": (), "per-device": ("--listener-per-device",)},
             "shared",
-            needs_flag="--listener-per-device",
         ),
         Knob(
             "chunk_size",
@@ -145,7 +145,9 @@ def choose(
                 float(row["gateway_cpu_pct"]) if row is not None else math.nan,
                 float(row["gateway_rss_mib"]) if row is not None else math.nan,
                 float(p99["delta_pct"]),
-                (float(p99["ci_low_pct"]), float(p99["ci_high_pct"])),
+                (math.nan, math.nan)
+                if value == baseline
+                else (float(p99["ci_low_pct"]), float(p99["ci_high_pct"])),
                 "baseline" if value == baseline else str(p99["verdict"]),
                 float(thr["delta_pct"]),
                 "baseline" if value == baseline else str(thr["verdict"]),

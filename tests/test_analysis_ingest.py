@@ -28,6 +28,7 @@ def _run(root: Path, name: str, **changes: object) -> Path:
 def test_catalogue_reads_runs_skips_corrupt_and_round_trips(tmp_path: Path) -> None:
     root = tmp_path / "results"
     _run(root, "20261201T000000Z-fleet")
+    _run(root, "20261201T000030Z-fleet", protocol={"name": "aranya-v0.3", "source": "x", "service": "y"})
     slo_run = _run(root, "20261201T000100Z-fleet", protocol="v2")
     (slo_run / "slo.json").write_text('{"passed": false}')
     bad = root / "20261201T000200Z-fleet"
@@ -36,13 +37,17 @@ def test_catalogue_reads_runs_skips_corrupt_and_round_trips(tmp_path: Path) -> N
     (root / "not-a-run").mkdir()
     warnings: list[str] = []
     cat = run_catalogue.catalogue([root], warnings.append)
-    assert list(cat["run_id"]) == ["20261201T000000Z-fleet", "20261201T000100Z-fleet"]
-    assert list(cat["protocol"]) == ["unknown", "v2"]
-    assert list(cat["slo"]) == ["", "failed"]
-    assert cat["devices"].tolist() == [10, 10]
+    assert list(cat["run_id"]) == [
+        "20261201T000000Z-fleet",
+        "20261201T000030Z-fleet",
+        "20261201T000100Z-fleet",
+    ]
+    assert list(cat["protocol"]) == ["unknown", "aranya-v0.3", "v2"]
+    assert list(cat["slo"]) == ["", "", "failed"]
+    assert cat["devices"].tolist() == [10, 10, 10]
     assert json.loads(cat["packages"][0])["pandas"] == pd.__version__
     assert len(warnings) == 1 and str(bad / "meta.json") in warnings[0]
-    assert run_catalogue.comparability_problems(cat) == ["runs differ in protocol: unknown, v2"]
+    assert run_catalogue.comparability_problems(cat) == ["runs differ in protocol: aranya-v0.3, unknown, v2"]
 
     path = tmp_path / "runs.parquet"
     run_catalogue.write_catalogue(cat, path)

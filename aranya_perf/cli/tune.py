@@ -25,8 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--knobs",
-        default="gc_freeze,command_schedule",
-        help="comma-separated (default gc_freeze,command_schedule)",
+        default="gc_freeze,command_schedule,listener_per_device",
+        help="comma-separated (default gc_freeze,command_schedule,listener_per_device)",
     )
     p.add_argument("--devices", type=count, default=200, help="devices per run (default 200)")
     p.add_argument("--operators", type=count, default=3, help="operators per run (default 3)")
