@@ -14,6 +14,12 @@ VERBS = {
     "run": "aranya_perf.cli.run",
     "gateway": "aranya_perf.cli.gateway",
     "report": "aranya_perf.cli.report",
+    "evaluate": "aranya_perf.cli.evaluate",
+    "alerts": "aranya_perf.cli.alerts",
+    "compare": "aranya_perf.cli.compare",
+    "sweep": "aranya_perf.cli.sweep",
+    "publish": "aranya_perf.cli.publish",
+    "tune": "aranya_perf.cli.tune",
 }
 
 

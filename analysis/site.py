@@ -1,0 +1,246 @@
+"""The static history site of ``aranya-perf publish``: asv benchmarks and load-test runs over time.
+
+``build_site`` writes ``index.html`` (one section per asv machine and per group of comparable
+runs), ``plots/*.png`` (one trend per benchmark and per request kind, change points from
+``analysis.detect`` marked), ``runs.parquet`` (the run catalogue) and ``alerts.json``. Every run
+in a table links to its own ``report.html``. Histories of different asv machines, or of runs
+from different hosts, profiles or protocol versions, get separate plots: they are never drawn
+as one line. A small script in the page counts the plots the browser managed to load and writes
+the count into ``#plots-status``, so a headless browser can check the page as a person sees it.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from analysis import detect
+from analysis.alert_config import AlertConfig
+from analysis.alert_report import to_json as alerts_json
+from analysis.alerts import find_alerts
+from analysis.report_io import save_png
+from aranya_perf.results import atomic_write_json, atomic_write_text
+
+matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
+import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
+
+RUN_METRICS = ("p50_ms", "p99_ms")
+
+
+@dataclass(frozen=True)
+class Trend:
+    """One plot: several lines (series) of one group over the same ordered commits or runs."""
+
+    slug: str
+    title: str
+    group: str
+    ylabel: str
+    x_labels: tuple[str, ...]
+    lines: tuple[tuple[str, np.ndarray], ...]  # (label, values aligned to x_labels, NaN where missing)
+    changes: tuple[tuple[str, detect.ChangePoint], ...]  # (line label, change point)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:80] or "plot"
+
+
+def _analyze_lines(lines: Sequence[tuple[str, np.ndarray]], x: Sequence[str], config: AlertConfig, key: str):
+    changes = []
+    for label, values in lines:
+        th = config.thresholds(f"{key} {label}".strip())
+        series = detect.Series(label, values, tuple(x), better=th.better)
+        changes += [(label, cp) for cp in detect.analyze(series, th.detect_config()).change_points]
+    return tuple(changes)
+
+
+def asv_trends(frame: pd.DataFrame, config: AlertConfig) -> list[Trend]:
+    """One trend per (machine/env, benchmark), a line per parameter combination, x = commits by date."""
+    trends = []
+    if frame.empty:
+        return trends
+    frame = frame.assign(group=frame["machine"] + "/" + frame["env"])
+    for (group, bench), rows in frame.groupby(["group", "benchmark"], sort=True):
+        order = rows.sort_values(["date", "commit"]).drop_duplicates("commit")["commit"].tolist()
+        lines = []
+        for params, part in rows.groupby("params", sort=True):
+            values = part.drop_duplicates("commit", keep="last").set_index("commit")["value"].reindex(order)
+            lines.append((str(params) or "value", values.to_numpy(float)))
+        unit = str(rows["unit"].iloc[0] or "")
+        changes = _analyze_lines(lines, order, config, str(bench))
+        trends.append(
+            Trend(
+                _slug(f"asv-{group}-{bench}"),
+                str(bench),
+                str(group),
+                unit,
+                tuple(c[:8] for c in order),
+                tuple(lines),
+                changes,
+            )
+        )
+    return trends
+
+
+def run_trends(cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig) -> list[Trend]:
+    """One trend per (comparable group, request kind), lines p50/p99, x = runs by start time."""
+    trends = []
+    if cat.empty or latency.empty:
+        return trends
+    lat = latency.merge(cat[["run_id", "comparable", "started_at"]], on="run_id")
+    lat = lat.assign(kind=lat["request_type"] + " " + lat["name"])
+    for (group, kind), rows in lat.groupby(["comparable", "kind"], sort=True):
+        order = cat[cat["comparable"] == group].sort_values("started_at")["run_id"].tolist()
+        by_run = rows.drop_duplicates("run_id", keep="last").set_index("run_id")
+        lines = tuple((m.removesuffix("_ms"), by_run[m].reindex(order).to_numpy(float)) for m in RUN_METRICS)
+        changes = _analyze_lines(lines, order, config, str(kind))
+        trends.append(
+            Trend(
+                _slug(f"runs-{group}-{kind}"),
+                str(kind),
+                str(group),
+                "latency (ms)",
+                tuple(order),
+                lines,
+                changes,
+            )
+        )
+    return trends
+
+
+def plot_trend(trend: Trend, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(9, 3.4))
+    x = np.arange(len(trend.x_labels))
+    for label, values in trend.lines:
+        ax.plot(x, values, "o-", markersize=3, linewidth=1.2, label=label)
+    for label, cp in trend.changes:
+        color = "tab:red" if cp.direction == "regression" else "tab:green"
+        ax.axvline(cp.index - 0.5, color=color, linestyle="--", linewidth=1)
+        where = (cp.index - 0.5, 1.0)
+        ax.annotate(
+            f"{cp.magnitude_pct:+.1f} % {label}",
+            where,
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -10),
+            textcoords="offset points",
+            fontsize="x-small",
+            color=color,
+        )
+    finite = np.concatenate([v[np.isfinite(v) & (v > 0)] for _, v in trend.lines] or [np.empty(0)])
+    if len(finite) and finite.max() > 20 * finite.min():
+        ax.set_yscale("log")  # parameters of very different sizes (1 KiB and 16 MiB frames) on one plot
+    step = max(1, len(x) // 12)
+    ax.set_xticks(
+        x[::step], [trend.x_labels[i] for i in x[::step]], rotation=30, ha="right", fontsize="x-small"
+    )
+    ax.set_ylabel(trend.ylabel)
+    ax.set_title(f"{trend.title} ({trend.group})", fontsize="medium", loc="left")
+    ax.grid(True, alpha=0.3)
+    if len(trend.lines) > 1:
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    save_png(fig, path, dpi=90)
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>aranya-perf history</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; }}
+h2 {{ border-bottom: 1px solid #ddd; margin-top: 2em; }}
+table {{ border-collapse: collapse; font-size: 0.9em; margin: .5em 0 1.5em; }}
+th, td {{ border: 1px solid #ddd; padding: .2em .5em; text-align: left; }}
+figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
+.regression {{ color: #b00; }} .improvement {{ color: #070; }}
+</style>
+</head>
+<body>
+<h1>aranya-perf history</h1>
+<p id="plots-status">plots not checked (JavaScript off)</p>
+{body}
+<script>
+window.addEventListener("load", function () {{
+  var imgs = document.querySelectorAll("img.plot"), ok = 0;
+  imgs.forEach(function (img) {{
+    if (img.complete && img.naturalWidth > 0) {{ ok++; img.dataset.loaded = "yes"; }}
+  }});
+  document.getElementById("plots-status").textContent = ok + " of " + imgs.length + " plots loaded";
+}});
+</script>
+</body>
+</html>
+"""
+
+
+def _changes_list(trend: Trend) -> str:
+    if not trend.changes:
+        return ""
+    items = "".join(
+        f'<li class="{cp.direction}">{html.escape(label)}: {cp.direction} {cp.magnitude_pct:+.1f} % at '
+        f"{html.escape(cp.commit_before[:12])}..{html.escape(cp.commit_after[:12])} (p = {cp.p_value:.3g})"
+        f"{' — recovered' if cp.recovered else ''}</li>"
+        for label, cp in trend.changes
+    )
+    return f"<ul>{items}</ul>"
+
+
+def build_site(
+    out: Path, asv: pd.DataFrame, cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig
+) -> Path:
+    """Write the site into ``out``; returns the index.html path."""
+    from analysis.alerts import asv_history
+    from analysis.run_catalogue import CATALOGUE_FILE, write_catalogue
+
+    out.mkdir(parents=True, exist_ok=True)
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    body: list[str] = []
+    trends_asv = asv_trends(asv, config)
+    trends_runs = run_trends(cat, latency, config)
+    sections = [("asv benchmarks", trends_asv), ("Load-test runs", trends_runs)]
+    toc = []
+    for heading, trends in sections:
+        for group in dict.fromkeys(t.group for t in trends):
+            anchor = _slug(f"{heading}-{group}")
+            toc.append(f'<li><a href="#{anchor}">{html.escape(heading)}: {html.escape(group)}</a></li>')
+            body.append(f'<h2 id="{anchor}">{html.escape(heading)}: {html.escape(group)}</h2>')
+            if heading.startswith("Load"):
+                body.append(_runs_table(cat[cat["comparable"] == group], out))
+            for t in (t for t in trends if t.group == group):
+                plot_trend(t, plots / f"{t.slug}.png")
+                img = f'<img class="plot" src="plots/{t.slug}.png" alt="{html.escape(t.title)}">'
+                body.append(f'<figure id="{t.slug}">{img}{_changes_list(t)}</figure>')
+    if not toc:
+        body.append("<p>No asv results and no runs found.</p>")
+    body.insert(0, f"<ul>{''.join(toc)}</ul>")
+    atomic_write_text(out / "index.html", _PAGE.format(body="\n".join(body)))
+    write_catalogue(cat, out / CATALOGUE_FILE)
+    if len(asv):
+        atomic_write_json(out / "alerts.json", alerts_json(find_alerts(asv_history(asv), config)))
+    return out / "index.html"
+
+
+def _runs_table(cat: pd.DataFrame, out: Path) -> str:
+    rows = []
+    for _, r in cat.sort_values("started_at").iterrows():
+        report = Path(r["path"]) / "report.html"
+        href = os.path.relpath(report, out)
+        link = f'<a class="run-report" href="{html.escape(href)}">{html.escape(r["run_id"])}</a>'
+        if not report.exists():
+            link = f"{html.escape(r['run_id'])} (no report)"
+        rows.append(
+            f"<tr><td>{link}</td><td>{html.escape(str(r['started_at']))}</td><td>{html.escape(r['status'])}</td>"
+            f"<td>{html.escape(r['commit'][:12])}</td><td>{r['devices']}</td><td>{r['operators']}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th>Commit</th><th>Devices</th>"
+        f"<th>Operators</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )

@@ -1,0 +1,111 @@
+"""Change-point detection (``analysis.detect``), the labelled corpus and a quick detector evaluation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import corpus, detect, evaluate
+
+
+def _steps(levels: list[tuple[int, float]], sigma: float, seed: int, samples: int = 5) -> detect.Series:
+    rng = np.random.default_rng(seed)
+    level = np.concatenate([np.full(n, v) for n, v in levels])
+    raw = level[:, None] * (1 + rng.normal(0, sigma, size=(len(level), samples)))
+    commits = tuple(f"c{i:03d}" for i in range(len(level)))
+    return detect.Series("bench", np.median(raw, axis=1), commits=commits, samples=raw)
+
+
+def test_one_step_is_found_where_it_is_with_its_size() -> None:
+    analyzed = detect.analyze(_steps([(60, 1.0), (40, 1.07)], sigma=0.01, seed=1))
+    (cp,) = analyzed.change_points
+    assert cp.index == 60
+    assert cp.index_lo <= 60 <= cp.index_hi
+    assert (cp.commit_before, cp.commit_after) == ("c059", "c060") or cp.index_lo < 60
+    assert cp.magnitude_pct == pytest.approx(7.0, abs=1.0)
+    assert cp.direction == "regression" and not cp.recovered
+    assert cp.p_value <= 0.01 and cp.confidence >= 0.99
+
+
+def test_higher_is_better_turns_a_drop_into_a_regression() -> None:
+    s = _steps([(50, 100.0), (50, 90.0)], sigma=0.01, seed=2)
+    s = detect.Series(s.name, s.values, s.commits, s.samples, better=detect.HIGHER_IS_BETTER)
+    (cp,) = detect.analyze(s).change_points
+    assert cp.direction == "regression"
+    assert cp.magnitude_pct == pytest.approx(-10.0, abs=1.0)
+
+
+def test_a_regression_that_comes_back_is_recovered() -> None:
+    analyzed = detect.analyze(_steps([(50, 1.0), (30, 1.15), (40, 1.0)], sigma=0.01, seed=3))
+    up, down = analyzed.change_points
+    assert (up.index, down.index) == (50, 80)
+    assert up.direction == "regression" and up.recovered and up.recovered_at == 80
+    assert down.direction == "improvement"
+    assert analyzed.regressions(unrecovered_only=True) == ()
+
+
+# Not "drifting": a wave of 1 sigma is what most false alarms are made of (docs/analysis.md).
+@pytest.mark.parametrize("noise", ["lognormal", "bimodal", "outliers"])
+def test_no_change_points_in_noise_alone(noise: str) -> None:
+    s = corpus.make_series(noise, 0.03, seed=11, sizes=())
+    assert s.change_indices == ()
+    assert detect.analyze(detect.Series("flat", s.values, samples=s.samples)).change_points == ()
+
+
+def test_one_outlier_commit_is_not_a_step() -> None:
+    s = _steps([(80, 1.0)], sigma=0.01, seed=4)
+    values = s.values.copy()
+    values[40] *= 1.5
+    samples = s.samples.copy()
+    samples[40] *= 1.5
+    assert detect.analyze(detect.Series("spike", values, samples=samples)).change_points == ()
+
+
+def test_missing_values_keep_series_indices() -> None:
+    s = _steps([(50, 1.0), (50, 1.2)], sigma=0.01, seed=5)
+    values = s.values.copy()
+    values[[10, 20, 70]] = np.nan
+    (cp,) = detect.analyze(detect.Series("gaps", values)).change_points
+    assert cp.index == 50
+
+
+def test_same_seed_same_answer_and_seed_is_used() -> None:
+    s = corpus.make_series("lognormal", 0.03, seed=9)
+    a = detect.analyze(detect.Series("x", s.values, samples=s.samples), detect.DetectConfig(seed=1))
+    b = detect.analyze(detect.Series("x", s.values, samples=s.samples), detect.DetectConfig(seed=1))
+    assert a == b
+
+
+def test_trimmed_mean_of_samples_ignores_one_wild_sample() -> None:
+    samples = np.array([[1.0, 1.0, 1.0, 1.0, 9.0], [2.0, 2.0, 2.0, 2.0, 2.0]])
+    assert detect.commit_values(np.array([5.0, 5.0]), samples).tolist() == [1.0, 2.0]
+    ragged = (np.array([1.0, 2.0, 3.0, 100.0]), None)
+    assert detect.commit_values(np.array([5.0, 7.0]), ragged).tolist() == [2.5, 7.0]
+
+
+def test_corpus_is_seeded_and_labelled() -> None:
+    spec = corpus.CorpusSpec(per_cell=2, seed=3)
+    a, b = list(corpus.corpus(spec)), list(corpus.corpus(spec))
+    assert len(a) == 2 * len(corpus.NOISE_KINDS) * len(corpus.SIGMAS)
+    assert all(np.array_equal(x.samples, y.samples) for x, y in zip(a, b, strict=True))
+    for s in a:
+        assert sorted(abs(round(v, 4)) for v in s.change_sizes) == list(corpus.STEP_SIZES)
+        assert min(np.diff([0, *s.change_indices, 300])) >= 30
+    labels = corpus.labels_frame(a)
+    assert len(labels) == 4 * len(a)
+
+
+def test_match_uses_each_detection_once() -> None:
+    hits, fp = evaluate.match([50, 100], [49, 52, 300])
+    assert hits == [True, False] and fp == 2
+
+
+def test_quick_evaluation_ours_beats_the_budget_at_sigma_3pct() -> None:
+    # A small, fixed corpus: a guard that the detector keeps its quality, not the published figures
+    # (those come from `aranya-perf evaluate`, see docs/analysis.md).
+    spec = evaluate.EvaluationSpec(per_cell=6, calibration_per_cell=6, cpu_series=0, detectors=("ours",))
+    result = evaluate.evaluate(spec)
+    row = result.by_sigma.set_index("sigma").loc[0.03]
+    assert row["fa_per_1000"] <= 1.5
+    assert row["f1"] >= 0.8
+    assert row["recall_5pct"] >= 0.6
