@@ -1,0 +1,297 @@
+"""Bare grpc.aio clients for the capacity benchmark: the floor our generator is compared with.
+
+Plain asyncio in a process that never imports Locust or gevent, no thread hand-off, no
+reporting, no latency recording: what a hand-written client needs to do the same work as
+our users. ``operators`` calls Control.Exec in a closed loop like ``OperatorUser``'s exec
+task (same request, same check of the answer, one channel and TCP connection per caller);
+``fleet`` holds device streams and answers the gateway's commands and pushes status with the
+same bytes ``DeviceAgent`` sends, minus its bookkeeping. ``device_host`` runs the devices
+the operators' Execs go to (``DeviceAgent`` on a plain loop), in a process of its own so
+their CPU is not the measured generator's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import sys
+import time
+from typing import Any
+
+from grpc import aio
+
+from aranya_perf import codec, protocol
+from aranya_perf.capacity.child import Result, Spec, emit, open_fds, phase, rss_kib
+from aranya_perf.protocol import Op, Reply
+from aranya_perf.protocol.control import ControlStub
+from aranya_perf.protocol.control import messages as ctl
+from aranya_perf.transport.grpc_sync import open_sync
+from loadtests import payloads
+
+OWN_CONNECTION = [
+    ("grpc.max_receive_message_length", codec.MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", codec.MAX_MESSAGE_BYTES),
+    ("grpc.use_local_subchannel_pool", 1),
+]
+EXEC_COMMAND = ["ls", "-l", "/var/lib/app"]  # OperatorUser's
+CONNECT_SEQUENCE = 3  # node info (all), pod list, metrics config
+
+
+def exec_request(device_id: str, stdout_bytes: int) -> Any:
+    """The Exec an ``OperatorUser`` sends: a pod's container, so aranya-v0.2+ route it through a runtime."""
+    return ctl.ExecRequest(
+        device_id=device_id,
+        pod_uid="pod-0",
+        container="app",
+        command=EXEC_COMMAND,
+        envs={payloads.STDOUT_BYTES_ENV: str(stdout_bytes)},
+    )
+
+
+# -- operators ---------------------------------------------------------------------------------------
+
+
+def operators(spec: Spec) -> Result:
+    return asyncio.run(_operators(spec))
+
+
+async def _operators(spec: Spec) -> Result:
+    users, window_s, warmup = spec["users"], spec["window_s"], spec["warmup_requests"]
+    want = spec["stdout_bytes"]
+    stubs = [ControlStub(aio.insecure_channel(spec["target"], options=OWN_CONNECTION)) for _ in range(users)]
+    devices = list((await stubs[0].ListDevices(ctl.ListDevicesRequest(), timeout=10)).device_ids)
+    if not devices:
+        raise RuntimeError("the gateway lists no devices")
+    requests = [exec_request(d, want) for d in devices]
+    samples: list[float] = []
+    failures = [0]
+    stop = [False]
+
+    async def caller(i: int) -> None:
+        rng = random.Random(i)
+        while not stop[0]:
+            t0 = time.perf_counter()
+            try:
+                resp = await stubs[i].Exec(rng.choice(requests), timeout=30)
+                if resp.exit_code != 0 or len(resp.stdout) != want:
+                    raise RuntimeError("wrong Exec answer")
+            except Exception:
+                failures[0] += 1
+                continue
+            samples.append((time.perf_counter() - t0) * 1000)
+
+    tasks = [asyncio.create_task(caller(i)) for i in range(users)]
+    deadline = time.monotonic() + 30
+    while len(samples) < warmup and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    phase("measure", window_s + 15)
+    n0, f0 = len(samples), failures[0]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(window_s)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n1, f1 = len(samples), failures[0]
+    phase("measured", 15)
+    stop[0] = True
+    await asyncio.wait(tasks, timeout=5)
+    window = samples[n0:n1]
+    return {
+        "requests": n1 - n0,
+        "failures": f1 - f0,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "p50_ms": statistics.median(window) if window else None,
+    }
+
+
+# -- a bare device fleet -------------------------------------------------------------------------------
+
+
+class _Answers:
+    """What a device sends, built once per device: the bare fleet's answers cost a frame each."""
+
+    def __init__(self, proto: protocol.Protocol, device_id: str) -> None:
+        from loadtests.device_agent import DeviceProfile
+
+        profile = DeviceProfile()  # the sizes our DeviceUser sends by default
+        self.node_all = proto.node_status_body(
+            payloads.node_info(device_id, profile.node_status_bytes), full=True
+        )
+        self.node_dyn = proto.node_status_body(payloads.node_info(device_id, 0), full=False)
+        self.metrics = payloads.metrics_text(device_id, profile.metrics_bytes)
+        self.pods = proto.pod_status_list_body(payloads.pods(device_id, profile.pods))
+
+
+async def _bare_device(
+    proto: protocol.Protocol,
+    channel: aio.Channel,
+    device_id: str,
+    answers: _Answers,
+    counts: dict[str, int],
+    status_s: float,
+    rng: random.Random,
+) -> None:
+    """One device: online, answer what the gateway sends, push status; no reconnects, no reports."""
+    call = open_sync(proto, channel)
+    lock = asyncio.Lock()
+    new_msg, msg = proto.new_msg, proto.msg
+    max_payload = proto.max_payload
+
+    async def write(frame: Any) -> None:
+        async with lock:  # grpc.aio allows one write in flight per call
+            await call.write(frame)
+
+    async def push_status() -> None:
+        await asyncio.sleep(rng.uniform(0, status_s))
+        frame = new_msg(msg.NODE_STATUS, 0, answers.node_dyn, 0, True)
+        while True:
+            await write(frame)
+            counts["status"] += 1
+            await asyncio.sleep(status_s)
+
+    async def send_data(kind: int, sid: int, data: bytes) -> None:
+        for frame in codec.chunk_frames(new_msg, kind, sid, data, max_payload=max_payload, complete=True):
+            await write(frame)
+
+    await write(proto.online(device_id))
+    pusher = None
+    counts["online"] += 1
+    try:
+        while True:
+            cmd = await call.read()
+            if cmd is aio.EOF:
+                return
+            kind, sid, _seq, _complete, payload = proto.unpack(cmd)
+            command = proto.read_command(kind, payload)
+            op = command.op
+            if op is Op.NODE_INFO:
+                await send_data(
+                    msg.NODE_STATUS, sid, answers.node_all if command.body.kind else answers.node_dyn
+                )
+            elif op is Op.METRICS_COLLECT:
+                await send_data(msg.DATA, sid, answers.metrics)
+            elif op is Op.METRICS_CONFIG:
+                kind_out, body = proto.result(Reply.DONE, b"", runtime=command.via_runtime)
+                await write(new_msg(kind_out, sid, body, 0, True))
+            elif op is Op.POD_LIST:
+                kind_out, body = proto.result(
+                    Reply.POD_STATUS_LIST, answers.pods, runtime=command.via_runtime
+                )
+                await write(new_msg(kind_out, sid, body, 0, True))
+            elif op is Op.SESSION_CLOSE:
+                continue
+            elif op is Op.REJECT:
+                raise RuntimeError(f"{device_id} rejected: {proto.read_reject(payload)}")
+            else:
+                continue  # nothing else is sent in the fleet modes
+            counts["commands"] += 1
+            if pusher is None and status_s > 0:
+                pusher = asyncio.get_running_loop().create_task(push_status())
+    finally:
+        if pusher is not None:
+            pusher.cancel()
+        counts["online"] -= 1
+
+
+def fleet(spec: Spec) -> Result:
+    return asyncio.run(_fleet(spec))
+
+
+async def _fleet(spec: Spec) -> Result:
+    n, target, status_s, window_s = spec["devices"], spec["target"], spec["status_s"], spec["window_s"]
+    proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
+    counts = {"commands": 0, "status": 0, "online": 0}
+    errors: list[str] = []
+    rss0 = rss_kib()
+
+    async def device(i: int) -> None:
+        device_id = f"{spec['prefix']}-{i:05d}"
+        channel = aio.insecure_channel(target, options=OWN_CONNECTION)
+        try:
+            await _bare_device(
+                proto, channel, device_id, _Answers(proto, device_id), counts, status_s,
+                random.Random(i),
+            )  # fmt: skip
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+
+    phase("connect", spec["online_timeout_s"] + 10)
+    t0 = time.perf_counter()
+    tasks = [asyncio.create_task(device(i)) for i in range(n)]
+    while counts["commands"] < CONNECT_SEQUENCE * n and time.perf_counter() - t0 < spec["online_timeout_s"]:
+        if len(errors) >= n:
+            raise RuntimeError(f"every device failed: {errors[0]}")
+        await asyncio.sleep(0.05)
+    online_s = time.perf_counter() - t0
+    await asyncio.sleep(spec.get("settle_s", 1.0))
+    rss1 = rss_kib()
+    phase("measure", window_s + 15)
+    c0, s0, e0 = counts["commands"], counts["status"], len(errors)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(window_s)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    commands, status = counts["commands"] - c0, counts["status"] - s0
+    online = counts["online"]
+    phase("measured", 15)
+    for t in tasks:
+        t.cancel()
+    return {
+        "devices": n,
+        "online": online,
+        "online_s": online_s,
+        "commands": commands,
+        "status": status,
+        "work": commands + status,
+        "errors": len(errors) - e0,
+        "error_sample": errors[:3],
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_kib_per_device": (rss1 - rss0) / n,
+        "fds": open_fds(),
+    }
+
+
+# -- the devices operators talk to -----------------------------------------------------------------------
+
+
+def device_host(spec: Spec) -> Result:
+    return asyncio.run(_device_host(spec))
+
+
+async def _device_host(spec: Spec) -> Result:
+    from loadtests.device_agent import DeviceAgent, DeviceProfile
+
+    proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
+    errors: list[str] = []
+
+    def report(_type: str, name: str, _ms: float, _length: int, exc: BaseException | None) -> None:
+        if exc is not None:
+            errors.append(f"{name}: {exc}")
+
+    profile = DeviceProfile(status_push_interval_s=0)
+    agents = [
+        DeviceAgent(
+            f"{spec['prefix']}-{i:05d}",
+            aio.insecure_channel(spec["target"], options=OWN_CONNECTION),
+            report,
+            proto,
+            profile,
+            seed=i,
+        )
+        for i in range(spec["devices"])
+    ]
+    tasks = [asyncio.create_task(a.run()) for a in agents]
+    deadline = time.monotonic() + 30
+    while not all(a.online and a.commands >= CONNECT_SEQUENCE for a in agents):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{sum(not a.online for a in agents)} devices not online after 30s")
+        await asyncio.sleep(0.02)
+    emit("READY", {"devices": len(agents)})
+    # Until the parent closes stdin (or kills this process).
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, sys.stdin.read)
+    for t in tasks:
+        t.cancel()
+    return {"errors": len(errors), "error_sample": errors[:3]}

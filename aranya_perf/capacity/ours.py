@@ -1,0 +1,254 @@
+"""Our load generator as the capacity benchmark measures it: Locust users on the load engine.
+
+Each function runs in a child process of its own and drives a real Locust ``Environment``
+with the suite's users (``OperatorUser``, ``DeviceUser``), the hooks every locustfile
+installs and, unless told otherwise, the ``LatencyRecorder`` that ``aranya-perf run`` attaches,
+so what is measured is what a run costs. Locust is imported first: it monkey-patches the
+process with gevent, which must happen before grpc loads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from typing import Any
+
+import gevent
+import locust  # noqa: F401  (first import: gevent patches the process before grpc loads)
+from locust import constant, constant_pacing
+from locust.env import Environment
+
+from aranya_perf.address_map import AddressMap
+from aranya_perf.capacity.child import Result, Spec, open_fds, phase, rss_kib, wait_go
+from aranya_perf.measure.latency import LatencyRecorder
+from loadtests import hooks
+from loadtests.devices import DeviceUser
+from loadtests.engine import shutdown_engine
+from loadtests.grpc_user import GrpcUser
+from loadtests.operators import REQUEST_TYPE as CONTROL
+from loadtests.operators import OperatorUser
+
+INSTRUMENT = ("off", "events", "full")
+"""off: no Locust event and no HDR per request; events: Locust's request events (and its stats);
+full: events plus the HDR LatencyRecorder, as ``aranya-perf run`` has it."""
+NOT_WORK = frozenset({"connect", "first_cmd", "stream", "reject", "protocol", "agent", "upstream"})
+"""Device request names that are not commands answered or status pushes."""
+
+
+def _wait(cond: Any, timeout: float, step: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(step)
+    return True
+
+
+def _quit(env: Environment) -> None:
+    runner = env.runner
+    if runner is not None:
+        runner.quit()
+    shutdown_engine()
+
+
+# Fleets are not stopped user by user: the child ends with os._exit right after its result, which
+# closes every connection at once (stopping 15,000 users one by one takes longer than the hold).
+
+
+# -- operators ---------------------------------------------------------------------------------------
+
+
+def operators(spec: Spec) -> Result:
+    """``users`` OperatorUsers calling Exec only (no waits, or ``pacing_s`` apart), for ``window_s``."""
+    instrument = spec.get("instrument", "full")
+    if instrument not in INSTRUMENT:
+        raise ValueError(f"instrument must be one of {INSTRUMENT}")
+    users, window_s = spec["users"], spec["window_s"]
+    samples: list[float] = []  # Exec times in ms; appended on the loop thread
+    failures = [0]
+
+    def report(
+        self: GrpcUser,
+        request_type: str,
+        name: str,
+        response_time_ms: float,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+    ) -> None:
+        # Every variant keeps the same raw list, so p50 is computed the same way with or without
+        # instrumentation; "off" stops here, the others go on to Locust's event as usual.
+        if request_type == CONTROL and name == "Exec":
+            if exception is None:
+                samples.append(response_time_ms)
+            else:
+                failures[0] += 1
+        if instrument != "off":
+            GrpcUser.report(self, request_type, name, response_time_ms, response_length, exception)
+
+    pacing = spec.get("pacing_s")
+    attrs = {
+        "tasks": [OperatorUser.exec_command],
+        "wait_time": constant_pacing(pacing) if pacing else constant(0),
+        "fixed_count": users,
+        "device_list_ttl_s": 1e9,  # one ListDevices per user, during the warm-up
+        "exec_stdout_bytes": spec["stdout_bytes"],
+        "report": report,
+    }
+    env = Environment(user_classes=[type("Operator", (OperatorUser,), attrs)], host=spec["target"])
+    hooks.install(env.events)
+    recorder = LatencyRecorder(env) if instrument == "full" else None
+    runner = env.create_local_runner()
+    try:
+        runner.start(users, spawn_rate=max(users, 1) * 10)
+        _wait(lambda: len(samples) >= spec["warmup_requests"], 30)
+        phase("measure", window_s + 15)
+        n0, f0 = len(samples), failures[0]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        gevent.sleep(window_s)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n1, f1 = len(samples), failures[0]
+        phase("measured", 15)
+        window = samples[n0:n1]
+        locust_count = env.stats.get("Exec", CONTROL).num_requests
+        return {
+            "instrument": instrument,
+            "requests": n1 - n0,
+            "failures": f1 - f0,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "p50_ms": statistics.median(window) if window else None,
+            "locust_requests": locust_count,
+            "hdr_requests": recorder.histograms().get(f"{CONTROL} Exec").get_total_count()
+            if recorder is not None and f"{CONTROL} Exec" in recorder.histograms()
+            else 0,
+        }
+    finally:
+        _quit(env)
+
+
+# -- device fleets -------------------------------------------------------------------------------------
+
+
+def _fleet_env(spec: Spec) -> tuple[Environment, list[Any], LatencyRecorder]:
+    """An environment whose ``devices`` DeviceUsers all connect to ``target``; agents are collected."""
+    agents: list[Any] = []
+    profile = dataclasses.replace(DeviceUser.profile, status_push_interval_s=spec["status_s"])
+    target = spec["target"]
+
+    def on_start(self: DeviceUser) -> None:
+        DeviceUser.on_start(self)
+        agents.append(self.agent)
+
+    attrs = {
+        "fixed_count": spec["devices"],
+        "profile": profile,
+        "address_map": AddressMap(target, shared=target),
+        "device_id_prefix": spec["prefix"],
+        "on_start": on_start,
+    }
+    env = Environment(user_classes=[type("Device", (DeviceUser,), attrs)], host=target, stop_timeout=5)
+    hooks.install(env.events)
+    return env, agents, LatencyRecorder(env)
+
+
+def _work(env: Environment) -> tuple[int, int, int]:
+    """(commands answered, status pushes, failures) counted by Locust so far."""
+    commands = status = failures = 0
+    for (name, method), entry in env.stats.entries.items():
+        if method != "device":
+            continue
+        failures += entry.num_failures
+        if name == "status_push":
+            status += entry.num_requests - entry.num_failures
+        elif name not in NOT_WORK:
+            commands += entry.num_requests - entry.num_failures
+    return commands, status, failures
+
+
+def _online(agents: list[Any], n: int, sequence: int = 3) -> bool:
+    return len(agents) >= n and all(a.online and a.commands >= sequence for a in agents)
+
+
+def fleet(spec: Spec) -> Result:
+    """Device work per CPU-second: ``devices`` DeviceUsers answer the gateway's schedule for ``window_s``."""
+    n, window_s = spec["devices"], spec["window_s"]
+    env, agents, _recorder = _fleet_env(spec)
+    runner = env.create_local_runner()
+    rss0 = rss_kib()
+    phase("connect", spec["online_timeout_s"] + 10)
+    t0 = time.perf_counter()
+    runner.start(n, spawn_rate=spec["spawn_rate"])
+    _wait(lambda: _online(agents, n), spec["online_timeout_s"], 0.1)
+    online_s = time.perf_counter() - t0
+    gevent.sleep(spec.get("settle_s", 1.0))
+    rss1 = rss_kib()
+    phase("measure", window_s + 15)
+    c0, s0, f0 = _work(env)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    gevent.sleep(window_s)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    c1, s1, f1 = _work(env)
+    phase("measured", 15)
+    return {
+        "devices": n,
+        "online": sum(1 for a in agents if a.online),
+        "online_s": online_s,
+        "commands": c1 - c0,
+        "status": s1 - s0,
+        "work": c1 - c0 + s1 - s0,
+        "errors": f1 - f0,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_kib_per_device": (rss1 - rss0) / n,
+        "fds": open_fds(),
+    }
+
+
+def hold(spec: Spec) -> Result:
+    """Devices held online: connect ``devices``, report, hold ``hold_s`` between the parent's barriers.
+
+    Barriers (``go`` on stdin) let the parent start every worker's hold together and read the
+    gateways' own count of devices online while every worker still holds its fleet.
+    """
+    n, hold_s = spec["devices"], spec["hold_s"]
+    env, agents, recorder = _fleet_env(spec)
+    runner = env.create_local_runner()
+    rss0 = rss_kib()
+    phase("connect", spec["online_timeout_s"] + 10)
+    t0 = time.perf_counter()
+    runner.start(n, spawn_rate=spec["spawn_rate"])
+    all_online = _wait(lambda: _online(agents, n), spec["online_timeout_s"], 0.2)
+    online_s = time.perf_counter() - t0 if all_online else None
+    gevent.sleep(spec.get("settle_s", 2.0))
+    rss_online = rss_kib()
+    phase("online", spec["barrier_timeout_s"] + 10)
+    wait_go(gevent.sleep, spec["barrier_timeout_s"])
+    online_at_hold = sum(1 for a in agents if a.online)
+    phase("hold", hold_s + 15)
+    recorder.reset()  # status latency of the hold only, not of the ramp
+    _c0, s0, f0 = _work(env)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    gevent.sleep(hold_s)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    _c1, s1, f1 = _work(env)
+    online_end = sum(1 for a in agents if a.online)
+    phase("held", spec["barrier_timeout_s"] + 10)
+    wait_go(gevent.sleep, spec["barrier_timeout_s"])
+    status = recorder.histograms().get("device status_push")
+    return {
+        "devices": n,
+        "online_s": online_s,
+        "online_at_hold": online_at_hold,
+        "online_end": online_end,
+        "status": s1 - s0,
+        "errors": f1 - f0,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "rss_kib_start": rss0,
+        "rss_kib_online": rss_online,
+        "rss_kib_end": rss_kib(),
+        "rss_kib_per_device": (rss_online - rss0) / n,
+        "fds": open_fds(),
+        "status_hdr": status.encode().decode() if status is not None else None,
+    }

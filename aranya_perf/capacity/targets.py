@@ -1,0 +1,163 @@
+"""The capacity targets of the generator, and judging a capacity result against them.
+
+Pure functions over the result document that ``bench`` writes (``capacity.json``): each
+target names the figure it reads, the threshold from the issue that set it, and says
+``met``, ``short``, ``not tried`` (the run was sized below the target, e.g. ``--quick``) or
+``no data`` (the mode was skipped or failed). Nothing here measures anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+Doc = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str
+    text: str
+    """The target as the issue states it."""
+    op: str
+    """``>=`` (higher is better) or ``<=``."""
+    threshold: float
+    unit: str
+
+
+SINGLE_DEVICES = 15_000
+WORKERS = 2
+WORKER_DEVICES = 30_000
+
+TARGETS: tuple[Target, ...] = (
+    Target(
+        "single_devices", "one generator process holds >= 15,000 devices", ">=", SINGLE_DEVICES, "devices"
+    ),
+    Target("single_rss_per_device", "  ... at <= 48 KiB RSS per device", "<=", 48.0, "KiB"),
+    Target("single_status_p99", "  ... with status p99 <= 20 ms (status every 10 s)", "<=", 20.0, "ms"),
+    Target("workers_devices", "a 2-worker run holds >= 30,000 devices", ">=", WORKER_DEVICES, "devices"),
+    Target("operator_ratio", "operator requests per generator CPU-s >= 0.95x bare grpc.aio", ">=", 0.95, "x"),
+    Target("device_ratio", "device work per generator CPU-s >= 0.8x bare grpc.aio fleet", ">=", 0.8, "x"),
+    Target("instrumentation_p50", "instrumentation (HDR + events) adds <= 5 % to p50", "<=", 5.0, "%"),
+)
+
+
+def median(values: Iterable[float | None]) -> float | None:
+    """Median of the values that are numbers; None when there are none."""
+    numbers = [v for v in values if v is not None]
+    return statistics.median(numbers) if numbers else None
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _verdict(target: Target, value: float | None) -> str:
+    if value is None:
+        return "no data"
+    ok = value >= target.threshold if target.op == ">=" else value <= target.threshold
+    return "met" if ok else "short"
+
+
+def _hold(doc: Doc, which: str) -> Mapping[str, Any] | None:
+    hold = doc.get("modes", {}).get("hold") or {}
+    run = hold.get(which)
+    return run if run and "error" not in run else None
+
+
+def _single(doc: Doc, key: str) -> tuple[float | None, str, str | None]:
+    """A figure of the single-process hold; not tried when it held fewer devices than the target."""
+    run = _hold(doc, "single")
+    if run is None:
+        return None, "", None
+    asked = run["devices"]
+    note = f"at {asked:,} devices"
+    if key == "single_devices":
+        held = run["held_online"]
+        verdict = "not tried" if asked < SINGLE_DEVICES else None
+        return float(held), f"{held:,} of {asked:,} online", verdict
+    value = run["rss_kib_per_device"] if key == "single_rss_per_device" else run["status_p99_ms"]
+    verdict = "not tried" if asked < SINGLE_DEVICES else None
+    unit = "KiB" if key == "single_rss_per_device" else "ms"
+    shown = "-" if value is None else f"{value:.1f} {unit} {note}"
+    return value, shown, verdict
+
+
+def _workers(doc: Doc) -> tuple[float | None, str, str | None]:
+    run = _hold(doc, "workers")
+    if run is None:
+        return None, "", None
+    held, asked, workers = run["held_online"], run["devices"], run["workers"]
+    verdict = "not tried" if asked < WORKER_DEVICES or workers != WORKERS else None
+    shown = f"{held:,} of {asked:,} online, {workers} workers"
+    if run.get("status_p99_ms") is not None:
+        shown += f", status p99 {run['status_p99_ms']:.1f} ms"
+    return float(held), shown, verdict
+
+
+def _efficiency(doc: Doc, mode: str, unit: str) -> tuple[float | None, str, str | None]:
+    m = doc.get("modes", {}).get(mode) or {}
+    r = m.get("ratio")
+    if r is None:
+        return None, "", None
+    med = m["median"]
+    return r, f"{r:.2f}x ({med['ours']:,.0f} vs {med['bare']:,.0f} {unit})", None
+
+
+def _instrumentation(doc: Doc) -> tuple[float | None, str, str | None]:
+    m = doc.get("modes", {}).get("instrumentation") or {}
+    pct = m.get("overhead_pct")
+    if pct is None:
+        return None, "", None
+    med = m["median_p50_ms"]
+    return pct, f"{pct:+.1f} % (p50 {med['full']:.3f} vs {med['off']:.3f} ms)", None
+
+
+_READERS: dict[str, Callable[[Doc], tuple[float | None, str, str | None]]] = {
+    "single_devices": lambda d: _single(d, "single_devices"),
+    "single_rss_per_device": lambda d: _single(d, "single_rss_per_device"),
+    "single_status_p99": lambda d: _single(d, "single_status_p99"),
+    "workers_devices": _workers,
+    "operator_ratio": lambda d: _efficiency(d, "operators", "req/CPU-s"),
+    "device_ratio": lambda d: _efficiency(d, "device_work", "work/CPU-s"),
+    "instrumentation_p50": _instrumentation,
+}
+
+
+def evaluate(doc: Doc) -> list[dict[str, Any]]:
+    """One row per target: the measured value (as a number and as shown) and the verdict."""
+    rows = []
+    for t in TARGETS:
+        value, shown, forced = _READERS[t.key](doc)
+        verdict = forced or _verdict(t, value)
+        rows.append(
+            {
+                "key": t.key,
+                "target": t.text.strip(" ."),
+                "op": t.op,
+                "threshold": t.threshold,
+                "unit": t.unit,
+                "measured": value,
+                "shown": shown or "-",
+                "verdict": verdict,
+            }
+        )
+    return rows
+
+
+def format_targets(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The targets table: target, measured figure, verdict."""
+    rows = list(rows)
+    width = max(len(t.text) for t in TARGETS)
+    shown_width = max([len("measured")] + [len(r["shown"]) for r in rows])
+    text = {t.key: t.text for t in TARGETS}
+    lines = [f"{'target':<{width}}  {'measured':<{shown_width}}  verdict"]
+    for r in rows:
+        lines.append(
+            f"{text.get(r['key'], r['target']):<{width}}  {r['shown']:<{shown_width}}  {r['verdict']}"
+        )
+    return "\n".join(lines)
