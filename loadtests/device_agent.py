@@ -94,6 +94,7 @@ class DeviceAgent:
         self._write_lock = asyncio.Lock()
         self._sessions = SessionTable()
         self._node_dyn: bytes | None = None
+        self._metrics_body: bytes | None = None
         self.online = False
         self.connects = 0
         self.commands = 0
@@ -282,8 +283,11 @@ class DeviceAgent:
         return await self._send_data(session, proto.msg.NODE_STATUS, body, complete=True)
 
     async def _metrics(self, session: Session, command: Command) -> int:
-        body = payloads.metrics_text(self.device_id, self.profile.metrics_bytes)
-        return await self._send_data(session, self.protocol.msg.DATA, body, complete=True)
+        # Kept per agent: payloads' shared cache holds 256 devices, so a larger fleet rebuilt the
+        # text (about 8 KiB of formatting) for every CMD_METRICS_COLLECT.
+        if self._metrics_body is None:
+            self._metrics_body = payloads.metrics_text(self.device_id, self.profile.metrics_bytes)
+        return await self._send_data(session, self.protocol.msg.DATA, self._metrics_body, complete=True)
 
     async def _metrics_config(self, session: Session, command: Command) -> int:
         await self._send_result(session, command, Reply.DONE, b"")
