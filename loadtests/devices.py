@@ -60,6 +60,20 @@ class DeviceUser(GrpcUser):
             return self._device.tls_server_name
         return super().server_name()
 
+    def report(
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+    ) -> None:
+        # A fleet reports thousands of events a second and none is awaited: let the engine deliver
+        # them in batches (times are measured on the loop, so the delay does not change them).
+        self.engine.post_lazy(
+            self._fire_request, request_type, name, response_time_ms, response_length, exception
+        )
+
     def on_start(self) -> None:
         super().on_start()
         self._finished = gevent.event.AsyncResult()

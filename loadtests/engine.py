@@ -44,6 +44,7 @@ _native_epoll = gevent.monkey.get_original("select", "epoll")
 _native_socketpair = gevent.monkey.get_original("_socket", "socketpair")
 
 START_TIMEOUT_S = 10.0
+LAZY_FLUSH_S = 0.02
 STOP_TIMEOUT_S = 5.0
 
 
@@ -140,6 +141,8 @@ class Engine:
         self._stopped_lock = _native_lock()
         self._start_error: BaseException | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._woken = False  # a wake-up is on its way to the drain greenlet
+        self._flush_timer: asyncio.TimerHandle | None = None
 
     # -- lifecycle (gevent side) -------------------------------------------------------------
 
@@ -226,6 +229,27 @@ class Engine:
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
         """From the loop thread: run ``fn(*args)`` soon in the drain greenlet. Cheap; batched."""
         self._outbox.append((fn, args))
+        self._wake_drainer()
+
+    def post_lazy(self, fn: Callable[..., Any], *args: Any) -> None:
+        """From the loop thread: like ``post``, but the drain greenlet may run it up to ``LAZY_FLUSH_S``
+        later, so a stream of results (device reports) costs one wake-up per interval, not one each."""
+        self._outbox.append((fn, args))
+        if self._flush_timer is None and self.loop is not None:
+            self._flush_timer = self.loop.call_later(LAZY_FLUSH_S, self._flush_lazy)
+
+    def _flush_lazy(self) -> None:
+        self._flush_timer = None
+        if self._outbox:
+            self._wake_drainer()
+
+    def _wake_drainer(self) -> None:
+        # One wake-up per batch: the drain greenlet clears the flag before it empties the deque, so
+        # whatever is appended while the flag is set is drained by that pass. (Each wake-up is a
+        # cross-thread hand-off that costs the loop thread the GIL.)
+        if self._woken:
+            return
+        self._woken = True
         watcher = self._watcher
         if watcher is not None:
             watcher.send()
@@ -301,6 +325,7 @@ class Engine:
             self._drain_once()
 
     def _drain_once(self) -> None:
+        self._woken = False
         outbox = self._outbox
         while outbox:
             fn, args = outbox.popleft()
