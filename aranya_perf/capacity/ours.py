@@ -88,14 +88,17 @@ def operators(spec: Spec) -> Result:
 
     pacing = spec.get("pacing_s")
     attrs = {
-        "tasks": [OperatorUser.exec_command],
         "wait_time": constant_pacing(pacing) if pacing else constant(0),
         "fixed_count": users,
         "device_list_ttl_s": 1e9,  # one ListDevices per user, during the warm-up
         "exec_stdout_bytes": spec["stdout_bytes"],
         "report": report,
     }
-    env = Environment(user_classes=[type("Operator", (OperatorUser,), attrs)], host=spec["target"])
+    user_class = type("Operator", (OperatorUser,), attrs)
+    # Exec only, so both sides do the same request. Set after the class exists: Locust's metaclass
+    # adds the base class's tasks to any ``tasks`` given in the class body.
+    user_class.tasks = [OperatorUser.exec_command]
+    env = Environment(user_classes=[user_class], host=spec["target"])
     hooks.install(env.events)
     recorder = LatencyRecorder(env) if instrument == "full" else None
     runner = env.create_local_runner()
