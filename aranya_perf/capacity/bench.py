@@ -75,12 +75,13 @@ class Sizes:
     hold_worker_devices: int = 30_000
     hold_s: float = 20.0
     hold_status_s: float = 10.0
-    hold_spawn_rate: float = 1000.0
-    hold_online_timeout_s: float = 120.0
-    # instrumentation
-    instr_users: int = 8
-    instr_pacing_s: float = 0.025
-    instr_window_s: float = 4.0
+    hold_spawn_rate: float = 200.0
+    hold_online_timeout_s: float = 60.0
+    # instrumentation: a light fixed rate, so p50 is the request path's and not the gateway's queue
+    instr_users: int = 4
+    instr_pacing_s: float = 0.04
+    instr_window_s: float = 3.0
+    instr_repeats: int = 4
     # engines
     stall_sizes: tuple[int, ...] = (4, 8, 12, 32)
     stall_no_init: tuple[int, ...] = (0, 1)
@@ -107,6 +108,7 @@ QUICK = Sizes(
     instr_users=4,
     instr_pacing_s=0.02,
     instr_window_s=1.0,
+    instr_repeats=1,
     stall_sizes=(4, 12),
     stall_no_init=(),
     stall_probe_s=2.0,
@@ -147,6 +149,8 @@ class CapacityConfig:
         for name in ("fleet_devices", "hold_devices", "hold_worker_devices"):
             if getattr(s, name) < 1:
                 raise CapacityError(f"{name.replace('_', '-')} must be at least 1")
+        if "hold" not in self.modes:
+            return
         limit = _fd_limit() - FD_LIMIT_MARGIN
         per_worker = -(-s.hold_worker_devices // s.hold_workers)
         for what, n in (("hold-devices", s.hold_devices), ("devices per worker", per_worker)):
@@ -277,7 +281,7 @@ class _Run:
     def instrumentation(self, gw: Gateway) -> dict[str, Any]:
         s = self.sizes
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v in INSTRUMENT}
-        for rep in range(s.repeats):
+        for rep in range(s.instr_repeats):
             for instrument in INSTRUMENT:
                 spec = {
                     "variant": "ours_operators",
@@ -347,7 +351,9 @@ class _Run:
         s = self.sizes
         out: dict[str, Any] = {}
         out["single"] = self._hold_run("single", [s.hold_devices])
+        self.doc["modes"]["hold"] = out  # saved now: the multi-process run takes as long again
         self.save()
+        self.progress("hold: one process done")
         per = s.hold_worker_devices // s.hold_workers
         split = [
             per + (1 if i < s.hold_worker_devices % s.hold_workers else 0) for i in range(s.hold_workers)
@@ -366,6 +372,9 @@ class _Run:
                     f"hold-{name}-{i}", "--node-info-interval", "0", "--metrics-interval", "0", pin=False
                 )
                 gateways.append(gw.start())
+            rate = s.hold_spawn_rate / len(split)
+            # The ramp alone takes devices / rate; leave room for the connect sequence after it.
+            online_timeout = max(s.hold_online_timeout_s, max(split) / rate * 1.5 + 30)
             for i, n in enumerate(split):
                 spec = {
                     "variant": "ours_hold",
@@ -375,19 +384,12 @@ class _Run:
                     "prefix": f"w{i}",
                     "status_s": s.hold_status_s,
                     "hold_s": s.hold_s,
-                    "spawn_rate": s.hold_spawn_rate / len(split),
-                    "online_timeout_s": s.hold_online_timeout_s,
-                    "barrier_timeout_s": s.hold_online_timeout_s + 30,
+                    "spawn_rate": rate,
+                    "online_timeout_s": online_timeout,
+                    "barrier_timeout_s": online_timeout + 30,
                 }
-                children.append(
-                    Child(
-                        spec,
-                        self.logs,
-                        None,
-                        gateways[i],
-                        hard_cap_s=3 * s.hold_online_timeout_s + s.hold_s + 60,
-                    )
-                )
+                cap = 3 * online_timeout + s.hold_s + 60
+                children.append(Child(spec, self.logs, None, gateways[i], hard_cap_s=cap))
             for c in children:
                 if not c.wait_for(phases=("online",)):
                     raise RuntimeError(f"{c.name}: {c.error}")
@@ -401,6 +403,9 @@ class _Run:
             for c in children:
                 c.send("go")
             workers = [c.finish() or {"error": c.error} for c in children]
+            for c, w in zip(children, workers, strict=True):
+                if "hold" in c.marks and "held" in c.marks and w.get("wall_s"):
+                    w["gateway_cpu_pct"] = (c.marks["held"] - c.marks["hold"]) / w["wall_s"] * 100
         finally:
             for c in children:
                 c.kill()
@@ -565,7 +570,9 @@ def _hold_summary(
         "status_max_ms": status.get_max_value() / 1000 if status else None,
         "errors": sum(w["errors"] for w in workers),
         "cpu_pct_per_worker": [w["cpu_s"] / w["wall_s"] * 100 for w in workers],
+        "gateway_cpu_pct": [w.get("gateway_cpu_pct") for w in workers],
         "fds_per_worker": [w["fds"] for w in workers],
+        "error_sample": [e for w in workers for e in w.get("error_sample", [])][:5],
         "per_worker": [{k: v for k, v in w.items() if k != "status_hdr"} for w in workers],
     }
 

@@ -239,6 +239,7 @@ def hold(spec: Spec) -> Result:
     phase("held", spec["barrier_timeout_s"] + 10)
     wait_go(gevent.sleep, spec["barrier_timeout_s"])
     status = recorder.histograms().get("device status_push")
+    top = sorted(env.stats.errors.values(), key=lambda e: -e.occurrences)[:5]
     return {
         "devices": n,
         "online_s": online_s,
@@ -254,4 +255,5 @@ def hold(spec: Spec) -> Result:
         "rss_kib_per_device": (rss_online - rss0) / n,
         "fds": open_fds(),
         "status_hdr": status.encode().decode() if status is not None else None,
+        "error_sample": [f"{e.occurrences}x {e.name}: {e.error}" for e in top],
     }

@@ -105,6 +105,12 @@ def format_report(doc: Mapping[str, Any]) -> str:
                 f" {_f(r['status_p50_ms'], '.2f'):>10} {_f(r['status_p99_ms'], '.2f'):>8}"
                 f" {_f(r['status_max_ms'], '.1f'):>8} {cpu:>14} {r['errors']:>6}"
             )
+            gw = "/".join(_f(c, ".0f", "?") for c in r.get("gateway_cpu_pct", []))
+            out.append(
+                f"             gateway CPU % during the hold: {gw}; RSS {r['rss_mib_total']:,.0f} MiB in all"
+            )
+            for e in r.get("error_sample", [])[:3]:
+                out.append(f"             ! {e.splitlines()[0][:120]}")
         out.append("    held = the gateways' own count of devices online at the end of the hold")
     if "instrumentation" in modes:
         m = modes["instrumentation"]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from aranya_perf.cli import UsageError, _Parser
-from aranya_perf.cli.args import count, duration
+from aranya_perf.cli.args import count, duration, positive
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
 
@@ -51,6 +51,9 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--worker-devices", type=count, help="hold: devices over all workers of that run (default 30000)"
     )
     p.add_argument("--hold", type=duration, help="hold: how long the fleet is held online (default 20s)")
+    p.add_argument(
+        "--spawn-rate", type=positive, help="hold: devices started per second over all workers (default 200)"
+    )
     p.add_argument("--fleet-devices", type=count, help="device_work: devices per fleet (default 500)")
     p.add_argument("--show", type=Path, metavar="FILE", help="print a saved capacity.json and exit")
 
@@ -74,11 +77,12 @@ def _sizes(args: argparse.Namespace):  # -> Sizes (imported lazily)
         "hold_workers": args.workers,
         "hold_worker_devices": args.worker_devices,
         "hold_s": args.hold,
+        "hold_spawn_rate": args.spawn_rate,
         "fleet_devices": args.fleet_devices,
     }
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.repeats is not None:
-        changes["fleet_repeats"] = args.repeats
+        changes["fleet_repeats"] = changes["instr_repeats"] = args.repeats
     return dataclasses.replace(sizes, **changes)
 
 

@@ -1,0 +1,171 @@
+"""The generator capacity benchmark end to end in its quick size, and its targets logic on small documents.
+
+The quick run is real: the reference gateway as a child process on a free loopback port, each
+variant in a process of its own. Only what it saved is checked (schema, counts, that ratios and
+verdicts follow from the saved figures), never how fast anything was: the machine is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aranya_perf.capacity import targets
+from aranya_perf.capacity.bench import KIND, MODES, SCHEMA_VERSION
+from aranya_perf.capacity.report import format_report, load
+from aranya_perf.results import ResultsError
+from tests.helpers import REPO
+
+QUICK_TIMEOUT_S = 170
+
+
+def _capacity(*args: str, timeout: float = QUICK_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aranya_perf.capacity", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    out = tmp_path_factory.mktemp("capacity")
+    proc = _capacity("--quick", "--out", str(out))
+    files = sorted(out.glob("capacity/*/capacity.json"))
+    assert files, proc.stdout + proc.stderr
+    return proc, files[0]
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 30)
+def test_quick_run_saves_a_complete_result(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    proc, path = quick_run
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    doc = load(path)
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["kind"] == KIND
+    assert doc["status"] == "ok"
+    assert set(doc["modes"]) == set(MODES)
+    assert doc["meta"]["host"]["cpu_count"] and doc["meta"]["finished_at"]
+    assert "Targets" in proc.stdout and str(path) in proc.stdout
+    assert not list(path.parent.glob(".*.tmp")), "a temporary file was left behind"
+
+    modes = doc["modes"]
+    for name, count in (("operators", "requests"), ("device_work", "work")):
+        m = modes[name]
+        for who in ("ours", "bare"):
+            runs = m["runs"][who]
+            assert runs and all(r[count] > 0 and r["cpu_s"] > 0 for r in runs), (name, who, runs)
+            for r in runs:
+                assert r[m["key"]] == pytest.approx(r[count] / r["cpu_s"])
+            assert m["median"][who] == pytest.approx(targets.median(r[m["key"]] for r in runs))
+        assert m["ratio"] == pytest.approx(m["median"]["ours"] / m["median"]["bare"])
+    fleet = modes["device_work"]["runs"]
+    assert all(r["errors"] == 0 and r["online"] == r["devices"] for rs in fleet.values() for r in rs)
+
+    for which in ("single", "workers"):
+        h = modes["hold"][which]
+        assert h["held_online"] == h["devices"] > 0, h
+        assert h["status_pushes"] > 0 and h["status_p99_ms"] is not None
+        assert h["rss_kib_per_device"] > 0
+    assert modes["hold"]["workers"]["workers"] == 2
+
+    instr = modes["instrumentation"]
+    assert all(r["requests"] > 0 for runs in instr["runs"].values() for r in runs)
+    med = instr["median_p50_ms"]
+    assert instr["overhead_pct"] == pytest.approx((med["full"] / med["off"] - 1) * 100)
+    # "off" fires no request events, "full" records every request in Locust's stats and HDR alike.
+    assert all(r["locust_requests"] == 0 for r in instr["runs"]["off"])
+    assert all(r["hdr_requests"] == r["locust_requests"] > 0 for r in instr["runs"]["full"])
+
+    engines = modes["engines"]
+    assert all(r["requests"] > 0 for runs in engines["unary"]["runs"].values() for r in runs)
+    assert engines["unary"]["x_bare"]["unary_aio"] == pytest.approx(1.0)
+    assert any(r["variant"] == "stall_engine" and r["ok"] for r in engines["stall"])
+
+    # The saved verdicts are the ones the saved figures give, and quick sizes never claim a target.
+    assert doc["targets"] == targets.evaluate(doc)
+    verdicts = {row["key"]: row["verdict"] for row in doc["targets"]}
+    assert set(verdicts) == {t.key for t in targets.TARGETS}
+    for key in ("single_devices", "single_rss_per_device", "single_status_p99", "workers_devices"):
+        assert verdicts[key] == "not tried"
+    for key in ("operator_ratio", "device_ratio", "instrumentation_p50"):
+        assert verdicts[key] in ("met", "short")
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S + 60)
+def test_show_prints_a_saved_result(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, path = quick_run
+    proc = _capacity("--show", str(path), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Targets" in proc.stdout and "not tried" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--modes", "warp-drive"],
+        ["--repeats", "-1"],
+        ["--workers", "0", "--modes", "hold"],
+        ["--devices", "500000", "--modes", "hold"],
+        ["--show", "/nonexistent/capacity.json"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], tmp_path: Path) -> None:
+    proc = _capacity(*args, "--out", str(tmp_path), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "capacity").exists(), "bad input must not start a run"
+
+
+def _doc(**modes: Any) -> dict[str, Any]:
+    return {"schema_version": SCHEMA_VERSION, "kind": KIND, "modes": modes}
+
+
+def test_targets_met_short_and_not_tried() -> None:
+    hold_single = {"devices": 15_000, "held_online": 15_000, "rss_kib_per_device": 50.0, "status_p99_ms": 9.0}
+    hold_workers = {"devices": 30_000, "held_online": 29_990, "workers": 2, "status_p99_ms": 12.0}
+    doc = _doc(
+        hold={"single": hold_single, "workers": hold_workers},
+        operators={"ratio": 0.96, "median": {"ours": 960.0, "bare": 1000.0}},
+        device_work={"ratio": 0.5, "median": {"ours": 500.0, "bare": 1000.0}},
+        instrumentation={"overhead_pct": 5.0, "median_p50_ms": {"full": 1.05, "off": 1.0}},
+    )
+    verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(doc)}
+    assert verdicts == {
+        "single_devices": "met",
+        "single_rss_per_device": "short",
+        "single_status_p99": "met",
+        "workers_devices": "short",
+        "operator_ratio": "met",
+        "device_ratio": "short",
+        "instrumentation_p50": "met",
+    }
+    small = _doc(
+        hold={"single": {**hold_single, "devices": 100, "held_online": 100}, "workers": {"error": "x"}}
+    )
+    verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(small)}
+    assert verdicts["single_devices"] == verdicts["single_rss_per_device"] == "not tried"
+    assert verdicts["workers_devices"] == verdicts["operator_ratio"] == "no data"
+    text = targets.format_targets(targets.evaluate(doc))
+    assert "0.96x" in text and "short" in text and "met" in text
+    assert "Targets" in format_report({**doc, "targets": targets.evaluate(doc)})
+
+
+def test_load_refuses_newer_and_foreign_files(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps({**_doc(), "schema_version": SCHEMA_VERSION + 1}))
+    with pytest.raises(ResultsError, match="newer"):
+        load(newer)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"schema_version": 1}))
+    with pytest.raises(ResultsError, match="not a generator capacity result"):
+        load(foreign)
