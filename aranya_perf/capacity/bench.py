@@ -509,6 +509,9 @@ class _Run:
                 self.doc["reason"] = f"mode(s) failed: {', '.join(failed)}"
         except KeyboardInterrupt:
             self.doc["status"] = "interrupted"
+        except SystemExit:  # SIGTERM (see cli.capacity): record it, clean up, exit as asked
+            self.doc["status"] = "interrupted"
+            raise
         finally:
             self.doc["meta"]["finished_at"] = results.utc_now_iso()
             self.doc["machine"]["loadavg_end"] = list(os.getloadavg())

@@ -114,7 +114,12 @@ def _instrumentation(doc: Doc) -> tuple[float | None, str, str | None]:
     if pct is None:
         return None, "", None
     med = m["median_p50_ms"]
-    return pct, f"{pct:+.1f} % (p50 {med['full']:.3f} vs {med['off']:.3f} ms)", None
+    shown = f"{pct:+.1f} % (p50 {med['full']:.3f} vs {med['off']:.3f} ms"
+    # Beside the number, as pyperf does: how far apart the runs of one variant were.
+    p50s = [r.get("p50_ms") for r in m.get("runs", {}).get("off", []) if r.get("p50_ms") is not None]
+    if len(p50s) > 1 and med["off"]:
+        shown += f"; 'off' runs spread {(max(p50s) - min(p50s)) / med['off'] * 100:.0f} %"
+    return pct, shown + ")", None
 
 
 _READERS: dict[str, Callable[[Doc], tuple[float | None, str, str | None]]] = {

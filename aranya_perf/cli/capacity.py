@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aranya_perf.cli import UsageError, _Parser
 from aranya_perf.cli.args import count, duration, positive
+
+if TYPE_CHECKING:
+    from aranya_perf.capacity.bench import Sizes
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
 
@@ -67,7 +72,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _add_arguments(p)
 
 
-def _sizes(args: argparse.Namespace):  # -> Sizes (imported lazily)
+def _sizes(args: argparse.Namespace) -> Sizes:
     from aranya_perf.capacity.bench import DEFAULT, QUICK
 
     sizes = QUICK if args.quick else DEFAULT
@@ -108,6 +113,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except CapacityError as exc:
         raise UsageError(str(exc)) from None
+    # SIGTERM unwinds like an exception, so every gateway and child is still stopped and the
+    # result file still written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     path, doc = run_capacity(config)
     print(report.format_report(doc))
     print(f"results: {path}")
