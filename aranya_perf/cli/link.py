@@ -41,7 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="where connections go: HOST:PORT, HOST:LO-HI, a .csv/.toml device map, or k8s:NAMESPACE/SERVICE",
     )
     p.add_argument(
-        "--listen", default="127.0.0.1", metavar="HOST", help="address to listen on (default 127.0.0.1)"
+        "--listen",
+        default="127.0.0.1",
+        metavar="HOST[:PORT]",
+        help="address to listen on (default 127.0.0.1, free ports); a port only for a shared target",
     )
     p.add_argument(
         "--method",
@@ -59,7 +62,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aranya_perf import address_map, link
-    from aranya_perf.targets import TargetError, is_loopback
+    from aranya_perf.targets import TargetError, is_loopback, parse_address
 
     try:
         custom = link.load_file(args.link_file) if args.link_file else {}
@@ -72,12 +75,20 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if not args.target:
         raise UsageError("--target is required")
-    if not args.allow_remote and not is_loopback(args.listen):
-        raise UsageError(f"--listen {args.listen!r} is not loopback; pass --allow-remote to listen there")
     try:
+        # HOST, [V6]:PORT or HOST:PORT; a bare IPv6 address has more than one colon and no port.
+        bracketed_or_port = args.listen.startswith("[") or args.listen.count(":") == 1
+        host, port = parse_address(args.listen) if bracketed_or_port else (args.listen, 0)
         amap = address_map.parse(args.target, allow_remote=args.allow_remote)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
+    if not args.allow_remote and not is_loopback(host):
+        raise UsageError(f"--listen {args.listen!r} is not loopback; pass --allow-remote to listen there")
+    if port and amap.per_device:
+        raise UsageError(
+            "--listen with a port needs a shared target; a device map gets a free port per device"
+        )
+    args.listen_host, args.listen_port = host, port
     events = args.events_out.open("a", encoding="utf-8", buffering=1) if args.events_out else None
     try:
         return asyncio.run(_serve(args, profile, amap, events))
@@ -91,7 +102,7 @@ async def _serve(args: argparse.Namespace, profile: Any, amap: Any, events: IO[s
     from aranya_perf.address_map import write_csv
     from aranya_perf.link.netns import NetnsError, NetnsLink
 
-    routes = link.routes_for(amap, args.listen)
+    routes = link.routes_for(amap, args.listen_host, args.listen_port)
     relay: Any
     if args.method == "netns":
         relay, kernel = NetnsLink(profile, routes, seed=args.seed, events=events), list(NetnsLink.kernel)

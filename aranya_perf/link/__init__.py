@@ -14,6 +14,7 @@ from __future__ import annotations
 from aranya_perf.address_map import AddressMap, DeviceAddress
 from aranya_perf.link.profiles import BUILTIN, LinkProfile, LinkProfileError, get, load_file
 from aranya_perf.link.proxy import LinkProxy, Route
+from aranya_perf.targets import format_address
 
 __all__ = [
     "BUILTIN",
@@ -28,9 +29,9 @@ __all__ = [
 ]
 
 
-def routes_for(amap: AddressMap, listen_host: str = "127.0.0.1") -> list[Route]:
-    """One route for a shared address, one per device for a per-device map; each on a free port."""
-    listen = f"[{listen_host}]:0" if ":" in listen_host else f"{listen_host}:0"
+def routes_for(amap: AddressMap, listen_host: str = "127.0.0.1", port: int = 0) -> list[Route]:
+    """One route for a shared address (on ``port``), one per device for a per-device map (free ports)."""
+    listen = format_address(listen_host, port if amap.shared is not None else 0)
     if amap.shared is not None:
         return [Route(amap.shared, None, listen)]
     return [Route(e.address, e.device_id, listen) for e in amap.entries]
