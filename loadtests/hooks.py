@@ -1,7 +1,8 @@
-"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol and
---address-map options, the target checks before any user starts (loopback rule, protocol name,
-a readable address map), freezing the fleet's objects out of the garbage collector once the
-ramp is done, and stopping the load engine when Locust quits."""
+"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol,
+--address-map and --metrics-listen options, the target checks before any user starts (loopback
+rule, protocol name, a readable address map), freezing the fleet's objects out of the garbage
+collector once the ramp is done, live Prometheus metrics (``live_metrics``), and stopping the load
+engine when Locust quits."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aranya_perf import protocol
 from aranya_perf.address_map import parse
 from aranya_perf.gc_policy import collect_and_freeze
 from aranya_perf.targets import TargetError, strip_scheme
+from loadtests import live_metrics
 from loadtests.engine import shutdown_engine
 from loadtests.grpc_user import target_from_host
 
@@ -36,6 +38,7 @@ def _add_arguments(parser: Any) -> None:
         help="where each device connects: HOST:PORT, HOST:LO-HI, a .csv/.toml file, or "
         "k8s:NAMESPACE/SERVICE (default: --host for every device; operators always use --host)",
     )
+    live_metrics.add_arguments(parser)
 
 
 def _check_target(environment: Any, **_kw: Any) -> None:
@@ -65,6 +68,7 @@ def install(events: Any, *, gc_freeze: bool = True) -> None:
     _installed.add(id(events))
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(_check_target)
+    events.init.add_listener(live_metrics.on_init)
     if gc_freeze:
         events.spawning_complete.add_listener(lambda **_kw: collect_and_freeze())
     events.quitting.add_listener(lambda **_kw: shutdown_engine())
