@@ -80,7 +80,7 @@ def test_chart_renders_lints_and_validates_strictly(values: dict) -> None:
 
 
 def test_chart_validates_against_kubernetes_1_19(tmp_path: Path) -> None:
-    assert (OLD_VALIDATOR / "kubernetes_validate").is_dir(), "run make: it installs kubernetes-validate 1.24.0"
+    assert (OLD_VALIDATOR / "kubernetes_validate").is_dir(), "make installs kubernetes-validate 1.24.0"
     files = []
     for name, values in {"ui": SHARED_TARGET, "plain-job": PLAIN_JOB}.items():
         for i, doc in enumerate(_manifests(values)):
@@ -128,7 +128,7 @@ def test_chart_wires_target_link_tls_metrics_and_results() -> None:
     assert "\nrc=$?\ntrue\nexit $rc" in master["containers"][0]["args"][0]  # the upload command
     assert ("PersistentVolumeClaim", "perf-aranya-perf-results") in default
 
-    with pytest.raises(helm.HelmError, match="needs target.control"):
+    with pytest.raises(helm.HelmError, match=r"needs target\.control"):
         render({"load": {"operators": 2}})
 
 
@@ -155,7 +155,8 @@ def test_rendered_master_and_worker_commands_run_a_bounded_run(tmp_path: Path) -
         docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(values)}
         config = tmp_path / "etc"
         for key, content in docs[("ConfigMap", "perf-aranya-perf")]["data"].items():
-            target = config / ("locustfiles/" + key.removeprefix("locustfile-") if key.startswith("locustfile-") else key)
+            name = key.removeprefix("locustfile-")
+            target = config / (f"locustfiles/{name}" if name != key else key)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(content)
 

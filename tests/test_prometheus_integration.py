@@ -38,7 +38,8 @@ def prometheus(tmp_path: Path):
     def start(jobs: dict[str, str]) -> str:
         nonlocal proc
         scrape = [{"job_name": j, "static_configs": [{"targets": [a]}]} for j, a in jobs.items()]
-        config.write_text(json.dumps({"global": {"scrape_interval": f"{SCRAPE_S}s"}, "scrape_configs": scrape}))
+        settings = {"global": {"scrape_interval": f"{SCRAPE_S}s"}, "scrape_configs": scrape}
+        config.write_text(json.dumps(settings))
         proc = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
              f"--web.listen-address=127.0.0.1:{port}", "--storage.tsdb.retention.time=1h"],
@@ -92,7 +93,7 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
         run_dir = tmp_path / "run"
         queries = [
             promql.Query("generator_requests", "aranya_perf_requests_total", step_s=1),
-            promql.Query("generator_failures", "sum(aranya_perf_request_failures_total) or vector(0)", step_s=1),
+            promql.Query("generator_failures", "sum(aranya_perf_request_failures_total) or vector(0)", 1),
             promql.Query("devices_online", "aranya_perf_devices_online", step_s=1),
             promql.Query("gateway_control", 'aranya_gateway_control_requests_total{code="OK"}', step_s=1),
             promql.Query("bad", "sum(", step_s=1),
@@ -144,7 +145,7 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
 
 
 def test_store_series_needs_a_reachable_loopback_prometheus(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not loopback|refusing non-loopback"):
+    with pytest.raises(ValueError, match="refusing non-loopback"):
         promql.check_url("http://10.0.0.1:9090")
     assert promql.check_url("http://127.0.0.1:9090/") == "http://127.0.0.1:9090"
     with pytest.raises(promql.PrometheusError):
