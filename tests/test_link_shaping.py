@@ -1,7 +1,8 @@
 """What each link method does to raw TCP: the proxy's bandwidth, loss stalls and resets; the kernel
 method's tbf bandwidth and link-down partitions (needs root and network namespaces).
 
-Relays and servers run on the load engine's loop (pytest has gevent-patched the process).
+Servers and the proxy run on the load engine's loop (pytest has gevent-patched the process); the
+kernel link runs as ``aranya-perf link --method netns``, its own process.
 Bounds are the model's: a transfer cannot beat its rate; the upper bounds leave room for a
 shared machine.
 """
@@ -12,12 +13,14 @@ import asyncio
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from aranya_perf import link
-from aranya_perf.link.netns import NetnsLink
+from aranya_perf.link.process import LinkProcess
 from aranya_perf.link.profiles import LinkProfile
+from aranya_perf.link.proxy import read_events
 from loadtests.engine import Engine, get_engine, shutdown_engine
 
 
@@ -127,7 +130,7 @@ def test_proxy_bandwidth_loss_stalls_and_resets(engine: Engine) -> None:
     assert 0.95 <= r["transfer_s"] <= 1.6, r["transfer_s"]
     assert r["stalls"] > 0
     # Without loss a round trip takes a few ms; each stall adds exactly one 100 ms RTO.
-    assert sum(int(rt // 0.1) for rt in r["round_trips"]) == r["stalls"], r
+    assert sum(round(rt / 0.1) for rt in r["round_trips"]) == r["stalls"], r
     assert r["reset"] == "rst" and r["resets"] == 1
 
 
@@ -143,44 +146,44 @@ def _netns_available() -> str | None:
 
 
 @pytest.mark.skipif(bool(_netns_available()), reason=str(_netns_available()))
-def test_netns_link_shapes_bandwidth_and_partitions_in_the_kernel(engine: Engine) -> None:
-    async def scenario() -> dict:
-        servers = Servers()
-        sink, echo = await servers.start()
-        results: dict = {}
-        # tbf on the namespace end of the veth: 4000 kbit/s up, so 500,000 bytes take 1.0 s.
-        shaped = NetnsLink(LinkProfile("tbf", up_kbit=4000), [link.Route(sink)])
-        [addr] = await shaped.start()
-        try:
-            assert addr.startswith("127.0.0.1:")  # devices see loopback; the veth is inside
-            results["transfer_s"] = await _send_and_wait(addr, servers, 500_000)
-        finally:
-            await shaped.stop()
-        results["left"] = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-        # A stall partition from 0.5 s to 2.0 s: the veth goes down, TCP retransmits, nothing resets.
-        cut = LinkProfile(
-            "cut", partition_first_s=0.5, partition_s=1.5, partition_every_s=600, partition_mode="stall"
-        )
-        parted = NetnsLink(cut, [link.Route(echo)])
-        [addr] = await parted.start()
-        try:
-            t0 = time.perf_counter()
-            before = await _round_trips(addr, 1)
-            await asyncio.sleep(max(0.0, 0.8 - (time.perf_counter() - t0)))
-            results["during"] = (await _round_trips(addr, 1))[0]
-            results["before"] = before[0]
-            results["partitions"] = list(parted.stats.partitions)
-            results["resets"] = parted.stats.resets
-        finally:
-            await parted.stop()
-        await servers.stop()
-        return results
+def test_netns_link_shapes_bandwidth_and_partitions_in_the_kernel(engine: Engine, tmp_path: Path) -> None:
+    # tbf on the namespace end of the veth: 4000 kbit/s up, so 500,000 bytes take 1.0 s. A stall
+    # partition from 1.0 s to 2.5 s: the veth goes down, TCP retransmits, nothing resets.
+    (tmp_path / "links.toml").write_text(
+        "[link.tbf]\nup_kbit = 4000\n\n[link.cut]\npartition_first_s = 1.0\npartition_s = 1.5\n"
+        'partition_every_s = 600\npartition_mode = "stall"\n'
+    )
+    servers = Servers()
+    sink, echo = engine.call(servers.start, timeout=10)
 
-    r = engine.call(scenario, timeout=60)
-    assert 0.9 <= r["transfer_s"] <= 2.0, r["transfer_s"]
-    assert f"-{os.getpid()}-" not in r["left"]  # the namespace was removed
-    assert r["before"] < 0.1
-    # Sent at 0.8 s into a partition that ends at 2.0 s: delivered after the link is back, by a
-    # retransmission, on the same connection.
-    assert 1.1 <= r["during"] <= 5.0, r["during"]
-    assert len(r["partitions"]) == 1 and r["resets"] == 0
+    def link_process(name: str, target: str) -> LinkProcess:
+        args = ["--method", "netns", "--link", name, "--link-file", str(tmp_path / "links.toml")]
+        args += ["--target", target, "--events-out", str(tmp_path / f"{name}.events")]
+        return LinkProcess(args, stderr=None)
+
+    try:
+        with link_process("tbf", sink) as shaped:
+            assert shaped.ready["kernel"] == ["bandwidth", "partitions"]
+            assert shaped.address.startswith("127.0.0.1:")  # devices see loopback; the veth is inside
+            transfer_s = engine.call(_send_and_wait, shaped.address, servers, 500_000, timeout=30)
+        with link_process("cut", echo) as parted:
+            t0 = time.monotonic()
+            before = engine.call(_round_trips, parted.address, 1, timeout=10)[0]
+            time.sleep(max(0.0, 1.3 - (time.monotonic() - t0)))
+            during = engine.call(_round_trips, parted.address, 1, timeout=10)[0]
+    finally:
+        engine.call(servers.stop, timeout=10)
+    namespaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, timeout=10).stdout
+    events = read_events(tmp_path / "cut.events")
+
+    assert 0.9 <= transfer_s <= 2.0, transfer_s
+    assert before < 0.1
+    # Sent 0.3 s into a partition that ends 1.2 s later: delivered after the link is back, by a
+    # retransmission, on the same connection (a reset would have failed the round trip).
+    assert 1.0 <= during <= 5.0, during
+    assert [e["event"] for e in events if e["event"].startswith("partition")] == [
+        "partition_start",
+        "partition_end",
+    ]
+    assert next(e for e in events if e["event"] == "stopped")["resets"] == 0
+    assert f"aranya-link-{shaped.pid}-" not in namespaces and f"aranya-link-{parted.pid}-" not in namespaces

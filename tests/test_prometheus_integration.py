@@ -123,12 +123,13 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
     assert max(promql.last_values(files["devices_online"]).values()) <= 100
     online = json.loads(files["devices_online"].read_text())["data"]["result"][0]["values"]
     assert max(float(v) for _, v in online) == 100  # the whole fleet was online at some scrape
-    # The gateway answered every operator call that Locust saw succeed, as Prometheus scraped it.
+    # The gateway answered every operator call that Locust saw succeed, as Prometheus scraped it;
+    # at most the one operator's call in flight at the stop can have been answered and not seen.
     gateway = promql.last_values(files["gateway_control"])
     for method in ("Exec", "Logs", "PortForward", "CollectMetrics"):
         ok = kinds[("control", method)] - int(stats[("control", method)]["num_failures"])
         key = next(k for k in gateway if f'method="{method}"' in k)
-        assert gateway[key] == ok, (method, gateway)
+        assert ok <= gateway[key] <= ok + 1, (method, gateway)
     # A query Prometheus refuses is kept with its reason; the files read back as analysis reads them.
     bad = json.loads(files["bad"].read_text())
     assert bad["status"] == "error" and bad["query"]["expr"] == "sum(" and bad["error"]

@@ -1,5 +1,8 @@
 """The kernel link: a network namespace and a veth pair whose ends are shaped with ``tbf``; needs root.
 
+Run it in a process of its own (``aranya-perf link --method netns``): it calls ip(8) and tc(8)
+and setns(2) on the thread it runs on, which a gevent-patched process cannot do from a loop thread.
+
 Connections take this path (all addresses the devices and the target see stay loopback)::
 
     device -> relay A (127.0.0.1, this namespace)
@@ -30,7 +33,6 @@ import socket
 import subprocess
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from aranya_perf.link.profiles import BUILTIN, LinkProfile
@@ -76,15 +78,32 @@ def _tbf(dev: str, kbit: float, netns: str | None = None) -> None:
         "rate", f"{kbit:g}kbit", "burst", str(burst), "latency", f"{TBF_LATENCY_MS}ms")  # fmt: skip
 
 
-def _enter_namespace(path: str) -> None:
-    # setns() moves only the calling thread; sockets it creates belong to the namespace for good.
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY)
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def socket_in(netns: str, family: int) -> socket.socket:
+    """A TCP socket that belongs to ``netns``: made there, with this thread back home at once.
+
+    setns() moves only the calling thread, and a socket keeps the namespace it was made in; doing
+    it inline (microseconds) needs no helper thread, which under gevent would not be a real one.
+    """
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{netns}", os.O_RDONLY)
     try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns {path}")
+        _setns(target)
+        try:
+            return socket.socket(family, socket.SOCK_STREAM)
+        finally:
+            _setns(home)
     finally:
-        os.close(fd)
+        os.close(target)
+        os.close(home)
 
 
 class NetnsLink:
@@ -110,7 +129,6 @@ class NetnsLink:
         self.host_dev, self.ns_dev = f"alh{tag}", f"aln{tag}"
         self.host_ip, self.ns_ip = "", ""
         self.addresses: list[str] = []
-        self._executor: ThreadPoolExecutor | None = None
         self._inner: LinkProxy | None = None
         self._outer: LinkProxy | None = None
         self._schedule: asyncio.Task[None] | None = None
@@ -123,13 +141,7 @@ class NetnsLink:
 
     async def start(self) -> list[str]:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, self._setup)
-            self._executor = ThreadPoolExecutor(
-                1,
-                thread_name_prefix="netns",
-                initializer=_enter_namespace,
-                initargs=(f"/run/netns/{self.netns}",),
-            )
+            self._setup()  # a few ip(8) calls of milliseconds each
             # Relay B: the target side, reached through the veth.
             self._inner = LinkProxy(
                 BUILTIN["lan"], [Route(r.upstream, r.device_id, f"{self.host_ip}:0") for r in self.routes]
@@ -153,10 +165,7 @@ class NetnsLink:
         return self.addresses
 
     async def _ns_socket(self, family: int) -> socket.socket:
-        assert self._executor is not None
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, socket.socket, family, socket.SOCK_STREAM
-        )
+        return socket_in(self.netns, family)
 
     def _setup(self) -> None:
         _ip("netns", "add", self.netns)
@@ -183,12 +192,14 @@ class NetnsLink:
         assert self._outer is not None
         while True:  # cancelled by stop(); each turn sleeps a whole period
             await asyncio.sleep(max(0.0, next_start - loop.time()))
-            await loop.run_in_executor(None, _ip, "link", "set", self.host_dev, "down")
+            _ip("link", "set", self.host_dev, "down")
+            self._outer.record_event("partition_start", mode=p.partition_mode, method="netns")
             self._outer.stats.partitions.append({"start": time.time(), "end": float("nan")})
             if p.partition_mode == "reset":
                 self._outer.reset_connections()
             await asyncio.sleep(p.partition_s)
-            await loop.run_in_executor(None, _ip, "link", "set", self.host_dev, "up")
+            _ip("link", "set", self.host_dev, "up")
+            self._outer.record_event("partition_end", method="netns")
             self._outer.stats.partitions[-1]["end"] = time.time()
             next_start += p.partition_every_s
 
@@ -200,8 +211,6 @@ class NetnsLink:
         for relay in (self._outer, self._inner):
             if relay is not None:
                 await relay.stop()
-        if self._executor is not None:
-            self._executor.shutdown(wait=False)
         if self._created:  # deleting the namespace deletes both ends of the veth
             with contextlib.suppress(NetnsError):
                 _ip("netns", "del", self.netns)

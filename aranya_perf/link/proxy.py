@@ -222,7 +222,7 @@ class LinkProxy:
             raise
         if self._partitions:
             self._spawn(self._partition_schedule())
-        self._event("start", routes=len(self.routes), link=self.profile.name)
+        self.record_event("start", routes=len(self.routes), link=self.profile.name)
         return self.addresses
 
     async def stop(self) -> None:
@@ -256,7 +256,7 @@ class LinkProxy:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _event(self, kind: str, **fields: Any) -> None:
+    def record_event(self, kind: str, **fields: Any) -> None:
         if self._events is not None:
             self._events.write(json.dumps({"event": kind, "time": time.time(), **fields}) + "\n")
             self._events.flush()
@@ -280,14 +280,14 @@ class LinkProxy:
             self.stalled.set()
         else:
             self.reset_connections()
-        self._event("partition_start", mode=self.profile.partition_mode)
+        self.record_event("partition_start", mode=self.profile.partition_mode)
 
     def _end_partition(self) -> None:
         self._partitioned = False
         self.stats.partitions[-1]["end"] = time.time()
         self.stalled.clear()
         self._unstalled.set()
-        self._event("partition_end")
+        self.record_event("partition_end")
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, route: Route) -> None:
         loop = asyncio.get_running_loop()
@@ -333,7 +333,7 @@ class LinkProxy:
     async def _reset_later(self, conn: _Connection) -> None:
         await asyncio.sleep(self.rng.expovariate(self.profile.resets_per_hour / 3600.0))
         self.stats.resets += 1
-        self._event("reset")
+        self.record_event("reset")
         conn.reset()
 
     async def _connect(self, upstream: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
