@@ -50,24 +50,22 @@ class NetnsError(RuntimeError):
     """The namespace or the veth pair could not be set up (not root, no iproute2, no tbf)."""
 
 
-def _ip(*args: str) -> None:
+def _run(tool: str, *args: str) -> None:
     try:
-        proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=IP_TIMEOUT_S)
+        proc = subprocess.run([tool, *args], capture_output=True, text=True, timeout=IP_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NetnsError(f"ip {' '.join(args)}: {exc}") from None
+        raise NetnsError(f"{tool} {' '.join(args)}: {exc}") from None
     if proc.returncode:
         reason = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise NetnsError(f"ip {' '.join(args)}: {reason}")
+        raise NetnsError(f"{tool} {' '.join(args)}: {reason}")
+
+
+def _ip(*args: str) -> None:
+    _run("ip", *args)
 
 
 def _tc(*args: str) -> None:
-    try:
-        proc = subprocess.run(["tc", *args], capture_output=True, text=True, timeout=IP_TIMEOUT_S)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NetnsError(f"tc {' '.join(args)}: {exc}") from None
-    if proc.returncode:
-        reason = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise NetnsError(f"tc {' '.join(args)}: {reason}")
+    _run("tc", *args)
 
 
 def _tbf(dev: str, kbit: float, netns: str | None = None) -> None:
