@@ -302,6 +302,8 @@ def write_run_report(run: RunData | Path) -> Path:
 
     if meta and meta.get("reason"):
         doc.p(f"Why: {meta['reason']}")
+    if meta and meta.get("link"):
+        doc.p(f"Devices reached the target through an edge network link: {_link_text(meta['link'])}.")
     warnings = run_warnings(meta, duration, summary, resources, res_summary, exceptions, missing)
     doc.h2("Warnings")
     if warnings:
@@ -451,6 +453,19 @@ def write_run_report(run: RunData | Path) -> Path:
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(run_dir / REPORT_HTML, doc.to_html(f"Load-test run {run_id}", images))
     return md_path
+
+
+def _link_text(link: dict[str, Any]) -> str:
+    """A link profile (meta.json ``link``) in one phrase: its name and what it is not 0 in."""
+    units = {"rtt_ms": "ms RTT", "jitter_ms": "ms jitter", "down_kbit": "kbit/s down", "up_kbit": "kbit/s up"}
+    parts = [f"{link[k]:g} {u}" for k, u in units.items() if link.get(k)]
+    if link.get("loss"):
+        parts.append(f"{link['loss']:.2%} loss")
+    if link.get("resets_per_hour"):
+        parts.append(f"{link['resets_per_hour']:g} resets per connection-hour")
+    if link.get("partition_every_s"):
+        parts.append(f"a {link.get('partition_s', 0):g} s partition every {link['partition_every_s']:g} s")
+    return f"{link.get('name', '?')} ({', '.join(parts) or 'no impairment'})"
 
 
 def _slo_section(doc: _Doc, data: RunData) -> None:

@@ -54,6 +54,11 @@ class RunFiles:
     GATEWAY_METRICS = "gateway_metrics.prom"
     ADDRESS_MAP = "address_map.csv"
     GATEWAY_LOG = "gateway.log"
+    LINKS = "links.toml"  # the profile's custom link tables, as the link process reads them
+    LINK_MAP = "link_map.csv"  # where devices connect through the link
+    LINK_EVENTS = "link_events.jsonl"  # the link's partitions and resets
+    LINK_LOG = "link.log"
+    PROMETHEUS = "prometheus"  # one JSON per [[query]] of the profile
     SLO = "slo.json"
     SLO_JUNIT = "slo.xml"
     REPORT_MD = "report.md"

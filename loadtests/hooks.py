@@ -1,8 +1,9 @@
-"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol and
---address-map options, the checks before any user starts (loopback rule, protocol name, a
-readable address map, a valid ``--profile``), the messages between master and workers
-(``distributed``), freezing the fleet's objects out of the garbage collector once the ramp
-is done, and stopping the load engine when Locust quits."""
+"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol,
+--address-map and --metrics-listen options, the checks before any user starts (loopback rule,
+protocol name, a readable address map, a valid ``--profile``), the messages between master and
+workers (``distributed``), live Prometheus metrics (``live_metrics``), freezing the fleet's
+objects out of the garbage collector once the ramp is done, and stopping the load engine when
+Locust quits."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from typing import Any
 from aranya_perf import profiles, protocol
 from aranya_perf.gc_policy import collect_and_freeze
 from aranya_perf.targets import TargetError
-from loadtests import distributed
+from loadtests import distributed, live_metrics
 from loadtests.engine import shutdown_engine
 from loadtests.grpc_user import target_from_host
-from loadtests.settings import settings_for
+from loadtests.settings import remember_worker_options, settings_for
 
 _installed: set[int] = set()
 
@@ -38,6 +39,7 @@ def _add_arguments(parser: Any) -> None:
         help="where each device connects: HOST:PORT, HOST:LO-HI, a .csv/.toml file, or "
         "k8s:NAMESPACE/SERVICE (default: --host for every device; operators always use --host)",
     )
+    live_metrics.add_arguments(parser)
 
 
 def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
@@ -46,6 +48,7 @@ def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
         return
     kind = type(runner).__name__
     if kind == "WorkerRunner":  # everything about the run comes from the master, later
+        remember_worker_options(environment)
         distributed.install_worker(environment)
         return
     allow_remote = bool(getattr(opts, "allow_remote", False))
@@ -77,6 +80,7 @@ def install(events: Any, *, gc_freeze: bool = True) -> None:
     _installed.add(id(events))
     events.init_command_line_parser.add_listener(_add_arguments)
     events.init.add_listener(_on_init)
+    events.init.add_listener(live_metrics.on_init)
     if gc_freeze:
         events.spawning_complete.add_listener(lambda **_kw: collect_and_freeze())
     events.quitting.add_listener(lambda **_kw: shutdown_engine())

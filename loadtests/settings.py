@@ -13,6 +13,11 @@ comes from, first match wins:
 3. ``locust -f loadtests/locustfile.py``: Locust's own ``--profile NAME|PATH`` (default
    ``smoke``), ``--protocol`` and ``--address-map`` on top, ``--host`` as the target.
 
+One exception: a worker started with its own ``--address-map`` keeps it (the master's copy
+of its options would overwrite it), because only the worker knows how its devices reach the
+target, e.g. through the edge link it runs beside it; ``remember_worker_options`` saves it
+before the first spawn message arrives.
+
 The worker count comes from ``--expect-workers`` (also copied to workers); the worker index
 from the master's acknowledgement.
 """
@@ -34,6 +39,7 @@ CONTROLS_OPTION = "aranya_perf_controls"  # [address, ...]
 ALLOW_REMOTE_OPTION = "allow_remote"
 
 _ATTR = "_aranya_perf_settings"
+_WORKER_MAP_ATTR = "_aranya_perf_worker_address_map"
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,12 @@ def settings_for(environment: Any) -> RunSettings:
     return settings
 
 
+def remember_worker_options(environment: Any) -> None:
+    """On a worker, at init: keep its own ``--address-map`` from being overwritten by the master's."""
+    opts = environment.parsed_options
+    setattr(environment, _WORKER_MAP_ATTR, getattr(opts, "address_map", None) if opts else None)
+
+
 def _from_options(environment: Any) -> RunSettings:
     opts = environment.parsed_options
     allow_remote = bool(getattr(opts, ALLOW_REMOTE_OPTION, False))
@@ -84,10 +96,11 @@ def _from_options(environment: Any) -> RunSettings:
     devices = getattr(opts, DEVICES_OPTION, None)
     controls = tuple(getattr(opts, CONTROLS_OPTION, None) or ())
     host = strip_scheme(environment.host) if environment.host else None
-    if devices:
+    own_map = getattr(environment, _WORKER_MAP_ATTR, None)
+    if devices and not own_map:
         amap = _map_from_option(devices)
     else:
-        spec = getattr(opts, "address_map", None) or profile.target.address or host
+        spec = own_map or getattr(opts, "address_map", None) or profile.target.address or host
         if not spec:
             raise TargetError("no target: pass --host HOST:PORT or --address-map")
         amap = parse(strip_scheme(spec), allow_remote=allow_remote, prefix=profile.fleet.prefix)

@@ -91,7 +91,7 @@ def test_connect_storm_profile(tmp_path: Path) -> None:
     outages = [e for e in events if e["event"] == "outage" and e["what"] == "devices online"]
     assert len(outages) == 2 and 3.0 <= outages[0]["start_s"] <= 5.0 and 7.0 <= outages[1]["start_s"] <= 9.0
     slo = json.loads((run_dir / "slo.json").read_text())
-    assert slo["status"] == "passed" and len(slo["results"]) == 2
+    assert slo["status"] == "passed" and len(slo["results"]) == 4, slo
     report = (run_dir / "report.md").read_text()
     assert "![Workload shape](plots/shape.png)" in report and (run_dir / "plots" / "shape.png").exists()
     assert "after storm 2" in report and "devices online" in report
@@ -237,3 +237,15 @@ def test_bad_profile_is_one_line_naming_file_and_key(tmp_path: Path, body: str, 
     (line,) = proc.stderr.splitlines()
     assert expect in line and str(bad) in line, line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_run_through_an_edge_link(tmp_path: Path) -> None:
+    proc, run_dir = _run(
+        tmp_path, "--link", "lte", "--devices", "20", "--operators", "2", "--duration", "6s", "--seed", "3"
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["link"]["name"] == "lte" and meta["link"]["rtt_ms"] > 0
+    exec_p50 = float(_latency(run_dir)[("control", "Exec")]["p50_ms"])
+    assert exec_p50 >= meta["link"]["rtt_ms"]  # the command crosses the device's link once each way
+    assert "through an edge network link: lte (" in (run_dir / "report.md").read_text()

@@ -72,6 +72,16 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         {"metavar": "HOST:PORT", "help": "Prometheus endpoint of --target"},
     ),
     (
+        "--link",
+        ("target.link",),
+        {"metavar": "NAME", "help": "edge network link between devices and target (lan, lte, satellite...)"},
+    ),
+    (
+        "--prometheus",
+        ("target.prometheus",),
+        {"metavar": "URL", "help": "Prometheus server the profile's [[query]] tables ask after the window"},
+    ),
+    (
         "--listener-per-device",
         ("gateway.listener_per_device",),
         {
@@ -151,6 +161,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also wait for this many workers started elsewhere with `aranya-perf worker --master-host`",
     )
     p.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        help="serve the generator's live Prometheus metrics there during the run (port 0: a free one)",
+    )
+    p.add_argument(
         "--master-bind",
         default="127.0.0.1:0",
         metavar="HOST:PORT",
@@ -169,12 +184,13 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _master_bind(text: str, allow_remote: bool) -> tuple[str, int]:
+    """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
     try:
         host, port = parse_address(text)
     except TargetError as exc:
-        raise UsageError(f"--master-bind: {exc}") from None
+        raise UsageError(f"{text}: {exc}") from None
     if not allow_remote and not is_loopback(host):
-        raise UsageError(f"--master-bind {text}: not loopback; pass --allow-remote to take remote workers")
+        raise UsageError(f"{text}: not loopback; pass --allow-remote to listen there")
     return host, port
 
 
@@ -184,6 +200,7 @@ def run(args: argparse.Namespace) -> int:
     except profiles.ProfileError as exc:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)
+    live = _master_bind(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
     if profile.target.address is not None:
         for spec in (profile.target.control, profile.target.metrics):
             if spec:
@@ -200,6 +217,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         remote_workers=args.remote_workers,
         master_bind=bind,
+        metrics_listen=live,
         allow_remote=args.allow_remote,
         argv=tuple(sys.argv[1:]),
     )

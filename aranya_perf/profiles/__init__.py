@@ -121,6 +121,17 @@ def validate(p: Profile) -> None:
     for item in p.slo:
         if item.max is not None and item.min is not None and item.min > item.max:
             fail(f"slo {item.label()!r}: min is above max")
+    if p.target.link is not None:
+        from aranya_perf.link.profiles import LinkProfileError, from_document, get
+
+        try:
+            get(p.target.link, from_document({"link": p.links}, where))
+        except LinkProfileError as exc:
+            fail(f"target.link: {exc}")
+        if p.embedded and p.gateway.processes > 1 and not p.gateway.listener_per_device:
+            fail("target.link goes in front of one shared listener, or of a listener per device")
+    if p.queries and not p.target.prometheus:
+        fail("[[query]] tables need target.prometheus, the server to ask")
 
 
 def render(p: Profile) -> str:
@@ -136,6 +147,10 @@ def render(p: Profile) -> str:
     for item in p.slo:
         lines += ["", "[[slo]]"]
         lines += list(_fields(item))
+    for name, table in p.links.items():
+        lines += ["", f"[link.{json.dumps(name)}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
+    for query in p.queries:
+        lines += ["", "[[query]]", *(f"{k} = {_toml(v)}" for k, v in query.items())]
     return "\n".join(lines) + "\n"
 
 

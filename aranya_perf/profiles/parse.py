@@ -153,7 +153,7 @@ def threshold(metric: str, value: Any) -> float:
 def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile | None = None) -> Profile:
     """A profile from a parsed TOML document, layered on ``base`` (built-in defaults when None)."""
     base = base if base is not None else Profile()
-    top = {"name", "description", *SECTIONS, "slo"}
+    top = {"name", "description", *SECTIONS, "slo", "link", "query"}
     unknown = sorted(set(doc) - top)
     if unknown:
         raise ProfileError(f"{where}: unknown key {unknown[0]} (known: {', '.join(sorted(top))})")
@@ -173,10 +173,38 @@ def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile |
         if not isinstance(doc["slo"], list):
             raise ProfileError(f"{where}: slo must be a list of [[slo]] tables")
         slos = tuple(slo(t, where, i) for i, t in enumerate(doc["slo"], start=1))
+    links, queries = base.links, base.queries
+    if "link" in doc:
+        from aranya_perf.link.profiles import LinkProfileError, from_document
+
+        try:
+            from_document({"link": doc["link"]}, where)
+        except LinkProfileError as exc:
+            raise ProfileError(str(exc)) from None
+        links = {name: dict(table) for name, table in doc["link"].items()}
+    if "query" in doc:
+        from aranya_perf.measure.promql import parse_queries
+
+        if not isinstance(doc["query"], list):
+            raise ProfileError(f"{where}: query must be a list of [[query]] tables")
+        try:
+            parse_queries(doc["query"], where)
+        except ValueError as exc:
+            raise ProfileError(str(exc)) from None
+        queries = tuple(dict(q) for q in doc["query"])
     unknown_metric = [s.metric for s in slos if s.metric not in SLO_METRICS]
     if unknown_metric:  # pragma: no cover - the choice reader refuses them first
         raise ProfileError(f"{where}: unknown SLO metric {unknown_metric[0]}")
-    return dataclasses.replace(base, name=name, description=description, source=where, slo=slos, **sections)
+    return dataclasses.replace(
+        base,
+        name=name,
+        description=description,
+        source=where,
+        slo=slos,
+        links=links,
+        queries=queries,
+        **sections,
+    )
 
 
 def parse_profile_text(text: str, where: str, name: str | None = None) -> Profile:

@@ -70,6 +70,13 @@ class TargetSection:
     tls_cert: str | None = _f(None, "path", "client certificate (PEM), for mTLS")
     tls_key: str | None = _f(None, "path", "client key (PEM), for mTLS")
     tls_server_name: str | None = _f(None, "str", "name to check the target's certificate against")
+    link: str | None = _f(
+        None, "str", "edge network link between the devices and the target: lan, lte, satellite, flaky, or a "
+        "[link.NAME] table of this profile (unset: direct)"
+    )  # fmt: skip
+    prometheus: str | None = _f(
+        None, "str", "Prometheus server (http://HOST:PORT) the [[query]] tables are asked after the window"
+    )
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,10 @@ class Profile:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Custom ``[link.NAME]`` tables (``aranya_perf.link.profiles`` reads them)."""
+    queries: tuple[dict[str, Any], ...] = ()
+    """``[[query]]`` tables: PromQL range queries stored in the results (``aranya_perf.measure.promql``)."""
 
     @property
     def embedded(self) -> bool:

@@ -107,10 +107,13 @@ class Load:
         remote_workers: int = 0,
         master_bind: tuple[str, int] = ("127.0.0.1", 0),
         allow_remote: bool = False,
+        metrics_listen: tuple[str, int] | None = None,
     ) -> None:
         self.p, self.target, self.run_dir, self.events, self.out = p, target, run_dir, events, out
         self.workers, self.remote_workers = workers, remote_workers
         self.master_bind, self.allow_remote = master_bind, allow_remote
+        self.metrics_listen = metrics_listen
+        self.live: Any = None
         self.facts = WindowFacts()
 
     # -- setup -------------------------------------------------------------------------------------
@@ -146,6 +149,12 @@ class Load:
         )
         configure(env, p, target.address_map, target.controls, allow_remote=self.allow_remote)
         hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+        if self.metrics_listen is not None:
+            from loadtests.live_metrics import LiveMetrics
+
+            self.live = LiveMetrics(env)
+            address = self.live.serve(*self.metrics_listen)
+            self.out.write(f"  live metrics on http://{address}/metrics\n")
         if distributed_run:
             host, port = self.master_bind
             self.runner = env.create_master_runner(master_bind_host=host, master_bind_port=port)
@@ -345,6 +354,9 @@ class Load:
 
         if self.runner is not None and self.runner.state != "stopped":
             self.runner.quit()
+        if self.live is not None:
+            self.live.linger()  # the last counts reach a Prometheus that scrapes us
+            self.live.stop()
         if self.local_workers is not None:
             self.local_workers.stop()
         shutdown_engine()

@@ -30,8 +30,16 @@ from aranya_perf import profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
 from aranya_perf.run.load import Load, LoadError, WindowFacts
-from aranya_perf.run.target import Target, TargetStartError, describe, remote_target, start_embedded
+from aranya_perf.run.target import (
+    Target,
+    TargetStartError,
+    describe,
+    remote_target,
+    start_embedded,
+    through_link,
+)
 from aranya_perf.run.verdict import Verdict, decide
+from aranya_perf.targets import TargetError
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class RunOptions:
     remote_workers: int = 0
     """Workers started elsewhere with ``aranya-perf worker --master-host``."""
     master_bind: tuple[str, int] = ("127.0.0.1", 0)
+    metrics_listen: tuple[str, int] | None = None
+    """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
     argv: tuple[str, ...] = ()
 
@@ -75,6 +85,11 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 target = start_embedded(p, run_dir)
                 stack.callback(target.close)
                 out.write(f"  embedded gateway ({p.target.protocol}): {target.description}\n")
+            if p.target.link is not None:
+                link = through_link(p, target, run_dir, allow_remote=options.allow_remote)
+                stack.callback(link.stop)
+                meta["link"] = link.profile
+                out.write(f"  devices through the {p.target.link} link ({link.ready.get('method')})\n")
             meta["target"] = describe(target)
             results.write_meta(run_dir, meta)
             load = stack.enter_context(
@@ -88,9 +103,12 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                     remote_workers=options.remote_workers,
                     master_bind=options.master_bind,
                     allow_remote=options.allow_remote,
+                    metrics_listen=options.metrics_listen,
                 )
             )
             facts = load.measure()
+            if p.queries:
+                _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
     except KeyboardInterrupt:
         interrupted = True
     except (TargetStartError, LoadError) as exc:
@@ -102,6 +120,24 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     finally:
         events.close()
         signal.signal(signal.SIGINT, previous)
+
+
+def _store_queries(
+    p: Profile, run_dir: Path, facts: WindowFacts, events: EventLog, out: TextIO, *, allow_remote: bool
+) -> None:
+    """The profile's PromQL range queries over the window, into ``prometheus/``; a warning if unreachable."""
+    from aranya_perf.measure import promql
+
+    assert p.target.prometheus is not None
+    try:
+        url = promql.check_url(p.target.prometheus, allow_remote=allow_remote)
+        queries = promql.parse_queries(p.queries, p.source)
+        stored = promql.store_series(run_dir, url, queries, facts.started_at, facts.ended_at)
+    except (promql.PrometheusError, TargetError, ValueError) as exc:
+        out.write(f"  Prometheus series not stored: {exc}\n")
+        events.write("prometheus", error=str(exc))
+        return
+    events.write("prometheus", stored=sorted(stored))
 
 
 def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:

@@ -253,6 +253,51 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     return target
 
 
+def through_link(p: Profile, target: Target, run_dir: Path, *, allow_remote: bool) -> Any:
+    """Put the profile's edge network link (``aranya-perf link``) between the devices and ``target``: the
+    devices' address map becomes the link's; operators still call the target directly. Returns the
+    started ``LinkProcess`` (stop it after the run); ``TargetStartError`` when it does not start."""
+    from aranya_perf.link.process import LinkProcess
+
+    assert p.target.link is not None
+    amap = target.address_map
+    if amap.shards:
+        spec = ",".join(amap.shards)
+    else:
+        spec = str(run_dir / RunFiles.ADDRESS_MAP)
+        address_map.write_csv(Path(spec), list(amap.entries))
+    args = ["--link", p.target.link, "--target", spec, "--seed", str(p.run.seed)]
+    args += [
+        "--address-map-out",
+        str(run_dir / RunFiles.LINK_MAP),
+        "--events-out",
+        str(run_dir / RunFiles.LINK_EVENTS),
+    ]
+    if p.links:
+        links = run_dir / RunFiles.LINKS
+        atomic_write_text(links, "".join(_link_table(n, t) for n, t in p.links.items()))
+        args += ["--link-file", str(links)]
+    if allow_remote:
+        args.append("--allow-remote")
+    log = (run_dir / RunFiles.LINK_LOG).open("wb")
+    link = LinkProcess(args, stderr=log)
+    try:
+        link.start()
+    except GatewayStartError as exc:
+        raise TargetStartError(f"{exc} (see {run_dir / RunFiles.LINK_LOG})") from None
+    finally:
+        log.close()
+    target.address_map = link.address_map
+    return link
+
+
+def _link_table(name: str, table: dict[str, Any]) -> str:
+    import json
+
+    values = "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
+    return f"[link.{json.dumps(name)}]\n{values}\n"
+
+
 def describe(target: Target) -> dict[str, Any]:
     """What meta.json records about the target."""
     out = {
