@@ -11,6 +11,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	# The chart test validates against Kubernetes 1.19 too: kubernetes-validate dropped its schemas
+	# after 1.24.0, which needs pkg_resources, so that release lives apart with its own setuptools.
+	$(PY) -m pip install -q --upgrade --no-warn-conflicts --target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'
 	touch $@
 
 run: $(VENV)/.installed

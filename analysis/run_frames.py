@@ -21,34 +21,37 @@ from typing import Any
 
 import pandas as pd
 
-from aranya_perf.measure.latency import (
-    LATENCY_COLUMNS,
-    LATENCY_CSV,
-    LATENCY_HDR,
-    latency_frame,
-    load_histograms,
-)
+from aranya_perf.measure.latency import LATENCY_COLUMNS, latency_frame, load_histograms
 from aranya_perf.measure.resources import RESOURCE_COLUMNS
-from aranya_perf.results import META_FILE, ResultsError, read_meta
+from aranya_perf.results import ResultsError, RunFiles, read_meta
 
-STATS_CSV = "locust_stats.csv"
-HISTORY_CSV = "locust_stats_history.csv"
-FAILURES_CSV = "locust_failures.csv"
-EXCEPTIONS_CSV = "locust_exceptions.csv"
-RESOURCES_CSV = "resources.csv"
-GATEWAY_METRICS = "gateway_metrics.prom"
+# File names are RunFiles'; these aliases keep the readers' names short.
+STATS_CSV = RunFiles.STATS
+HISTORY_CSV = RunFiles.HISTORY
+FAILURES_CSV = RunFiles.FAILURES
+EXCEPTIONS_CSV = RunFiles.EXCEPTIONS
+RESOURCES_CSV = RunFiles.RESOURCES
+GATEWAY_METRICS = RunFiles.GATEWAY_METRICS
+LATENCY_CSV = RunFiles.LATENCY
+LATENCY_HDR = RunFiles.LATENCY_HDR
 
 # What a complete run directory holds, in report order, with what each file is for.
 RUN_FILES: dict[str, str] = {
-    META_FILE: "run metadata",
+    RunFiles.META: "run metadata",
+    RunFiles.PROFILE: "the resolved profile the run ran",
+    RunFiles.EVENTS: "what happened, in order: phases, storms, outages, SLO verdicts",
     STATS_CSV: "Locust totals per request kind",
     HISTORY_CSV: "Locust per-second history",
     FAILURES_CSV: "Locust failures",
     EXCEPTIONS_CSV: "Locust user exceptions",
     LATENCY_CSV: "exact latency per request kind",
     LATENCY_HDR: "HDR latency histograms",
+    RunFiles.LATENCY_INTERVALS: "HDR latency histograms per second",
+    RunFiles.TIMELINE: "devices online, connects, arrivals per second",
     RESOURCES_CSV: "process CPU/memory samples",
     GATEWAY_METRICS: "gateway Prometheus snapshot",
+    RunFiles.SLO: "SLO verdicts",
+    RunFiles.SLO_JUNIT: "SLO verdicts as JUnit XML",
 }
 
 AGGREGATED = "Aggregated"  # Locust's name for the all-requests row
@@ -111,7 +114,7 @@ def missing_files(run_dir: Path) -> dict[str, str]:
     return {name: state for name, state in states.items() if state != "ok"}
 
 
-def _read_csv(path: Path, columns: tuple[str, ...], text_columns: tuple[str, ...]) -> pd.DataFrame:
+def read_csv(path: Path, columns: tuple[str, ...], text_columns: tuple[str, ...]) -> pd.DataFrame:
     """Read a CSV tolerantly; the frame has at least ``columns`` (extras from the file are kept)."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -156,7 +159,7 @@ def run_t0(run_dir: Path) -> float | None:
         pass
     firsts = []
     for name, column in ((HISTORY_CSV, "Timestamp"), (RESOURCES_CSV, "timestamp")):
-        frame = _read_csv(Path(run_dir) / name, (column,), ())
+        frame = read_csv(Path(run_dir) / name, (column,), ())
         if frame[column].notna().any():
             firsts.append(float(frame[column].min()))
     return min(firsts) if firsts else None
@@ -175,7 +178,7 @@ def read_stats(run_dir: Path) -> pd.DataFrame:
 
     Response times are whole milliseconds as Locust stores them; "N/A" becomes NaN.
     """
-    return _read_csv(Path(run_dir) / STATS_CSV, STATS_COLUMNS, _STATS_TEXT)
+    return read_csv(Path(run_dir) / STATS_CSV, STATS_COLUMNS, _STATS_TEXT)
 
 
 def read_history(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
@@ -184,7 +187,7 @@ def read_history(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
     Rows per request kind and per second, plus ``Aggregated`` rows (Type ""); percentile
     columns are over Locust's recent window and NaN ("N/A") before the first request.
     """
-    frame = _read_csv(Path(run_dir) / HISTORY_CSV, HISTORY_COLUMNS, _STATS_TEXT)
+    frame = read_csv(Path(run_dir) / HISTORY_CSV, HISTORY_COLUMNS, _STATS_TEXT)
     frame = frame.dropna(subset=["Timestamp"]).reset_index(drop=True)
     frame["elapsed_s"] = frame["Timestamp"] - _origin(run_dir, t0, frame["Timestamp"])
     return frame
@@ -227,13 +230,13 @@ def history_rates(history: pd.DataFrame) -> pd.DataFrame:
 
 def read_failures(run_dir: Path) -> pd.DataFrame:
     """``locust_failures.csv``: one row per (method, name, error) with its occurrences."""
-    frame = _read_csv(Path(run_dir) / FAILURES_CSV, FAILURES_COLUMNS, _FAILURES_TEXT)
+    frame = read_csv(Path(run_dir) / FAILURES_CSV, FAILURES_COLUMNS, _FAILURES_TEXT)
     return frame.sort_values("Occurrences", ascending=False, kind="stable").reset_index(drop=True)
 
 
 def read_exceptions(run_dir: Path) -> pd.DataFrame:
     """``locust_exceptions.csv``: exceptions raised inside Locust users (not request failures)."""
-    return _read_csv(Path(run_dir) / EXCEPTIONS_CSV, EXCEPTIONS_COLUMNS, _EXCEPTIONS_TEXT)
+    return read_csv(Path(run_dir) / EXCEPTIONS_CSV, EXCEPTIONS_COLUMNS, _EXCEPTIONS_TEXT)
 
 
 def read_resources(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
@@ -241,7 +244,7 @@ def read_resources(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
 
     ``cpu_percent`` is of one core; ``fds`` is NaN where the OS would not tell.
     """
-    frame = _read_csv(Path(run_dir) / RESOURCES_CSV, RESOURCE_COLUMNS, _RESOURCES_TEXT)
+    frame = read_csv(Path(run_dir) / RESOURCES_CSV, RESOURCE_COLUMNS, _RESOURCES_TEXT)
     frame = frame.dropna(subset=["timestamp"])
     frame = frame[frame["process"] != ""].reset_index(drop=True)
     frame["elapsed_s"] = frame["timestamp"] - _origin(run_dir, t0, frame["timestamp"])
@@ -251,7 +254,7 @@ def read_resources(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
 def read_latency(run_dir: Path) -> pd.DataFrame:
     """``latency.csv``: exact latency per request kind (ms), else rebuilt from latency_hdr.json if present."""
     run_dir = Path(run_dir)
-    frame = _read_csv(run_dir / LATENCY_CSV, LATENCY_COLUMNS, _LATENCY_TEXT)
+    frame = read_csv(run_dir / LATENCY_CSV, LATENCY_COLUMNS, _LATENCY_TEXT)
     if frame.empty and file_state(run_dir, LATENCY_HDR) == "ok":
         with contextlib.suppress(ResultsError):  # a damaged histogram file just means no latency data
             frame = latency_frame(load_histograms(run_dir / LATENCY_HDR))

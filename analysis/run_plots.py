@@ -1,4 +1,5 @@
-"""The report's PNG plots of one run: throughput, latency, errors and process resources.
+"""The report's PNG plots of one run: workload shape, throughput, latency (overall and over time), errors
+and process resources.
 
 Each ``plot_*`` function draws from frames already read by ``analysis.run_frames`` (and
 ``analysis.run_summary``), writes the PNG atomically to ``path`` and returns its bytes, or
@@ -9,6 +10,7 @@ returns None without writing when there is nothing to draw. matplotlib runs head
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -304,4 +306,129 @@ def plot_resources(resources: pd.DataFrame, path: Path) -> bytes | None:
     ax_mem.set_xlabel("elapsed (s)")
     ax_mem.set_ylim(bottom=0)
     ax_mem.grid(True, alpha=0.3)
+    return _save_png(fig, path)
+
+
+def _mark_phases(ax: Any, phases: Sequence[Any], outages: Sequence[Any], storms: Sequence[float]) -> None:
+    """Phase boundaries as dotted lines (named at the top), outage windows shaded red, storms as arrows."""
+    for ph in phases[1:]:
+        ax.axvline(ph.start_s, color="grey", linestyle=":", linewidth=1)
+    for ph in phases:
+        ax.annotate(
+            shorten(ph.name, 24), (ph.start_s, 1.0), xycoords=("data", "axes fraction"),
+            xytext=(2, -10), textcoords="offset points", fontsize="x-small", color="dimgrey",
+        )  # fmt: skip
+    for i, o in enumerate(outages):
+        ax.axvspan(o.start_s, o.end_s, color="tab:red", alpha=0.15, label="outage" if i == 0 else None)
+    for i, t in enumerate(storms):
+        ax.axvline(t, color="tab:purple", linewidth=1.5, label="storm" if i == 0 else None)
+
+
+def plot_shape(
+    timeline: pd.DataFrame,
+    phases: Sequence[Any],
+    outages: Sequence[Any],
+    storms: Sequence[float],
+    path: Path,
+) -> bytes | None:
+    """The workload shape as run: devices the shape wanted against devices online, with its phases,
+    storms and outage windows marked; below, open-model starts that were late or queued, if any."""
+    if timeline.empty:
+        return None
+    tl = timeline.sort_values("elapsed_s")
+    late = tl[["missed_starts", "queued_starts"]].diff().clip(lower=0)
+    has_late = bool(late.fillna(0).to_numpy().sum())
+    fig, axes = plt.subplots(
+        2 if has_late else 1, 1, figsize=(10, 5.5 if has_late else 4), sharex=True, squeeze=False,
+        gridspec_kw={"height_ratios": [1.0, 0.45] if has_late else [1.0]},
+    )  # fmt: skip
+    ax = axes[0, 0]
+    ax.step(tl["elapsed_s"], tl["devices_target"], where="post", color="grey", label="shape (devices wanted)")
+    ax.plot(tl["elapsed_s"], tl["online"], color="tab:blue", label="devices online")
+    if tl["reconnects"].max() > 0:
+        ax.plot(
+            tl["elapsed_s"], tl["reconnects"], color="tab:orange", linewidth=1, label="reconnects (total)"
+        )
+    _mark_phases(ax, phases, outages, storms)
+    ax.set_ylabel("devices")
+    ax.set_ylim(bottom=0)
+    ax.grid(True, alpha=0.3)
+    _legend_outside(ax)
+    if has_late:
+        ax2 = axes[1, 0]
+        ax2.bar(
+            tl["elapsed_s"],
+            late["queued_starts"].fillna(0),
+            width=0.9,
+            color="tab:olive",
+            label="queued starts",
+        )
+        ax2.bar(
+            tl["elapsed_s"], late["missed_starts"].fillna(0), width=0.9, color="tab:red",
+            bottom=late["queued_starts"].fillna(0), label="missed starts",
+        )  # fmt: skip
+        ax2.set_ylabel("arrivals / s")
+        ax2.grid(True, alpha=0.3)
+        _legend_outside(ax2)
+    axes[-1, 0].set_xlabel("elapsed (s)")
+    fig.suptitle("Workload shape")
+    return _save_png(fig, path)
+
+
+def plot_latency_over_time(
+    intervals: pd.DataFrame,
+    t0: float | None,
+    phases: Sequence[Any],
+    outages: Sequence[Any],
+    storms: Sequence[float],
+    path: Path,
+) -> bytes | None:
+    """p50 (solid) and p99 (dashed) per second, per request kind, from the per-interval HDR histograms
+    (log scale); one panel for operator calls and one for the device side, phases and outages marked."""
+    if intervals.empty:
+        return None
+    frame = intervals.copy()
+    frame["elapsed_s"] = frame["t"] - (t0 if t0 is not None else float(frame["t"].min()))
+    frame = frame[~frame["name"].isin(RAMP_NAMES)]
+    groups = [
+        ("operator calls", frame[frame["request_type"] != DEVICE_TYPE]),
+        ("device side", frame[frame["request_type"] == DEVICE_TYPE]),
+    ]
+    groups = [(title, g) for title, g in groups if not g.empty]
+    if not groups:
+        return None
+    fig, axes = plt.subplots(
+        len(groups), 1, figsize=(10, 1.2 + 3.4 * len(groups)), sharex=True, squeeze=False
+    )
+    for ax, (title, g) in zip(axes[:, 0], groups, strict=True):
+        colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, ((rtype, name), k) in enumerate(
+            sorted(g.groupby(["request_type", "name"]), key=lambda kv: kv[0])
+        ):
+            k = k.sort_values("elapsed_s")
+            color = colors[i % len(colors)]
+            label = kind_label(rtype, name) if title == "device side" else name
+            ax.plot(
+                k["elapsed_s"],
+                k["p50_ms"].where(k["p50_ms"] > 0),
+                color=color,
+                linewidth=1.2,
+                label=f"{label} p50",
+            )
+            ax.plot(
+                k["elapsed_s"],
+                k["p99_ms"].where(k["p99_ms"] > 0),
+                color=color,
+                linewidth=1,
+                linestyle="--",
+                label=f"{label} p99",
+            )
+        _mark_phases(ax, phases, outages, storms)
+        ax.set_yscale("log")
+        ax.set_ylabel("ms (log)")
+        ax.set_title(title, fontsize="medium")
+        ax.grid(True, which="both", alpha=0.3)
+        _legend_outside(ax)
+    axes[-1, 0].set_xlabel("elapsed (s)")
+    fig.suptitle("Latency over time (p50 solid, p99 dashed; HDR per second)")
     return _save_png(fig, path)

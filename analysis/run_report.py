@@ -21,6 +21,8 @@ from typing import Any
 
 from analysis import run_frames as rf
 from analysis import run_plots
+from analysis.outages import outages
+from analysis.run_data import RunData, load_run
 from analysis.run_summary import (
     SUMMARY_HEADERS,
     TOP_FAILURES,
@@ -32,15 +34,15 @@ from analysis.run_summary import (
     fmt_value,
     format_summary_table,
     gateway_metric_rows,
-    load_meta,
     resource_summary,
-    run_duration,
     run_warnings,
     shorten,
     summary_cells,
     summary_rows,
 )
-from aranya_perf.results import ResultsError, atomic_write_text
+from aranya_perf.measure.latency import intervals_frame
+from aranya_perf.profiles.plan import phases
+from aranya_perf.results import RunFiles, atomic_write_text
 
 __all__ = [
     "PLOTS_DIR",
@@ -246,30 +248,33 @@ def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
     return _Table(["Field", "Value"], rows)
 
 
-def write_run_report(run_dir: Path) -> Path:
-    """Render report.md, report.html and plots/*.png for ``run_dir``; returns the report.md path.
+def write_run_report(run: RunData | Path) -> Path:
+    """Render report.md, report.html and plots/*.png for a run (read from its directory when given a path);
+    returns the report.md path.
 
-    ResultsError if run_dir is not a directory or its meta.json is corrupt or too new;
-    a missing meta.json or missing data files are reported, not fatal.
+    ResultsError if a path is not a directory or its meta.json is corrupt or too new; a missing
+    meta.json or missing data files are reported, not fatal.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ResultsError(f"{run_dir} is not a directory")
-    meta = load_meta(run_dir)
-    t0 = rf.run_t0(run_dir)
-    history = rf.read_history(run_dir, t0)
-    resources = rf.read_resources(run_dir, t0)
-    failures = rf.read_failures(run_dir)
-    exceptions = rf.read_exceptions(run_dir)
-    metrics = rf.read_gateway_metrics(run_dir)
-    summary = summary_rows(run_dir)
+    data = run if isinstance(run, RunData) else load_run(Path(run))
+    run_dir, meta = data.run_dir, data.meta
+    history, resources, failures = data.history, data.resources, data.failures
+    exceptions, metrics = data.exceptions, data.gateway_metrics
+    summary = summary_rows(data)
     res_summary = resource_summary(resources)
-    missing = rf.missing_files(run_dir)
-    duration = run_duration(meta, history["Timestamp"], resources["timestamp"])
+    missing = data.missing
+    duration = data.duration
+    plan = phases(data.profile) if data.profile is not None else []
+    outage_list = outages(data)
+    storms = [float(e["at_s"]) for e in data.events if e["event"] == "storm" and "at_s" in e]
+    intervals = intervals_frame(data.intervals)
 
     plots_dir = run_dir / PLOTS_DIR
     plots_dir.mkdir(exist_ok=True)
     renderers: dict[str, Callable[[Path], bytes | None]] = {
+        "shape": lambda p: run_plots.plot_shape(data.timeline, plan, outage_list, storms, p),
+        "latency_over_time": lambda p: run_plots.plot_latency_over_time(
+            intervals, data.t0, plan, outage_list, storms, p
+        ),
         "throughput": lambda p: run_plots.plot_throughput(history, p),
         "latency": lambda p: run_plots.plot_latency(summary, p),
         "errors": lambda p: run_plots.plot_errors(history, failures, p),
@@ -278,11 +283,11 @@ def write_run_report(run_dir: Path) -> Path:
     images: dict[str, bytes] = {}
     for name, render in renderers.items():
         path = plots_dir / f"{name}.png"
-        data = render(path)
-        if data is None:
+        png = render(path)
+        if png is None:
             path.unlink(missing_ok=True)  # a plot from an earlier rendering would no longer match the data
         else:
-            images[f"{PLOTS_DIR}/{name}.png"] = data
+            images[f"{PLOTS_DIR}/{name}.png"] = png
 
     run_id = (meta or {}).get("run_id") or run_dir.name
     doc = _Doc()
@@ -295,12 +300,19 @@ def write_run_report(run_dir: Path) -> Path:
         f"duration: {fmt_duration(duration)} · target: {address}"
     )
 
+    if meta and meta.get("reason"):
+        doc.p(f"Why: {meta['reason']}")
+    if meta and meta.get("link"):
+        doc.p(f"Devices reached the target through an edge network link: {_link_text(meta['link'])}.")
     warnings = run_warnings(meta, duration, summary, resources, res_summary, exceptions, missing)
     doc.h2("Warnings")
     if warnings:
         doc.ul(warnings, css="warnings")
     else:
         doc.p("None: the run finished and nothing suggests the numbers are unreliable.")
+
+    _slo_section(doc, data)
+    _shape_section(doc, data, plan, outage_list, images)
 
     doc.h2("Requests")
     if summary.empty:
@@ -319,6 +331,10 @@ def write_run_report(run_dir: Path) -> Path:
             )
         )
     _add_image(
+        doc, images, "latency_over_time", "Latency over time",
+        f"no latency-over-time plot: {RunFiles.LATENCY_INTERVALS} missing or empty",
+    )  # fmt: skip
+    _add_image(
         doc, images, "throughput", "Throughput", f"no throughput plot: {rf.HISTORY_CSV} missing or empty"
     )
     _add_image(doc, images, "latency", "Latency", "no latency plot: no latency data")
@@ -327,7 +343,7 @@ def write_run_report(run_dir: Path) -> Path:
     if failures.empty:
         doc.p(
             "No failures recorded."
-            if rf.file_state(run_dir, rf.FAILURES_CSV) == "ok"
+            if data.file_states.get(rf.FAILURES_CSV) == "ok"
             else f"{rf.FAILURES_CSV} is missing."
         )
     else:
@@ -431,12 +447,110 @@ def write_run_report(run_dir: Path) -> Path:
         doc.table(_run_table(meta, duration))
 
     doc.h2("Files")
-    doc.ul(f"{name}: {rf.file_state(run_dir, name)} ({what})" for name, what in rf.RUN_FILES.items())
+    doc.ul(f"{name}: {data.file_states.get(name, 'missing')} ({what})" for name, what in rf.RUN_FILES.items())
 
     md_path = run_dir / REPORT_MD
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(run_dir / REPORT_HTML, doc.to_html(f"Load-test run {run_id}", images))
     return md_path
+
+
+def _link_text(link: dict[str, Any]) -> str:
+    """A link profile (meta.json ``link``) in one phrase: its name and what it is not 0 in."""
+    units = {"rtt_ms": "ms RTT", "jitter_ms": "ms jitter", "down_kbit": "kbit/s down", "up_kbit": "kbit/s up"}
+    parts = [f"{link[k]:g} {u}" for k, u in units.items() if link.get(k)]
+    if link.get("loss"):
+        parts.append(f"{link['loss']:.2%} loss")
+    if link.get("resets_per_hour"):
+        parts.append(f"{link['resets_per_hour']:g} resets per connection-hour")
+    if link.get("partition_every_s"):
+        parts.append(f"a {link.get('partition_s', 0):g} s partition every {link['partition_every_s']:g} s")
+    return f"{link.get('name', '?')} ({', '.join(parts) or 'no impairment'})"
+
+
+def _slo_section(doc: _Doc, data: RunData) -> None:
+    doc.h2("SLOs")
+    slo = data.slo
+    if slo is None:
+        doc.p(f"{RunFiles.SLO} is missing: the run did not get as far as judging itself.")
+        return
+    results = slo.get("results") or []
+    if not results:
+        doc.p(
+            "The profile declares no SLOs: the run failed only if the target went away, no request "
+            "succeeded or more than 1% of requests failed."
+        )
+        return
+    rows = []
+    for r in results:
+        value = "no data" if r.get("value") is None else fmt_value(r["value"])
+        op = "<=" if r.get("bound") == "max" else ">="
+        rows.append(
+            [
+                "pass" if r.get("passed") else "FAIL",
+                str(r.get("name", "")),
+                str(r.get("window", "")),
+                f"{value} {r.get('unit', '')}".strip(),
+                f"{op} {fmt_value(r.get('threshold'))}",
+                str(r.get("detail") or ""),
+            ]
+        )
+    doc.table(
+        _Table(
+            ["Verdict", "SLO", "Window", "Measured", "Threshold", "Note"],
+            rows,
+            ["l", "l", "l", "r", "r", "l"],
+        )
+    )
+    doc.p(
+        f"{slo.get('failed', 0)} of {len(results)} failed; also in {RunFiles.SLO} "
+        f"and {RunFiles.SLO_JUNIT} (JUnit)."
+    )
+
+
+def _shape_section(
+    doc: _Doc, data: RunData, plan: list[Any], outage_list: list[Any], images: dict[str, bytes]
+) -> None:
+    doc.h2("Shape and outages")
+    p = data.profile
+    if p is not None:
+        doc.p(f"Shape: {p.shape.kind}, {p.fleet.devices} devices" + (
+            f", operators at {p.operators.arrival_rate:g} calls/s (open model)"
+            if p.operators.arrival_rate else f", {p.operators.count} operators (closed model)"
+        ) + ".")  # fmt: skip
+        doc.table(
+            _Table(
+                ["Phase", "From s", "To s", "Devices"],
+                [[ph.name, fmt_float(ph.start_s), fmt_float(ph.end_s), fmt_int(ph.devices)] for ph in plan],
+                ["l", "r", "r", "r"],
+            )
+        )
+    _add_image(doc, images, "shape", "Workload shape", f"no shape plot: {RunFiles.TIMELINE} missing or empty")
+    window = data.window
+    counts = {**(window.get("fleet") or {}), **(window.get("window") or {})}
+    if counts.get("arrivals"):
+        doc.p(
+            f"Open model: {fmt_int(counts['arrivals'])} arrivals, {fmt_int(counts.get('queued_starts', 0))} "
+            "waited for a free in-flight slot (the target was slow), "
+            f"{fmt_int(counts.get('missed_starts', 0))} "
+            "started late with a slot free (the generator could not keep the schedule: a saturation sign)."
+        )
+    if counts.get("reconnects"):
+        doc.p(f"Device streams reopened: {fmt_int(counts['reconnects'])} (beyond each device's first).")
+    if not outage_list:
+        doc.p("No outage: no request kind had only failures in any second, devices online never dropped "
+              "below 95% of the shape once reached, and the target always answered.")  # fmt: skip
+        return
+    doc.table(
+        _Table(
+            ["What", "From s", "To s", "Seconds", "Detail"],
+            [
+                [o.what, fmt_float(o.start_s), fmt_float(o.end_s), fmt_float(o.seconds), o.detail]
+                for o in outage_list
+            ],
+            ["l", "r", "r", "r", "l"],
+        )
+    )
 
 
 def _add_image(doc: _Doc, images: dict[str, bytes], name: str, alt: str, absent: str | None) -> None:

@@ -14,13 +14,16 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from analysis import run_frames as rf
-from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, load_histograms, merge
+from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
+
+if TYPE_CHECKING:
+    from analysis.run_data import RunData
 
 SUMMARY_COLUMNS = (
     "type",
@@ -194,21 +197,22 @@ def is_aggregated(frame: pd.DataFrame) -> pd.Series:
     return (frame["Name"] == rf.AGGREGATED) & (frame["Type"] == "")
 
 
-def summary_rows(run_dir: Path) -> pd.DataFrame:
+def summary_rows(data: RunData) -> pd.DataFrame:
     """One row per request kind plus a final ``Aggregated`` row, in ``SUMMARY_COLUMNS``.
 
     Latencies (ms) come from latency.csv when present (exact, HDR), else from Locust's
     locust_stats.csv (whole ms); ``attrs["source"]`` names the file used (None: no data).
     Requests/s is Locust's (requests over the time requests were made), else count / run duration.
+    Service-time rows (open model) are shown but left out of ``Aggregated``: they time the same
+    requests a second way.
     """
-    run_dir = Path(run_dir)
-    lat = rf.read_latency(run_dir)
-    stats = rf.read_stats(run_dir)
+    lat = data.latency
+    stats = data.stats
     stats_kinds = stats[~is_aggregated(stats)]
     stats_total = stats[is_aggregated(stats)]
 
     if not lat.empty:
-        source = LATENCY_CSV if rf.file_state(run_dir, LATENCY_CSV) == "ok" else LATENCY_HDR
+        source = LATENCY_CSV if data.file_states.get(LATENCY_CSV) == "ok" else LATENCY_HDR
         rows = pd.DataFrame(
             {
                 "type": lat["request_type"],
@@ -248,11 +252,11 @@ def summary_rows(run_dir: Path) -> pd.DataFrame:
         return empty
 
     rows = rows.reset_index(drop=True)
-    duration = run_duration(load_meta(run_dir, strict=False), rf.read_history(run_dir)["Timestamp"])
+    duration = run_duration(data.meta, data.history["Timestamp"])
     if rows["rps"].isna().any() and duration:
         rows["rps"] = rows["rps"].fillna(rows["count"] / duration)
 
-    total = _total_row(run_dir, rows, stats_total, source)
+    total = _total_row(data, rows, stats_total, source)
     out = pd.concat([rows, pd.DataFrame([total])], ignore_index=True)
     out["fail_pct"] = (out["failures"] / out["count"].where(out["count"] > 0)) * 100.0
     out = out[list(SUMMARY_COLUMNS)]
@@ -260,7 +264,8 @@ def summary_rows(run_dir: Path) -> pd.DataFrame:
     return out
 
 
-def _total_row(run_dir: Path, rows: pd.DataFrame, stats_total: pd.DataFrame, source: str) -> dict[str, Any]:
+def _total_row(data: RunData, rows: pd.DataFrame, stats_total: pd.DataFrame, source: str) -> dict[str, Any]:
+    rows = rows[~rows["name"].str.endswith(SERVICE_SUFFIX)]
     count = float(rows["count"].sum())
     total: dict[str, Any] = {
         "type": "",
@@ -277,13 +282,10 @@ def _total_row(run_dir: Path, rows: pd.DataFrame, stats_total: pd.DataFrame, sou
     if source == rf.STATS_CSV and len(stats_total):
         agg = stats_total.iloc[-1]
         total.update(p50_ms=agg["50%"], p90_ms=agg["90%"], p99_ms=agg["99%"], max_ms=agg["Max Response Time"])
-    elif rf.file_state(run_dir, LATENCY_HDR) == "ok":
+    elif data.histograms:
         # Percentiles do not add up across kinds; merging the histograms gives the true overall ones.
-        try:
-            merged = merge(load_histograms(run_dir / LATENCY_HDR).values())
-        except ResultsError:
-            merged = None
-        if merged is not None and merged.get_total_count():
+        merged = merge(h for k, h in data.histograms.items() if not k.endswith(SERVICE_SUFFIX))
+        if merged.get_total_count():
             pct = merged.get_percentile_to_value_dict([50.0, 90.0, 99.0])
             total.update(
                 p50_ms=pct[50.0] / 1000.0,
@@ -394,7 +396,7 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
         (t, n): c - f
         for t, n, c, f in zip(done["type"], done["name"], done["count"], done["failures"], strict=True)
     }
-    rows = []
+    gateway: dict[tuple[str, str], float] = {}  # summed over other labels (e.g. several gateway processes)
     for side, family, key, extra in (
         ("device", "commands_sent_total", "kind", {}),
         ("control", "control_requests_total", "method", {"code": "OK"}),
@@ -406,8 +408,11 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
             name = labels.get(key, "")
             if side == "control" and name in RUN_HARNESS_METHODS:
                 continue
-            generator = ok.get((side, name), 0)
-            rows.append((side, name, value, float(generator), float(generator) - value))
+            gateway[(side, name)] = gateway.get((side, name), 0.0) + value
+    rows = [
+        (side, name, value, float(ok.get((side, name), 0)), float(ok.get((side, name), 0)) - value)
+        for (side, name), value in gateway.items()
+    ]
     return pd.DataFrame(sorted(rows), columns=columns)
 
 

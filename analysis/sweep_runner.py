@@ -29,7 +29,8 @@ class StepSpec:
     gc_freeze: bool = True
     extra_args: tuple[str, ...] = ()
 
-    def argv(self, out: Path, profile: str) -> list[str]:
+    def argv(self, out: Path) -> list[str]:
+        """``aranya-perf run`` flags for this step (the default profile, these settings on top)."""
         return [
             "run",
             "--devices",
@@ -49,8 +50,6 @@ class StepSpec:
             "--gc-freeze" if self.gc_freeze else "--no-gc-freeze",
             "--out",
             str(out),
-            "--profile",
-            profile,
             *self.extra_args,
         ]
 
@@ -67,9 +66,7 @@ class SweepError(RuntimeError):
     """A step that could not run at all (bad flags); the message is the run's own error line."""
 
 
-def run_steps(
-    specs: Sequence[StepSpec], out: Path, profile: str, progress: Callable[[str], None]
-) -> list[StepResult]:
+def run_steps(specs: Sequence[StepSpec], out: Path, progress: Callable[[str], None]) -> list[StepResult]:
     """Run every step in order; results in the same order. Raises SweepError on a usage error."""
     out.mkdir(parents=True, exist_ok=True)
     results = []
@@ -78,7 +75,7 @@ def run_steps(
         progress(f"step {i + 1}/{len(specs)}: {spec.devices} devices, {spec.operators} operators")
         try:
             proc = subprocess.run(
-                [sys.executable, "-m", "aranya_perf", *spec.argv(out, profile)],
+                [sys.executable, "-m", "aranya_perf", *spec.argv(out)],
                 capture_output=True,
                 text=True,
                 timeout=spec.duration_s + STEP_OVERHEAD_S,

@@ -5,6 +5,9 @@ Kubernetes Service (``edgedevice-connectivity``, one port per device, named afte
 fleet against a real aranya needs a map, not one address. Forms a map can be given in:
 
 - ``HOST:PORT``: every device connects there (the reference gateway's shared listener);
+- ``HOST:PORT,HOST:PORT,...``: several shared listeners (gateway processes), each owning the
+  devices whose id hashes to it (CRC-32 of the id, modulo the count), so every process of a
+  run routes a device to the same one;
 - ``HOST:LO-HI``: device *i* connects to port ``LO + i``, ids ``<prefix>-00000``, ... (a
   gateway started with a listener per device on consecutive ports);
 - a file, ``.csv`` (``device_id,address[,tls_server_name]``, header optional) or ``.toml``
@@ -24,6 +27,7 @@ import io
 import os
 import tomllib
 import urllib.parse
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,21 +53,33 @@ class DeviceAddress:
 
 @dataclass(frozen=True)
 class AddressMap:
-    """Either one shared address (``shared``) or one entry per device (``entries``)."""
+    """Shared listeners (``shards``: any device id, routed by ``address_for``) or one entry per device
+    (``entries``)."""
 
     source: str
     entries: tuple[DeviceAddress, ...] = ()
-    shared: str | None = None
+    shards: tuple[str, ...] = ()
 
     @property
     def per_device(self) -> bool:
-        return not self.shared
+        return not self.shards
+
+    @property
+    def shared(self) -> str | None:
+        """The one shared address, when there is exactly one."""
+        return self.shards[0] if len(self.shards) == 1 else None
+
+    def address_for(self, device_id: str) -> str:
+        """The shared listener that owns ``device_id`` (a stable hash, the same in every process)."""
+        if len(self.shards) == 1:
+            return self.shards[0]
+        return self.shards[zlib.crc32(device_id.encode()) % len(self.shards)]
 
     def assign(self, count: int, prefix: str = DEFAULT_PREFIX) -> list[DeviceAddress]:
         """Addresses for a fleet of ``count`` devices: the first ``count`` entries, or generated ids at
         the shared address. Raises ``TargetError`` when the map has fewer devices."""
-        if self.shared is not None:
-            return [DeviceAddress(d, self.shared) for d in device_ids(prefix, count)]
+        if self.shards:
+            return [DeviceAddress(d, self.address_for(d)) for d in device_ids(prefix, count)]
         if count > len(self.entries):
             raise TargetError(
                 f"address map {self.source} has {len(self.entries)} devices, the fleet needs {count}"
@@ -89,8 +105,10 @@ def parse(spec: str, *, allow_remote: bool = False, prefix: str = DEFAULT_PREFIX
         ids = device_ids(prefix, hi - lo + 1)
         entries = tuple(DeviceAddress(d, format_address(host, lo + i)) for i, d in enumerate(ids))
         return _checked(AddressMap(spec, entries), allow_remote)
-    address = format_address(*check_target(spec, allow_remote=allow_remote))
-    return AddressMap(spec, shared=address)
+    shards = tuple(
+        format_address(*check_target(a.strip(), allow_remote=allow_remote)) for a in spec.split(",")
+    )
+    return AddressMap(spec, shards=shards)
 
 
 def _checked(amap: AddressMap, allow_remote: bool) -> AddressMap:

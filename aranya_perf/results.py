@@ -1,10 +1,11 @@
-"""The results directory of one load-test run: naming it, ``meta.json``, crash-safe file writes.
+"""The results directory of one load-test run: its layout, ``meta.json``, crash-safe file writes.
 
-A run lives in ``results/<YYYYmmddTHHMMSSZ>-<profile>/``. Whole files (meta.json,
-latency.csv, reports) are replaced atomically so a reader never sees half a file;
-row-by-row logs (resources.csv) go through ``CsvAppender``, which flushes every row
-so a crash leaves a readable prefix. This module is the only writer and reader of
-``meta.json``; its layout is versioned by ``META_SCHEMA_VERSION``.
+A run lives in ``results/<YYYYmmddTHHMMSSZ>-<profile>/``; ``RunFiles`` names every file in
+it, and ``META_SCHEMA_VERSION`` versions the layout (meta.json carries it). Whole files
+(meta.json, latency.csv, reports) are replaced atomically so a reader never sees half a
+file; row-by-row logs (resources.csv, timeline.csv, events.jsonl) go through
+``CsvAppender`` and ``EventLog``, which flush every row so a crash leaves a readable
+prefix. This module is the only writer and reader of ``meta.json``.
 """
 
 from __future__ import annotations
@@ -21,13 +22,57 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-META_SCHEMA_VERSION = 1
+META_SCHEMA_VERSION = 2
+"""2: meta.json gains ``protocol``, ``shape`` and ``window``; profile.toml, events.jsonl, timeline.csv,
+latency_intervals.jsonl, slo.json, slo.xml and (distributed runs) workers.csv join the run directory."""
 META_FILE = "meta.json"
+
+
+class RunFiles:
+    """Every file of a run directory, by what it holds (one place names them all)."""
+
+    META = META_FILE
+    PROFILE = "profile.toml"  # the resolved profile the run ran
+    EVENTS = "events.jsonl"  # phases, outages, SLO verdicts, workers joining and leaving
+    STATS = "locust_stats.csv"
+    HISTORY = "locust_stats_history.csv"
+    FAILURES = "locust_failures.csv"
+    EXCEPTIONS = "locust_exceptions.csv"
+    LATENCY = "latency.csv"
+    LATENCY_HDR = "latency_hdr.json"
+    LATENCY_INTERVALS = "latency_intervals.jsonl"
+    TIMELINE = "timeline.csv"  # per second: users, devices online, connects, missed starts
+    SAMPLES = "samples.csv"  # every raw response time, when the profile keeps them
+    WORKERS = "workers.csv"  # what each Locust worker reported, per request kind
+    RESOURCES = "resources.csv"
+    GATEWAY_METRICS = "gateway_metrics.prom"
+    ADDRESS_MAP = "address_map.csv"
+    GATEWAY_LOG = "gateway.log"
+    LINKS = "links.toml"  # the profile's custom link tables, as the link process reads them
+    LINK_MAP = "link_map.csv"  # where devices connect through the link
+    LINK_EVENTS = "link_events.jsonl"  # the link's partitions and resets
+    LINK_LOG = "link.log"
+    PROMETHEUS = "prometheus"  # one JSON per [[query]] of the profile
+    SLO = "slo.json"
+    SLO_JUNIT = "slo.xml"
+    REPORT_MD = "report.md"
+    REPORT_HTML = "report.html"
+    PLOTS = "plots"
+
+
+TIMELINE_COLUMNS = (
+    "timestamp", "elapsed_s", "phase", "devices_target", "users", "devices", "online", "connects",
+    "reconnects", "arrivals", "missed_starts", "queued_starts", "calls_in_flight", "workers", "target_up",
+)  # fmt: skip
+"""timeline.csv, one row per second of the window: the shape's phase and target, users, devices held and
+online, streams opened (and reopened), open-model arrivals (missed and queued starts), operator calls in
+flight, workers reporting, whether the target answered."""
 RUN_STATUSES = ("running", "ok", "failed", "interrupted")
 
 # Versions recorded in meta.json so a result can be tied to the stack that produced it.
@@ -347,3 +392,53 @@ class CsvAppender:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class EventLog:
+    """``events.jsonl``: one JSON object per line (``t`` unix seconds, ``event``, details), flushed each.
+
+    What happened during a run, in order: phases of the shape, outages, SLO verdicts, workers
+    joining and leaving, the target going away. A crash leaves every line written before it.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._fh: io.TextIOWrapper | None = open(  # noqa: SIM115 - lives as long as the log
+            self.path, "a", encoding="utf-8", buffering=1
+        )
+
+    def write(self, event: str, t: float | None = None, **details: Any) -> dict[str, Any]:
+        """Append one event; returns it as written."""
+        record = {"t": round(time.time() if t is None else t, 3), "event": event, **details}
+        line = json.dumps(record, sort_keys=True, default=str)
+        with self._lock:
+            if self._fh is not None:
+                self._fh.write(line + "\n")
+                self._fh.flush()
+        return json.loads(line)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def read_events(path: Path | str) -> list[dict[str, Any]]:
+    """The events of an ``events.jsonl``, skipping a torn last line (a crash mid-write) and blank ones."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return []
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(item, dict) and "event" in item and isinstance(item.get("t"), int | float):
+            out.append(item)
+    return out

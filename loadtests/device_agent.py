@@ -19,12 +19,14 @@ input (CMD_DATA_UPSTREAM) is numbered from 0 and ends with an empty complete fra
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 from grpc import aio
 
 from aranya_perf import codec
@@ -36,6 +38,11 @@ from loadtests import payloads
 REQUEST_TYPE = "device"
 
 Reporter = Callable[[str, str, float, int, BaseException | None], None]
+ChannelFactory = Callable[[], Awaitable[aio.Channel]]
+
+DELAYED_OPS = frozenset({Op.EXEC, Op.LOGS, Op.PORT_FORWARD, Op.METRICS_COLLECT})
+"""Commands ``answer_delay_s`` applies to: what operators ask for, not the connect sequence."""
+DUPLICATE_WAIT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class DeviceProfile:
     """Bytes per data frame; None is aranya's chunk size for the protocol version."""
     backoff_initial_s: float = 0.25
     backoff_max_s: float = 10.0
+    answer_delay_s: float = 0.0
+    """Operator commands (``DELAYED_OPS``) are answered this long after they arrive."""
 
 
 class DeviceRejected(Exception):
@@ -61,6 +70,10 @@ class DeviceRejected(Exception):
 
 class StreamEnded(Exception):
     """The gateway ended the Sync stream."""
+
+
+def _cancelled(exc: BaseException) -> bool:
+    return isinstance(exc, aio.AioRpcError) and exc.code() == grpc.StatusCode.CANCELLED
 
 
 def jittered(backoff: float, rng: random.Random) -> float:
@@ -81,11 +94,14 @@ class DeviceAgent:
         profile: DeviceProfile = DeviceProfile(),
         metadata: tuple[tuple[str, str], ...] | None = None,
         seed: int | None = None,
+        new_channel: ChannelFactory | None = None,
     ) -> None:
         self.device_id = device_id
         self.profile = profile
         self.protocol = protocol
-        self._channel = channel
+        self.channel = channel
+        """The connection in use; replaced (``new_channel``) when the device drops and comes back."""
+        self._new_channel = new_channel
         self._report = report
         self._metadata = metadata
         self._rng = random.Random(seed if seed is not None else device_id)
@@ -95,6 +111,12 @@ class DeviceAgent:
         self._sessions = SessionTable()
         self._node_dyn: bytes | None = None
         self._metrics_body: bytes | None = None
+        self._drop: str | None = None  # "clean" | "duplicate" while a drop is under way
+        self._spare: aio.Channel | None = None  # the connection a duplicate online came back on
+        self._duplicate: asyncio.Task[None] | None = None
+        self._status_paused = False
+        self._pusher: asyncio.Task[None] | None = None
+        self._delayed: set[asyncio.Task[None]] = set()
         self.online = False
         self.connects = 0
         self.commands = 0
@@ -108,40 +130,103 @@ class DeviceAgent:
                 await self._session_once()
                 backoff = self.profile.backoff_initial_s
             except asyncio.CancelledError:
-                raise
+                # The stream was cancelled by ``drop``, not this task by its owner: come back.
+                if self._drop is None or asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                    raise
             except Exception as exc:
                 if self.online:  # a drop after a good connection resets the backoff
                     backoff = self.profile.backoff_initial_s
-                self.online = False
-                if isinstance(exc, aio.AioRpcError):
-                    reason = explain_rpc_error(self.protocol, exc)
-                    if reason is not None:
-                        exc = ProtocolMismatch(reason)
-                name = {DeviceRejected: "reject", ProtocolMismatch: "protocol"}.get(type(exc), "stream")
-                self._report(REQUEST_TYPE, name, 0.0, 0, exc)
+                if not (self._drop is not None and _cancelled(exc)):
+                    self._report_session_error(exc)
             finally:
                 self.online = False
                 self._close_call()
+            if self._drop is not None:
+                await self._come_back()
+                backoff = self.profile.backoff_initial_s
+                continue
             await asyncio.sleep(jittered(backoff, self._rng))
             backoff = min(backoff * 2, self.profile.backoff_max_s)
+
+    # -- storms and the end of the window --------------------------------------------------------
+
+    def drop(self, duplicate: bool = False) -> None:
+        """Lose the connection now (on the loop thread) and come back on a new one. ``duplicate``: come
+        back first, while the old stream is still open, then let the old one go."""
+        if self._drop is not None or self._call is None:
+            return  # already dropping, or not connected: a storm has nothing to cut
+        if duplicate:
+            self._drop = "duplicate"
+            self._duplicate = asyncio.get_running_loop().create_task(self._duplicate_online())
+        else:
+            self._drop = "clean"
+            self._close_call()
+
+    async def _duplicate_online(self) -> None:
+        """A second stream that says online for this id while the first is open. The gateway's first answer
+        (aranya: REJECT ALREADY_CONNECTED) ends it and is timed as ``duplicate_online``, a failure only when
+        none comes; then the old stream goes and the device connects again on the new connection."""
+        proto = self.protocol
+        t0 = time.perf_counter()
+        channel = await self._fresh_channel()
+        call = open_sync(proto, channel, self._metadata)
+        error: BaseException | None = None
+        try:
+            await call.write(proto.online(self.device_id))
+            if await asyncio.wait_for(call.read(), DUPLICATE_WAIT_S) is aio.EOF:
+                error = StreamEnded("the gateway ended a duplicate online without an answer")
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            error = exc
+        finally:
+            call.cancel()
+        self._report(REQUEST_TYPE, "duplicate_online", (time.perf_counter() - t0) * 1000, 0, error)
+        self._spare = channel
+        self._close_call()
+
+    async def _come_back(self) -> None:
+        old, self._drop = self.channel, None
+        spare, self._spare = self._spare, None
+        if spare is not None or self._new_channel is not None:
+            self.channel = spare if spare is not None else await self._fresh_channel()
+            with contextlib.suppress(Exception):
+                await old.close(None)
+        await asyncio.sleep(jittered(self.profile.backoff_initial_s, self._rng))
+
+    async def _fresh_channel(self) -> aio.Channel:
+        return await self._new_channel() if self._new_channel is not None else self.channel
+
+    def pause_status(self) -> None:
+        """No more status pushes (the run's window is closing); on the loop thread."""
+        self._status_paused = True
+        if self._pusher is not None:
+            self._pusher.cancel()
+
+    def _report_session_error(self, exc: Exception) -> None:
+        if isinstance(exc, aio.AioRpcError):
+            reason = explain_rpc_error(self.protocol, exc)
+            if reason is not None:
+                exc = ProtocolMismatch(reason)
+        name = {DeviceRejected: "reject", ProtocolMismatch: "protocol"}.get(type(exc), "stream")
+        self._report(REQUEST_TYPE, name, 0.0, 0, exc)
 
     async def _session_once(self) -> None:
         proto = self.protocol
         self._sessions = SessionTable()
         t0 = time.perf_counter()
         try:
-            await asyncio.wait_for(self._channel.channel_ready(), timeout=10)
+            await asyncio.wait_for(self.channel.channel_ready(), timeout=10)
         except TimeoutError as exc:
             raise ConnectionError(f"channel not ready after 10s ({self.device_id})") from exc
         self._report(REQUEST_TYPE, "connect", (time.perf_counter() - t0) * 1000, 0, None)
         self.connects += 1
-        call = open_sync(proto, self._channel, self._metadata)
+        call = open_sync(proto, self.channel, self._metadata)
         self._call = call
         t_online = time.perf_counter()
         await self._write(proto.online(self.device_id))
         unpack = proto.unpack
         reject = proto.cmd.REJECT
-        pusher: asyncio.Task[None] | None = None
         try:
             first = True
             while True:
@@ -153,12 +238,15 @@ class DeviceAgent:
                     first = False
                     self.online = True
                     self._report(REQUEST_TYPE, "first_cmd", (time.perf_counter() - t_online) * 1000, 0, None)
-                    if self.profile.status_push_interval_s > 0:
-                        pusher = asyncio.get_running_loop().create_task(self._push_status())
+                    if self.profile.status_push_interval_s > 0 and not self._status_paused:
+                        self._pusher = asyncio.get_running_loop().create_task(self._push_status())
                 await self._handle(kind, sid, seq, complete, payload)
         finally:
-            if pusher is not None:
-                pusher.cancel()
+            if self._pusher is not None:
+                self._pusher.cancel()
+                self._pusher = None
+            for task in list(self._delayed):
+                task.cancel()
 
     def _close_call(self) -> None:
         call, self._call = self._call, None
@@ -222,6 +310,23 @@ class DeviceAgent:
             self._report(REQUEST_TYPE, command.label, 0.0, 0, ValueError(f"duplicate sid {sid}"))
             return
         session = self._sessions.open(Session(kind), now=time.monotonic(), sid=sid)
+        if self.profile.answer_delay_s > 0 and op in DELAYED_OPS:
+            # Off the read loop, so a delayed answer holds up no other command.
+            task = asyncio.get_running_loop().create_task(self._answer_later(session, command, t0))
+            self._delayed.add(task)
+            task.add_done_callback(self._delayed.discard)
+            return
+        await self._answer(session, command, t0)
+
+    async def _answer_later(self, session: Session, command: Command, t0: float) -> None:
+        await asyncio.sleep(self.profile.answer_delay_s)
+        try:
+            await self._answer(session, command, t0)
+        except Exception as exc:  # the stream went away meanwhile
+            self._report(REQUEST_TYPE, command.label, (time.perf_counter() - t0) * 1000, 0, exc)
+
+    async def _answer(self, session: Session, command: Command, t0: float) -> None:
+        op, sid = command.op, session.sid
         handler = self._HANDLERS.get(op)
         try:
             if handler is None:

@@ -3,12 +3,13 @@
 The device itself (``DeviceAgent``) lives on the load engine's loop; this greenlet
 only starts it, waits, and cancels it when Locust stops the user, so a fleet of
 thousands of long-lived streams costs one idle greenlet each. Its id, address and
-protocol version come from the environment's ``FleetPlan`` (``loadtests.fleet``).
+protocol version come from the environment's ``FleetPlan`` (``loadtests.fleet``), how it
+behaves from the run profile's ``[fleet]``.
 """
 
 from __future__ import annotations
 
-import os
+from typing import Any
 
 import gevent
 import gevent.event
@@ -16,32 +17,42 @@ from locust import task
 from locust.exception import StopUser
 
 from aranya_perf import protocol
-from aranya_perf.address_map import DEFAULT_PREFIX, AddressMap, DeviceAddress
+from aranya_perf.address_map import DeviceAddress
+from aranya_perf.profiles.schema import FleetSection
 from loadtests.device_agent import DeviceAgent, DeviceProfile
+from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
 from loadtests.fleet import plan_for
-from loadtests.grpc_user import GrpcUser, allow_remote_for
+from loadtests.grpc_user import GrpcUser
 
-PROTOCOL_ENV = "ARANYA_PERF_PROTOCOL"
+
+def device_profile(fleet: FleetSection) -> DeviceProfile:
+    """How each simulated device behaves, from the profile's ``[fleet]``."""
+    return DeviceProfile(
+        node_status_bytes=fleet.node_status_bytes,
+        metrics_bytes=fleet.metrics_bytes,
+        exec_stdout_bytes=fleet.exec_stdout_bytes,
+        log_line_bytes=fleet.log_line_bytes,
+        pods=fleet.pods,
+        status_push_interval_s=fleet.status_interval_s,
+        backoff_initial_s=fleet.backoff_initial_s,
+        backoff_max_s=fleet.backoff_max_s,
+        answer_delay_s=fleet.answer_delay_s,
+    )
 
 
 class DeviceUser(GrpcUser):
     """A simulated arhat agent holding one Sync stream to the target."""
 
     weight = 100
-    profile = DeviceProfile()
-    device_id_prefix = os.environ.get("ARANYA_PERF_DEVICE_PREFIX", DEFAULT_PREFIX)
-    protocol_name: str = os.environ.get(PROTOCOL_ENV, protocol.DEFAULT)
-    """The version spoken; Locust's ``--protocol`` overrides it."""
-    address_map: AddressMap | None = None
-    """Where each device connects; None: Locust's ``--address-map``, else ``--host`` for all."""
 
     @property
     def channel_options(self) -> tuple[tuple[str, int], ...]:  # type: ignore[override]
         # grpc's own reconnect backoff sits under the agent's; keep it on the same scale as the profile's.
+        fleet = self.settings.profile.fleet
         return (
-            ("grpc.initial_reconnect_backoff_ms", int(self.profile.backoff_initial_s * 1000)),
-            ("grpc.max_reconnect_backoff_ms", int(self.profile.backoff_max_s * 1000)),
+            ("grpc.initial_reconnect_backoff_ms", int(fleet.backoff_initial_s * 1000)),
+            ("grpc.max_reconnect_backoff_ms", int(fleet.backoff_max_s * 1000)),
         )
 
     agent: DeviceAgent | None = None
@@ -49,10 +60,10 @@ class DeviceUser(GrpcUser):
     _device: DeviceAddress | None = None
 
     def resolve_target(self) -> str:
-        plan = plan_for(self.environment, type(self), allow_remote=allow_remote_for(self))
-        self._device = plan.next_device()
+        self.plan = plan_for(self.environment, lease_from_master(self.environment))
+        self._device = self.plan.next_device()
         self.device_id = self._device.device_id
-        self.protocol = plan.protocol
+        self.protocol = protocol.get(self.plan.protocol)
         return self._device.address
 
     def server_name(self) -> str | None:
@@ -67,11 +78,12 @@ class DeviceUser(GrpcUser):
         response_time_ms: float,
         response_length: int = 0,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         # A fleet reports thousands of events a second and none is awaited: let the engine deliver
         # them in batches (times are measured on the loop, so the delay does not change them).
         self.engine.post_lazy(
-            self._fire_request, request_type, name, response_time_ms, response_length, exception
+            self._fire_request, request_type, name, response_time_ms, response_length, exception, context
         )
 
     def on_start(self) -> None:
@@ -82,9 +94,11 @@ class DeviceUser(GrpcUser):
             self.channel,
             self.report,
             self.protocol,
-            self.profile,
+            device_profile(self.settings.profile.fleet),
             metadata=self.call_metadata(),
+            new_channel=self.open_channel,
         )
+        self.plan.attach(self.agent)
         self._handle = self.engine.spawn(self.agent.run, on_done=self._agent_done)
 
     def _agent_done(self, _result: object, error: BaseException | None) -> None:
@@ -120,4 +134,9 @@ class DeviceUser(GrpcUser):
             self._handle = None
             # Bounded: the stream is cancelled on the loop within milliseconds.
             self._finished.wait(timeout=2)
+        if self.agent is not None:
+            self.plan.detach(self.agent)
+            assert self._device is not None
+            self.plan.release(self._device)
+            self.channel = self.agent.channel  # after a storm, the connection the device came back on
         super().on_stop()

@@ -4,7 +4,10 @@ Each user owns one grpc.aio channel (by default its own TCP connection, as a
 real device or kubectl client has), created in ``on_start`` so nothing exists
 before ``locust --processes`` forks. Calls run on the engine's loop; every call
 and stream event is reported through ``report`` as a Locust request event with
-the exact (un-rounded) response time in milliseconds.
+the exact (un-rounded) response time in milliseconds. TLS files come from the run's
+profile (``[target]``), else from the ``ARANYA_PERF_TLS_*`` environment variables.
+Calls made through ``timed_call`` count as in flight in the process's ``Window`` until
+their event has fired, so a closing window can wait for them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from locust.exception import StopUser
 from aranya_perf.codec import MAX_MESSAGE_BYTES
 from aranya_perf.targets import TargetError, check_target, format_address, strip_scheme
 from loadtests.engine import Engine, get_engine
+from loadtests.settings import RunSettings, settings_for
+from loadtests.window import Window, window_for
 
 ALLOW_REMOTE_ENV = "ARANYA_PERF_ALLOW_REMOTE"
 
@@ -41,8 +46,10 @@ def target_from_host(host: str | None, *, allow_remote: bool) -> str:
 
 def allow_remote_for(user: User) -> bool:
     """``aranya-perf run --allow-remote``, ``locust --allow-remote`` or ARANYA_PERF_ALLOW_REMOTE=1."""
+    settings = getattr(user, "settings", None)
     return (
         bool(getattr(user, "allow_remote", False))
+        or bool(settings is not None and settings.allow_remote)
         or bool(getattr(user.environment.parsed_options, "allow_remote", False))
         or os.environ.get(ALLOW_REMOTE_ENV) == "1"
     )
@@ -72,16 +79,25 @@ class GrpcUser(User):
     engine: Engine
     channel: aio.Channel | None
     target: str
+    settings: RunSettings
+    window: Window
 
     def __init__(self, environment: Any) -> None:
         super().__init__(environment)
         self.channel = None
         self._fire = environment.events.request.fire
+        self.window = window_for(environment)
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def on_start(self) -> None:
         try:
+            self.settings = settings_for(self.environment)
+            t = self.settings.profile.target
+            if t.tls_ca or t.tls_cert:
+                self.tls_ca_file, self.tls_cert_file, self.tls_key_file = t.tls_ca, t.tls_cert, t.tls_key
+            if t.tls_server_name:
+                self.tls_server_name = t.tls_server_name
             self.target = self.resolve_target()
         except TargetError as exc:
             self.environment.events.request.fire(
@@ -89,7 +105,7 @@ class GrpcUser(User):
             )
             raise StopUser() from exc
         self.engine = get_engine()
-        self.channel = self.engine.call(self._open_channel, timeout=10)
+        self.channel = self.engine.call(self.open_channel, timeout=10)
 
     def on_stop(self) -> None:
         channel, self.channel = self.channel, None
@@ -104,7 +120,9 @@ class GrpcUser(User):
 
     # -- helpers for subclasses ------------------------------------------------------------------
 
-    async def _open_channel(self) -> aio.Channel:
+    async def open_channel(self, target: str | None = None) -> aio.Channel:
+        """A new channel to ``target`` (default: the user's) with this user's options (on the loop)."""
+        target = target or self.target
         options = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -121,8 +139,8 @@ class GrpcUser(User):
             server_name = self.server_name()
             if server_name:
                 options.append(("grpc.ssl_target_name_override", server_name))
-            return aio.secure_channel(self.target, creds, options=options)
-        return aio.insecure_channel(self.target, options=options)
+            return aio.secure_channel(target, creds, options=options)
+        return aio.insecure_channel(target, options=options)
 
     def report(
         self,
@@ -131,12 +149,35 @@ class GrpcUser(User):
         response_time_ms: float,
         response_length: int = 0,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         """Report one request from the loop thread; the event fires in the engine's drain greenlet."""
-        self.engine.post(self._fire_request, request_type, name, response_time_ms, response_length, exception)
+        self.engine.post(
+            self._fire_request, request_type, name, response_time_ms, response_length, exception, context
+        )
+
+    def report_call(
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        """``report`` for a call counted in flight (``Window.started_*``): it leaves the count once fired."""
+        self.engine.post(
+            self._fire_call, request_type, name, response_time_ms, response_length, exception, context
+        )
 
     def _fire_request(
-        self, request_type: str, name: str, response_time: float, length: int, exc: BaseException | None
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        length: int,
+        exc: BaseException | None,
+        context: dict[str, Any] | None,
     ) -> None:
         self._fire(
             request_type=request_type,
@@ -144,8 +185,14 @@ class GrpcUser(User):
             response_time=response_time,
             response_length=length,
             exception=exc,
-            context={},
+            context=context or {},
         )
+
+    def _fire_call(self, *args: Any) -> None:
+        try:
+            self._fire_request(*args)
+        finally:
+            self.window.finished += 1
 
     def server_name(self) -> str | None:
         """The TLS name to verify the target's certificate against, when it is not the target's host."""
@@ -165,6 +212,7 @@ class GrpcUser(User):
 
         ``check(result)`` returns the response length and raises to mark a wrong answer as a failure.
         """
+        self.window.started_closed += 1
         return self.engine.call(self._timed, request_type, name, make_call, check)
 
     async def _timed(
@@ -180,12 +228,12 @@ class GrpcUser(User):
             elapsed_ms = (time.perf_counter() - start) * 1000
             length = check(result)
         except aio.AioRpcError as exc:
-            self.report(request_type, name, (time.perf_counter() - start) * 1000, 0, RpcFailure.of(exc))
+            self.report_call(request_type, name, (time.perf_counter() - start) * 1000, 0, RpcFailure.of(exc))
             return None
         except Exception as exc:
-            self.report(request_type, name, (time.perf_counter() - start) * 1000, 0, exc)
+            self.report_call(request_type, name, (time.perf_counter() - start) * 1000, 0, exc)
             return None
-        self.report(request_type, name, elapsed_ms, length)
+        self.report_call(request_type, name, elapsed_ms, length)
         return result
 
 

@@ -1,18 +1,21 @@
-"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol and
---address-map options, the target checks before any user starts (loopback rule, protocol name,
-a readable address map), freezing the fleet's objects out of the garbage collector once the
-ramp is done, and stopping the load engine when Locust quits."""
+"""Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol,
+--address-map and --metrics-listen options, the checks before any user starts (loopback rule,
+protocol name, a readable address map, a valid ``--profile``), the messages between master and
+workers (``distributed``), live Prometheus metrics (``live_metrics``), freezing the fleet's
+objects out of the garbage collector once the ramp is done, and stopping the load engine when
+Locust quits."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aranya_perf import protocol
-from aranya_perf.address_map import parse
+from aranya_perf import profiles, protocol
 from aranya_perf.gc_policy import collect_and_freeze
-from aranya_perf.targets import TargetError, strip_scheme
+from aranya_perf.targets import TargetError
+from loadtests import distributed, live_metrics
 from loadtests.engine import shutdown_engine
 from loadtests.grpc_user import target_from_host
+from loadtests.settings import remember_worker_options, settings_for
 
 _installed: set[int] = set()
 
@@ -36,26 +39,38 @@ def _add_arguments(parser: Any) -> None:
         help="where each device connects: HOST:PORT, HOST:LO-HI, a .csv/.toml file, or "
         "k8s:NAMESPACE/SERVICE (default: --host for every device; operators always use --host)",
     )
+    live_metrics.add_arguments(parser)
 
 
-def _check_target(environment: Any, **_kw: Any) -> None:
+def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
     opts = environment.parsed_options
-    if opts is None:  # library use
+    if opts is None:  # library use: the caller installs what it needs
+        return
+    kind = type(runner).__name__
+    if kind == "WorkerRunner":  # everything about the run comes from the master, later
+        remember_worker_options(environment)
+        distributed.install_worker(environment)
         return
     allow_remote = bool(getattr(opts, "allow_remote", False))
     try:
         name = getattr(opts, "protocol", None)
         if name is not None:
             protocol.get(name)
-        spec = getattr(opts, "address_map", None)
-        if spec:  # parsed once here (a Kubernetes Service is one API read), used by every DeviceUser
-            environment._aranya_perf_address_map = parse(strip_scheme(spec), allow_remote=allow_remote)
         host = environment.host or getattr(opts, "host", None)
         if host:  # without one, the web UI asks for it later
             target_from_host(host, allow_remote=allow_remote)
-    except (TargetError, protocol.ProtocolError) as exc:
+            settings_for(environment)  # the profile and the address map (a Kubernetes Service is one read)
+        elif getattr(opts, "profile", None):
+            profiles.resolve(opts.profile)
+    except (TargetError, protocol.ProtocolError, profiles.ProfileError) as exc:
         # One line and a non-zero exit before any user starts.
         raise SystemExit(f"aranya-perf: {exc}") from None
+    if kind == "MasterRunner":
+        from aranya_perf.measure.latency import LatencyRecorder
+
+        distributed.install_master(environment, LatencyRecorder(environment, follow_resets=False))
+    elif runner is not None:
+        distributed.install_local(environment)
 
 
 def install(events: Any, *, gc_freeze: bool = True) -> None:
@@ -64,7 +79,8 @@ def install(events: Any, *, gc_freeze: bool = True) -> None:
         return
     _installed.add(id(events))
     events.init_command_line_parser.add_listener(_add_arguments)
-    events.init.add_listener(_check_target)
+    events.init.add_listener(_on_init)
+    events.init.add_listener(live_metrics.on_init)
     if gc_freeze:
         events.spawning_complete.add_listener(lambda **_kw: collect_and_freeze())
     events.quitting.add_listener(lambda **_kw: shutdown_engine())

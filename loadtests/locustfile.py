@@ -1,18 +1,22 @@
 """Locustfile for a fleet of edge devices and the operators who drive them.
 
-    locust -f loadtests/locustfile.py --host 127.0.0.1:PORT            # web UI
-    locust -f loadtests/locustfile.py --host 127.0.0.1:PORT --headless -u 203 -r 50 -t 30s
+    locust -f loadtests/locustfile.py --host 127.0.0.1:PORT --profile step     # a run profile's shape
+    locust -f loadtests/locustfile.py --host 127.0.0.1:PORT --headless -u 101 -r 50 -t 30s
 
-Users split by weight (100 devices per operator); a non-loopback --host is
-refused unless --allow-remote is given.
+With ``--profile NAME|PATH`` (default ``smoke``) the profile's shape, fleet, operators and
+duration drive the run; with ``-u`` and no profile, users split by weight (100 devices per
+operator). A non-loopback --host is refused unless --allow-remote is given. Distributed:
+``--master --expect-workers N`` here, ``--worker --master-host H`` on each worker (or
+``aranya-perf worker --master-host H``).
 """
 
 from locust import events
 
 from loadtests import hooks
 from loadtests.devices import DeviceUser
-from loadtests.operators import OperatorUser
+from loadtests.operators import ArrivalUser, OperatorUser
+from loadtests.shapes import ProfileShape
 
-__all__ = ["DeviceUser", "OperatorUser"]
+__all__ = ["ArrivalUser", "DeviceUser", "OperatorUser", "ProfileShape"]
 
 hooks.install(events)

@@ -1,154 +1,345 @@
-"""``OperatorUser``: a person running kubectl exec/logs/port-forward against online devices.
+"""Operators: people running kubectl exec/logs/port-forward against online devices, in two load models.
 
-Calls go through the gateway's control service (the stand-in for kube-apiserver ->
-aranya) and are timed end to end, device round trip included. Each answer is checked,
-so a wrong or short answer counts as a failure. The target container is a pod's
-(``pod_uid``/``container``), which aranya-v0.2 and later route through CMD_RUNTIME; set
-``pod_uid = ""`` and ``container = "host"`` to drive the device host instead. A metrics
-scrape (CollectMetrics) stands in for Prometheus pulling a virtual node's metrics.
+Calls go through a gateway's control service (the stand-in for kube-apiserver -> aranya) and
+are timed end to end, device round trip included. Each answer is checked, so a wrong or
+short answer counts as a failure. The target container is a pod's (``pod_uid``/``container``
+of the profile's ``[operators]``), which aranya-v0.2 and later route through CMD_RUNTIME; an
+empty ``pod_uid`` and ``container = "host"`` drive the device host instead. A metrics scrape
+(CollectMetrics) stands in for Prometheus pulling a virtual node's metrics. Which call comes
+next is drawn from the profile's ``mix`` weights. With several gateway processes, a call
+picks one, lists its devices and calls it about one of them: each process only knows its own.
+
+- ``OperatorUser`` (closed model): one call at a time, then a think time. A slow target slows
+  the operators down, and so hides part of its slowness (coordinated omission).
+- ``ArrivalUser`` (open model): one per run; starts calls at ``arrival_rate`` per second (times
+  the shape's level with ``follow_shape``) whatever the response time, at most
+  ``max_in_flight`` at once. Each call is timed from its intended start (corrected for
+  coordinated omission) and, as ``<name> (service time)``, from when it was actually sent.
+  Arrivals that waited for a free slot are queued starts; arrivals started more than
+  ``MISSED_START_MS`` late with a slot free are missed starts: the generator fell behind.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 import time
+from collections.abc import Awaitable, Callable
 
-from locust import between, task
+import gevent
+import gevent.event
+from grpc import aio
+from locust import task
 
+from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
 from loadtests import payloads
-from loadtests.grpc_user import GrpcUser
+from loadtests.engine import TaskHandle
+from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from loadtests.shapes import level_at
 
 REQUEST_TYPE = "control"
+CALL_NAMES = {"exec": "Exec", "logs": "Logs", "port_forward": "PortForward", "metrics": "CollectMetrics"}
+"""Profile mix key -> the control method (and request name) it calls."""
+DEVICE_LIST_TTL_S = 2.0
+MISSED_START_MS = 10.0
 
 
 class WrongAnswer(Exception):
     """The call succeeded but its answer was not what the device must send."""
 
 
-class OperatorUser(GrpcUser):
-    weight = 1
-    wait_time = between(0.05, 0.15)
-    exec_stdout_bytes = payloads.EXEC_STDOUT_BYTES
-    log_tail_lines = 50
-    forward_frames = 4
-    forward_frame_bytes = 4096
-    device_list_ttl_s = 2.0
-    pod_uid = "pod-0"
-    container = "app"
+class OperatorCalls:
+    """The operator calls on one control service, as coroutines that check their answer and return the
+    response length (``WrongAnswer`` when the answer is not the device's)."""
 
-    def on_start(self) -> None:
-        super().on_start()
-        self.stub = ControlStub(self.channel)
-        self._devices: list[str] = []
-        self._listed_at = float("-inf")
+    def __init__(
+        self, stub: ControlStub, ops: OperatorsSection, metadata: tuple[tuple[str, str], ...] | None
+    ) -> None:
+        self.stub, self.ops, self.metadata = stub, ops, metadata
+        self.deadline = ops.deadline_s
 
-    def _pick_device(self) -> str | None:
-        if time.monotonic() - self._listed_at > self.device_list_ttl_s:
-            resp = self.timed_call(
-                REQUEST_TYPE,
-                "ListDevices",
-                lambda: self.stub.ListDevices(
-                    ctl.ListDevicesRequest(), timeout=self.deadline_s, metadata=self.call_metadata()
-                ),
-                lambda r: r.ByteSize(),
-            )
-            self._listed_at = time.monotonic()
-            if resp is not None:
-                self._devices = list(resp.device_ids)
-        return random.choice(self._devices) if self._devices else None
+    def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
+        method = getattr(self, key)
+        return lambda: method(device)
 
-    @task(6)
-    def exec_command(self) -> None:
-        device = self._pick_device()
-        if device is None:
-            return
-        want = self.exec_stdout_bytes
+    async def list_devices(self) -> list[str]:
+        resp = await self.stub.ListDevices(
+            ctl.ListDevicesRequest(), timeout=self.deadline, metadata=self.metadata
+        )
+        return list(resp.device_ids)
+
+    async def exec(self, device: str) -> int:
+        want = self.ops.exec_stdout_bytes
         req = ctl.ExecRequest(
             device_id=device,
-            pod_uid=self.pod_uid,
-            container=self.container,
+            pod_uid=self.ops.pod_uid,
+            container=self.ops.container,
             command=["ls", "-l", "/var/lib/app"],
             envs={payloads.STDOUT_BYTES_ENV: str(want)},
         )
+        resp = await self.stub.Exec(req, timeout=self.deadline, metadata=self.metadata)
+        if resp.exit_code != 0 or len(resp.stdout) != want:
+            raise WrongAnswer(f"exec: exit {resp.exit_code}, {len(resp.stdout)} of {want} stdout bytes")
+        return len(resp.stdout) + len(resp.stderr)
 
-        def check(resp: ctl.ExecResponse) -> int:
-            if resp.exit_code != 0 or len(resp.stdout) != want:
-                raise WrongAnswer(f"exec: exit {resp.exit_code}, {len(resp.stdout)} of {want} stdout bytes")
-            return len(resp.stdout) + len(resp.stderr)
-
-        self.timed_call(
-            REQUEST_TYPE,
-            "Exec",
-            lambda: self.stub.Exec(req, timeout=self.deadline_s, metadata=self.call_metadata()),
-            check,
-        )
-
-    @task(3)
-    def tail_logs(self) -> None:
-        device = self._pick_device()
-        if device is None:
-            return
-        want = self.log_tail_lines
+    async def logs(self, device: str) -> int:
+        want = self.ops.log_tail_lines
         req = ctl.LogsRequest(
-            device_id=device, pod_uid=self.pod_uid, container=self.container, tail_lines=want
+            device_id=device, pod_uid=self.ops.pod_uid, container=self.ops.container, tail_lines=want
         )
+        call = self.stub.Logs(req, timeout=self.deadline, metadata=self.metadata)
+        data = b"".join([chunk.data async for chunk in call])
+        if (lines := data.count(b"\n")) != want:
+            raise WrongAnswer(f"logs: {lines} of {want} lines")
+        return len(data)
 
-        async def read_all() -> bytes:
-            call = self.stub.Logs(req, timeout=self.deadline_s, metadata=self.call_metadata())
-            return b"".join([chunk.data async for chunk in call])
-
-        def check(data: bytes) -> int:
-            lines = data.count(b"\n")
-            if lines != want:
-                raise WrongAnswer(f"logs: {lines} of {want} lines")
-            return len(data)
-
-        self.timed_call(REQUEST_TYPE, "Logs", read_all, check)
-
-    @task(1)
-    def port_forward(self) -> None:
-        device = self._pick_device()
-        if device is None:
-            return
-        blobs = [random.randbytes(self.forward_frame_bytes) for _ in range(self.forward_frames)]
+    async def port_forward(self, device: str) -> int:
+        ops = self.ops
+        blobs = [random.randbytes(ops.forward_frame_bytes) for _ in range(ops.forward_frames)]
         sent = b"".join(blobs)
+        call = self.stub.PortForward(timeout=self.deadline, metadata=self.metadata)
+        await call.write(
+            ctl.PortForwardFrame(device_id=device, pod_uid=ops.pod_uid, port=8080, data=blobs[0])
+        )
+        for blob in blobs[1:]:
+            await call.write(ctl.PortForwardFrame(data=blob))
+        await call.done_writing()
+        got = b"".join([frame.data async for frame in call])
+        if got != sent:
+            raise WrongAnswer(f"port-forward: echoed {len(got)} bytes, sent {len(sent)}, equal={got == sent}")
+        return len(got)
 
-        async def echo() -> bytes:
-            call = self.stub.PortForward(timeout=self.deadline_s, metadata=self.call_metadata())
-            await call.write(
-                ctl.PortForwardFrame(device_id=device, pod_uid=self.pod_uid, port=8080, data=blobs[0])
-            )
-            for blob in blobs[1:]:
-                await call.write(ctl.PortForwardFrame(data=blob))
-            await call.done_writing()
-            return b"".join([frame.data async for frame in call])
-
-        def check(got: bytes) -> int:
-            if got != sent:
-                raise WrongAnswer(
-                    f"port-forward: echoed {len(got)} bytes, sent {len(sent)}, equal={got == sent}"
-                )
-            return len(got)
-
-        self.timed_call(REQUEST_TYPE, "PortForward", echo, check)
-
-    @task(1)
-    def scrape_metrics(self) -> None:
-        device = self._pick_device()
-        if device is None:
-            return
+    async def metrics(self, device: str) -> int:
         req = ctl.CollectMetricsRequest(device_id=device)
+        resp = await self.stub.CollectMetrics(req, timeout=self.deadline, metadata=self.metadata)
+        if not resp.data.startswith(b"node_"):
+            raise WrongAnswer(f"metrics: {len(resp.data)} bytes not in Prometheus text format")
+        return len(resp.data)
 
-        def check(resp: ctl.CollectMetricsResponse) -> int:
-            if not resp.data.startswith(b"node_"):
-                raise WrongAnswer(f"metrics: {len(resp.data)} bytes not in Prometheus text format")
-            return len(resp.data)
 
-        self.timed_call(
+def _failure(exc: Exception) -> Exception:
+    return RpcFailure.of(exc) if isinstance(exc, aio.AioRpcError) else exc
+
+
+def _mix(ops: OperatorsSection) -> tuple[list[str], list[float]]:
+    keys = [k for k, w in ops.mix.items() if w > 0]
+    return keys, [ops.mix[k] for k in keys]
+
+
+class _Controls:
+    """One channel and ``OperatorCalls`` per control service of the run; the first channel is the user's."""
+
+    def __init__(self, user: GrpcUser) -> None:
+        self.user = user
+        ops = user.settings.profile.operators
+        allow_remote = allow_remote_for(user)
+        self.channels = [user.channel]
+        for address in user.settings.controls[1:]:
+            target = target_from_host(address, allow_remote=allow_remote)
+            self.channels.append(user.engine.call(user.open_channel, target, timeout=10))
+        self.calls = [OperatorCalls(ControlStub(c), ops, user.call_metadata()) for c in self.channels]
+
+    def close(self) -> None:
+        for channel in self.channels[1:]:  # the first is the user's own, closed by GrpcUser
+            with contextlib.suppress(Exception):  # the engine is stopping: nothing left to release
+                self.user.engine.call(channel.close, 0, timeout=5)
+
+
+class OperatorUser(GrpcUser):
+    """Closed model: a call, its answer, a think time, the next call."""
+
+    weight = 1
+
+    def wait_time(self) -> float:
+        ops = self.settings.profile.operators
+        return random.uniform(ops.think_min_s, ops.think_max_s)
+
+    def resolve_target(self) -> str:
+        controls = self.settings.controls
+        return target_from_host(controls[0] if controls else self.host, allow_remote=allow_remote_for(self))
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.controls = _Controls(self)
+        self._keys, self._weights = _mix(self.settings.profile.operators)
+        self._devices: list[list[str]] = [[] for _ in self.controls.calls]
+        self._listed_at = [float("-inf")] * len(self.controls.calls)
+
+    def on_stop(self) -> None:
+        if hasattr(self, "controls"):
+            self.controls.close()
+        super().on_stop()
+
+    def _pick(self) -> tuple[OperatorCalls, str] | None:
+        i = random.randrange(len(self.controls.calls))
+        calls = self.controls.calls[i]
+        if time.monotonic() - self._listed_at[i] > DEVICE_LIST_TTL_S:
+            resp = self.timed_call(REQUEST_TYPE, "ListDevices", calls.list_devices, len)
+            self._listed_at[i] = time.monotonic()
+            if resp is not None:
+                self._devices[i] = resp
+        return (calls, random.choice(self._devices[i])) if self._devices[i] else None
+
+    @task
+    def operate(self) -> None:
+        if not self.window.open:
+            gevent.sleep(0.1)  # the run is ending: no new calls
+            return
+        picked = self._pick()
+        if picked is None:
+            return
+        calls, device = picked
+        key = random.choices(self._keys, self._weights)[0]
+        self.timed_call(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, device), lambda n: n)
+
+
+class ArrivalUser(GrpcUser):
+    """Open model: this one user runs the run's arrival schedule on the load engine."""
+
+    weight = 1
+    _handle: TaskHandle | None = None
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    def resolve_target(self) -> str:
+        return OperatorUser.resolve_target(self)  # type: ignore[arg-type]
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.controls = _Controls(self)
+        self._finished = gevent.event.AsyncResult()
+        scheduler = ArrivalScheduler(self)
+        self._handle = self.engine.spawn(scheduler.run, on_done=lambda _r, e: self._finished.set(e))
+
+    @task
+    def hold(self) -> None:
+        try:
+            error = self._finished.get(timeout=1.0)
+        except gevent.Timeout:
+            return
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            self.environment.events.request.fire(
+                request_type=REQUEST_TYPE, name="arrivals", response_time=0, response_length=0,
+                exception=error, context={},
+            )  # fmt: skip
+        gevent.sleep(1.0)  # the schedule is over (the window closed): idle until Locust stops us
+
+    def on_stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            self._finished.wait(timeout=2)
+        if hasattr(self, "controls"):
+            self.controls.close()
+        super().on_stop()
+
+
+class ArrivalScheduler:
+    """The open-model schedule on the loop: evenly spaced intended starts, at most ``max_in_flight`` calls."""
+
+    def __init__(self, user: ArrivalUser) -> None:
+        self.user = user
+        self.profile = user.settings.profile
+        self.ops = self.profile.operators
+        self.window = user.window
+        self.calls = user.controls.calls
+        self.devices: list[list[str]] = [[] for _ in self.calls]
+        self._keys, self._weights = _mix(self.ops)
+        self._rng = random.Random(self.profile.run.seed)
+
+    def rate_at(self, t: float) -> float:
+        level = level_at(self.profile, t) if self.ops.follow_shape else 1.0
+        return self.ops.arrival_rate * level
+
+    async def _refresh_devices(self, stop: asyncio.Event) -> None:
+        # Timed as requests of their own (the gateway counts them too), not as part of any arrival;
+        # stopped between calls, never cancelled in one, so each is reported.
+        while not stop.is_set():
+            for i, calls in enumerate(self.calls):
+                self.window.started_open += 1
+                t0 = time.perf_counter()
+                error: BaseException | None = None
+                try:
+                    self.devices[i] = await calls.list_devices()
+                except Exception as exc:  # the target is down: the calls themselves will say so too
+                    error = _failure(exc)
+                self.user.report_call(
+                    REQUEST_TYPE, "ListDevices", (time.perf_counter() - t0) * 1000, 0, error
+                )
+            await asyncio.sleep(DEVICE_LIST_TTL_S)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        refresher = loop.create_task(self._refresh_devices(stop))
+        slots = asyncio.Semaphore(self.ops.max_in_flight)
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            # The schedule starts once some device is online: before, there is nobody to call.
+            began = time.perf_counter()
+            while not any(self.devices) and self.window.open:
+                if time.perf_counter() - began > self.profile.run.duration_s:
+                    return
+                await asyncio.sleep(0.05)
+            # The shape's clock is the test's: a schedule that starts late still follows its steps.
+            origin = self.window.opened_at or time.perf_counter()
+            intended = time.perf_counter()
+            while self.window.open:
+                elapsed = intended - origin
+                if elapsed >= self.profile.run.duration_s:
+                    break
+                rate = self.rate_at(elapsed)
+                if rate <= 0:
+                    intended += 0.1
+                    await asyncio.sleep(max(0.0, intended - time.perf_counter()))
+                    continue
+                intended += 1.0 / rate
+                wait = intended - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                queued = slots.locked()
+                await slots.acquire()
+                if not self.window.open:
+                    slots.release()
+                    break
+                started = time.perf_counter()
+                self.window.arrivals += 1
+                if queued:
+                    self.window.queued_starts += 1
+                elif (started - intended) * 1000 > MISSED_START_MS:
+                    self.window.missed_starts += 1
+                self.window.started_open += 1
+                t = loop.create_task(self._one(intended, started, slots))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+        finally:
+            stop.set()
+            await asyncio.gather(refresher, *tasks, return_exceptions=True)
+
+    async def _one(self, intended: float, started: float, slots: asyncio.Semaphore) -> None:
+        i = self._rng.randrange(len(self.calls))
+        key = self._rng.choices(self._keys, self._weights)[0]
+        name = CALL_NAMES[key]
+        length, error = 0, None
+        try:
+            devices = self.devices[i]
+            if not devices:
+                raise LookupError("no device online on this control service")
+            length = await self.calls[i].make(key, self._rng.choice(devices))()
+        except Exception as exc:
+            error = _failure(exc)
+        finally:
+            slots.release()
+        done = time.perf_counter()
+        self.user.report_call(
             REQUEST_TYPE,
-            "CollectMetrics",
-            lambda: self.stub.CollectMetrics(req, timeout=self.deadline_s, metadata=self.call_metadata()),
-            check,
+            name,
+            (done - intended) * 1000,
+            length,
+            error,
+            {"service_ms": (done - started) * 1000},
         )

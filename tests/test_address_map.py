@@ -113,7 +113,7 @@ def test_every_entry_obeys_the_loopback_rule(tmp_path: Path) -> None:
 
 def test_device_ids_naming() -> None:
     assert device_ids("dev", 2, start=9) == ["dev-00009", "dev-00010"]
-    assert AddressMap("x", shared="127.0.0.1:1").assign(1) == [DeviceAddress("dev-00000", "127.0.0.1:1")]
+    assert AddressMap("x", shards=("127.0.0.1:1",)).assign(1) == [DeviceAddress("dev-00000", "127.0.0.1:1")]
 
 
 # -- Kubernetes ----------------------------------------------------------------------------------

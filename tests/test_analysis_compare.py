@@ -62,8 +62,12 @@ def test_slowed_gateway_is_worse_on_operator_calls_only(real_run: Path, tmp_path
     assert proc.returncode == 0, proc.stderr
     rows = json.loads((tmp_path / "cmp" / "compare.json").read_text())["rows"]
     operator = [r for r in rows if r["request_type"] != "device" and r["metric"].startswith("p")]
-    assert operator and all(r["verdict"] == WORSE for r in operator if r["count_a"] >= 20), operator
-    assert all(r["ci_low_pct"] > 0 for r in operator if r["count_a"] >= 20)
+
+    def enough(r: dict) -> bool:  # below 100 samples a p99 is little more than the maximum
+        return r["count_a"] >= (100 if r["metric"].startswith("p99") else 20)
+
+    assert operator and all(r["verdict"] == WORSE for r in operator if enough(r)), operator
+    assert all(r["ci_low_pct"] > 0 for r in operator if enough(r))
     device = [r for r in rows if r["request_type"] == "device"]
     assert device and {r["verdict"] for r in device} == {SAME}
     throughput = [r for r in rows if r["metric"] == "throughput_rps"]
@@ -80,7 +84,7 @@ def test_groups_and_comparability(real_run: Path, tmp_path: Path) -> None:
     refused = run_cli("compare", str(group), str(other), timeout=60)
     assert refused.returncode == 2
     (line,) = refused.stderr.splitlines()
-    assert "not comparable: runs differ in profile: fleet, soak" in line
+    assert "not comparable: runs differ in profile: smoke, soak" in line
     mixed = run_cli("compare", str(group), str(other), "--allow-mixed", timeout=60)
     assert mixed.returncode == 0, mixed.stderr
     assert "> warning: runs differ in profile" in mixed.stdout

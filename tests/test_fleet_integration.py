@@ -12,15 +12,17 @@ import gevent
 import pytest
 from locust.env import Environment
 
-from aranya_perf import protocol
+from aranya_perf import profiles, protocol
 from aranya_perf.address_map import AddressMap, DeviceAddress
-from aranya_perf.fleet_run import drain_gateway
 from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.protocol import Op
+from aranya_perf.run.target import drain_gateway
 from loadtests import hooks
 from loadtests.devices import DeviceUser
 from loadtests.engine import shutdown_engine
-from loadtests.operators import OperatorUser
+from loadtests.operators import ArrivalUser, OperatorUser
+from loadtests.settings import configure
+from loadtests.shapes import user_classes
 from tests.helpers import gateway_process
 
 DEVICES = 12
@@ -53,13 +55,12 @@ def fleet_run(request):
                 "gateway", tuple(DeviceAddress(d, a) for d, a in gw.device_addresses.items())
             )
         else:
-            devices = AddressMap(gw.address, shared=gw.address)
-        attrs = {"fixed_count": DEVICES, "protocol_name": name, "address_map": devices}
-        users = [
-            type("DeviceUser", (DeviceUser,), attrs),
-            type("OperatorUser", (OperatorUser,), {"fixed_count": OPERATORS, "device_list_ttl_s": 0.5}),
-        ]
-        env = Environment(user_classes=users, host=gw.address, stop_timeout=10)
+            devices = AddressMap(gw.address, shards=(gw.address,))
+        overrides = {"fleet.devices": DEVICES, "operators.count": OPERATORS, "target.protocol": name}
+        profile = profiles.resolve("smoke", overrides)
+        users = user_classes([DeviceUser, OperatorUser, ArrivalUser], profile)
+        env = Environment(user_classes=users, stop_timeout=10)
+        configure(env, profile, devices, (gw.address,))
         hooks.install(env.events)
         runner = env.create_local_runner()
         try:
@@ -67,7 +68,7 @@ def fleet_run(request):
             gevent.sleep(5)
             runner.stop_users({"OperatorUser": OPERATORS})
             # As aranya-perf run does: stop the schedule and let sessions end, then read both sides.
-            assert drain_gateway(gw.address) == 0
+            assert drain_gateway(gw.address, 10.0) == 0
             metrics = parse_metrics(gw.metrics_text())
             runner.quit()
         finally:
@@ -92,7 +93,7 @@ def test_fleet_counts_match_gateway(fleet_run):
     for method, n in calls.items():
         assert _metric(metrics, "aranya_gateway_control_requests_total", method=method, code="OK") == n
     # ...and each became exactly one command that a device answered, under the same name on both sides.
-    runtime = proto.via_runtime(OperatorUser.pod_uid)
+    runtime = proto.via_runtime(profiles.resolve("smoke").operators.pod_uid)
     for op, method in ((Op.EXEC, "Exec"), (Op.LOGS, "Logs"), (Op.PORT_FORWARD, "PortForward")):
         label = proto.command(op, b"", runtime=runtime)[2]
         assert _metric(metrics, "aranya_gateway_commands_sent_total", kind=label) == calls[method]

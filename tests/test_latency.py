@@ -17,6 +17,7 @@ from aranya_perf.measure.latency import (
     merge,
     merge_by_key,
     new_histogram,
+    read_intervals,
 )
 from aranya_perf.results import ResultsError
 
@@ -83,7 +84,11 @@ def test_write_load_merge_round_trip(env: Environment, tmp_path: Path) -> None:
     fire(env, "Exec", 0.25, 1000)
     fire(env, "Port Forward", 3.5, 100, failed=True)
     csv_path, hdr_path = rec.write(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["latency.csv", "latency_hdr.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "latency.csv",
+        "latency_hdr.json",
+        "latency_intervals.jsonl",
+    ]
 
     on_disk = pd.read_csv(csv_path)
     assert list(on_disk.columns) == list(LATENCY_COLUMNS)
@@ -137,3 +142,42 @@ def test_detach_and_resets(env: Environment) -> None:
     rec.detach()  # idempotent
     fire(env, "Exec", 1.0, 7)
     assert rec.frame()["count"].tolist() == [2]
+
+
+def test_intervals_and_worker_deltas_add_up_exactly(tmp_path: Path) -> None:
+    # Two "workers" record into their own recorders; the "master" imports their deltas.
+    master, workers = (
+        LatencyRecorder(Environment(), interval_s=1.0),
+        [LatencyRecorder(Environment()) for _ in range(2)],
+    )
+    raw: list[float] = []
+    for w, recorder in enumerate(workers):
+        for i in range(500):
+            ms = 1.0 + (i * 7 + w) % 97
+            raw.append(ms)
+            recorder.record("control", "Exec", ms, failed=i % 50 == 0, now=1000.0 + i / 100)
+        recorder.finish_intervals()
+        master.import_delta(recorder.export_delta())
+        assert recorder.export_delta()["histograms"] == {}  # exported once, then forgotten
+    merged = master.histograms()["control Exec"]
+    assert merged.get_total_count() == len(raw)
+    for pct in (50, 90, 99):
+        exact = sorted(raw)[max(0, round(pct / 100 * len(raw)) - 1)]
+        assert merged.get_value_at_percentile(pct) / 1000 == pytest.approx(exact, rel=0.002, abs=0.001)
+    assert master.frame().set_index("name").loc["Exec", "failures"] == 20
+    master.write(tmp_path)
+    per_second = read_intervals(tmp_path / "latency_intervals.jsonl")
+    assert list(per_second["t"]) == [1000.0, 1001.0, 1002.0, 1003.0, 1004.0]  # both workers' seconds merged
+    assert per_second["count"].sum() == len(raw)
+
+
+def test_service_time_is_recorded_beside_the_corrected_time() -> None:
+    env = Environment()
+    recorder = LatencyRecorder(env)
+    env.events.request.fire(
+        request_type="control", name="Exec", response_time=120.0, response_length=0, exception=None,
+        context={"service_ms": 2.0},
+    )  # fmt: skip
+    frame = recorder.frame().set_index("name")
+    assert frame.loc["Exec", "p50_ms"] == pytest.approx(120.0, rel=HDR_REL)
+    assert frame.loc["Exec (service time)", "p50_ms"] == pytest.approx(2.0, rel=HDR_REL)

@@ -132,3 +132,24 @@ def test_web_ui_starts_and_stops_a_swarm() -> None:
             proc.send_signal(signal.SIGTERM)
             _out, err = proc.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+def test_a_profiles_shape_drives_plain_locust(tmp_path: Path) -> None:
+    # The step profile's levels through Locust's own LoadTestShape: no -u, no -t; the shape ends the run.
+    profile = REPO / "tests" / "data" / "profiles" / "step-small.toml"
+    with gateway_process() as gw:
+        start = time.monotonic()
+        proc = _locust(
+            "--host", gw.address, "--profile", str(profile), "--csv", str(tmp_path / "run"), "--only-summary",
+            timeout=90,
+        )  # fmt: skip
+        took = time.monotonic() - start
+        metrics = parse_metrics(gw.metrics_text())
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out
+    # 20, 40 and 60 devices, plus the one user that runs the open-model arrivals.
+    assert "Shape test updating to 21 users" in out and "Shape test updating to 61 users" in out, out
+    assert metrics["aranya_gateway_device_connects_total"] == 60  # the last step's fleet
+    assert 12 <= took < 60
+    stats = (tmp_path / "run_stats.csv").read_text()
+    assert ",Exec," in stats  # the open-model operators ran too

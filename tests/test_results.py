@@ -113,7 +113,7 @@ def test_meta_round_trip_and_finish(tmp_path: Path) -> None:
 
 def test_read_meta_refuses_future_schema(tmp_path: Path) -> None:
     (tmp_path / "meta.json").write_text(json.dumps({"schema_version": META_SCHEMA_VERSION + 1}))
-    with pytest.raises(ResultsError, match=r"schema_version 2.*upgrade aranya-perf"):
+    with pytest.raises(ResultsError, match=rf"schema_version {META_SCHEMA_VERSION + 1}.*upgrade aranya-perf"):
         read_meta(tmp_path)
 
 

@@ -22,10 +22,17 @@ RUN_FILES = [
     "resources.csv",
     "gateway_metrics.prom",
     "latency.csv",
+    "latency_hdr.json",
+    "latency_intervals.jsonl",
+    "profile.toml",
+    "events.jsonl",
+    "timeline.csv",
+    "slo.json",
+    "slo.xml",
     "report.md",
     "report.html",
 ]
-PLOTS = ["throughput.png", "latency.png", "errors.png", "resources.png"]
+PLOTS = ["shape.png", "latency_over_time.png", "throughput.png", "latency.png", "errors.png", "resources.png"]
 
 
 def _only_run_dir(root: Path) -> Path:
@@ -91,7 +98,9 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
         (["--protocol", "aranya-v9"], "--protocol"),
         (["--target", "127.0.0.1:1-3", "--devices", "5"], "has 3 devices, the fleet needs 5"),
         (["--target", "127.0.0.1:30000-30010", "--devices", "5"], "operators need a control service"),
-        (["--target", "127.0.0.1:1", "--listener-per-device"], "--listener-per-device sets up the embedded"),
+        (["--target", "127.0.0.1:1", "--listener-per-device"], "apply to the embedded gateway only"),
+        (["--profile", "nope"], "no profile 'nope': shipped are"),
+        (["--workers", "2", "--master-bind", "10.0.0.1:0"], "not loopback"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expect: str) -> None:

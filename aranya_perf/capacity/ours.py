@@ -1,10 +1,12 @@
 """Our load generator as the capacity benchmark measures it: Locust users on the load engine.
 
 Each function runs in a child process of its own and drives a real Locust ``Environment``
-with the suite's users (``OperatorUser``, ``DeviceUser``), the hooks every locustfile
-installs and, unless told otherwise, the ``LatencyRecorder`` that ``aranya-perf run`` attaches,
-so what is measured is what a run costs. Locust is imported first: it monkey-patches the
-process with gevent, which must happen before grpc loads.
+with the suite's users (``OperatorUser``, ``DeviceUser``), configured as ``aranya-perf run``
+configures them (``loadtests.settings.configure`` with the ``smoke`` profile, the benchmark's
+sizes replacing its own), the hooks every locustfile installs and, unless told otherwise, the
+``LatencyRecorder`` that ``aranya-perf run`` attaches, so what is measured is what a run
+costs. Locust is imported first: it monkey-patches the process with gevent, which must happen
+before grpc loads.
 """
 
 from __future__ import annotations
@@ -16,24 +18,34 @@ from typing import Any
 
 import gevent
 import locust  # noqa: F401  (first import: gevent patches the process before grpc loads)
-from locust import constant, constant_pacing
+from locust import constant_pacing
 from locust.env import Environment
 
+from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
 from aranya_perf.capacity.child import Result, Spec, open_fds, phase, rss_kib, wait_go
 from aranya_perf.measure.latency import LatencyRecorder
+from aranya_perf.profiles import Profile
 from loadtests import hooks
+from loadtests import operators as operator_module
 from loadtests.devices import DeviceUser
 from loadtests.engine import shutdown_engine
+from loadtests.fleet import existing_plan
 from loadtests.grpc_user import GrpcUser
 from loadtests.operators import REQUEST_TYPE as CONTROL
 from loadtests.operators import OperatorUser
+from loadtests.settings import configure
 
 INSTRUMENT = ("off", "events", "full")
 """off: no Locust event and no HDR per request; events: Locust's request events (and its stats);
 full: events plus the HDR LatencyRecorder, as ``aranya-perf run`` has it."""
-NOT_WORK = frozenset({"connect", "first_cmd", "stream", "reject", "protocol", "agent", "upstream"})
+NOT_WORK = frozenset(
+    {"connect", "first_cmd", "stream", "reject", "protocol", "agent", "upstream", "duplicate_online",
+     "offline_at_end"}
+)  # fmt: skip
 """Device request names that are not commands answered or status pushes."""
+BASE_PROFILE = "smoke"
+"""The profile the benchmark's settings are put on (what ``aranya-perf run`` uses by default)."""
 
 
 def _wait(cond: Any, timeout: float, step: float = 0.05) -> bool:
@@ -52,6 +64,15 @@ def _quit(env: Environment) -> None:
     shutdown_engine()
 
 
+def _environment(user_class: type, p: Profile, target: str, **kwargs: Any) -> Environment:
+    """A Locust environment set up as ``aranya-perf run`` sets up its own: the run's settings for ``p``,
+    every device and the operators at ``target``, the hooks (with the profile's gc freeze)."""
+    env = Environment(user_classes=[user_class], host=target, **kwargs)
+    configure(env, p, AddressMap(target, shards=(target,)), (target,))
+    hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+    return env
+
+
 # Fleets are not stopped user by user: the child ends with os._exit right after its result, which
 # closes every connection at once (stopping 15,000 users one by one takes longer than the hold).
 
@@ -60,7 +81,7 @@ def _quit(env: Environment) -> None:
 
 
 def operators(spec: Spec) -> Result:
-    """``users`` OperatorUsers calling Exec only (no waits, or ``pacing_s`` apart), for ``window_s``."""
+    """``users`` OperatorUsers calling Exec only (no think time, or ``pacing_s`` apart), for ``window_s``."""
     instrument = spec.get("instrument", "full")
     if instrument not in INSTRUMENT:
         raise ValueError(f"instrument must be one of {INSTRUMENT}")
@@ -68,13 +89,14 @@ def operators(spec: Spec) -> Result:
     samples: list[float] = []  # Exec times in ms; appended on the loop thread
     failures = [0]
 
-    def report(
+    def report_call(
         self: GrpcUser,
         request_type: str,
         name: str,
         response_time_ms: float,
         response_length: int = 0,
         exception: BaseException | None = None,
+        context: dict[str, Any] | None = None,
     ) -> None:
         # Every variant keeps the same raw list, so p50 is computed the same way with or without
         # instrumentation; "off" stops here, the others go on to Locust's event as usual.
@@ -84,22 +106,30 @@ def operators(spec: Spec) -> Result:
             else:
                 failures[0] += 1
         if instrument != "off":
-            GrpcUser.report(self, request_type, name, response_time_ms, response_length, exception)
+            GrpcUser.report_call(
+                self, request_type, name, response_time_ms, response_length, exception, context
+            )
 
+    # Exec only, so both sides do the same request, and no think time (the bare clients have none).
+    p = profiles.resolve(
+        BASE_PROFILE,
+        {
+            "operators.count": users,
+            "operators.mix": {"exec": 1.0},
+            "operators.think_min_s": 0.0,
+            "operators.think_max_s": 0.0,
+            "operators.exec_stdout_bytes": spec["stdout_bytes"],
+            "fleet.devices": 0,
+        },
+    )
+    # One ListDevices per user, during the warm-up, as the bare clients list once: this child process
+    # runs nothing else, so the module's refresh period can be set aside here.
+    operator_module.DEVICE_LIST_TTL_S = 1e9
+    attrs: dict[str, Any] = {"report_call": report_call}
     pacing = spec.get("pacing_s")
-    attrs = {
-        "wait_time": constant_pacing(pacing) if pacing else constant(0),
-        "fixed_count": users,
-        "device_list_ttl_s": 1e9,  # one ListDevices per user, during the warm-up
-        "exec_stdout_bytes": spec["stdout_bytes"],
-        "report": report,
-    }
-    user_class = type("Operator", (OperatorUser,), attrs)
-    # Exec only, so both sides do the same request. Set after the class exists: Locust's metaclass
-    # adds the base class's tasks to any ``tasks`` given in the class body.
-    user_class.tasks = [OperatorUser.exec_command]
-    env = Environment(user_classes=[user_class], host=spec["target"])
-    hooks.install(env.events)
+    if pacing:
+        attrs["wait_time"] = constant_pacing(pacing)
+    env = _environment(type("Operator", (OperatorUser,), attrs), p, spec["target"])
     recorder = LatencyRecorder(env) if instrument == "full" else None
     runner = env.create_local_runner()
     try:
@@ -133,26 +163,21 @@ def operators(spec: Spec) -> Result:
 # -- device fleets -------------------------------------------------------------------------------------
 
 
-def _fleet_env(spec: Spec) -> tuple[Environment, list[Any], LatencyRecorder]:
-    """An environment whose ``devices`` DeviceUsers all connect to ``target``; agents are collected."""
-    agents: list[Any] = []
-    profile = dataclasses.replace(DeviceUser.profile, status_push_interval_s=spec["status_s"])
-    target = spec["target"]
+def _fleet_env(spec: Spec) -> tuple[Environment, LatencyRecorder]:
+    """An environment whose ``devices`` DeviceUsers all connect to ``target``, pushing status every
+    ``status_s``; its ``FleetPlan`` holds their agents (``_agents``)."""
+    p = profiles.resolve(BASE_PROFILE, {"fleet.devices": spec["devices"], "operators.count": 0})
+    fleet = dataclasses.replace(p.fleet, status_interval_s=spec["status_s"], prefix=spec["prefix"])
+    p = dataclasses.replace(p, fleet=fleet)
+    profiles.validate(p)
+    env = _environment(DeviceUser, p, spec["target"], stop_timeout=5)
+    return env, LatencyRecorder(env)
 
-    def on_start(self: DeviceUser) -> None:
-        DeviceUser.on_start(self)
-        agents.append(self.agent)
 
-    attrs = {
-        "fixed_count": spec["devices"],
-        "profile": profile,
-        "address_map": AddressMap(target, shared=target),
-        "device_id_prefix": spec["prefix"],
-        "on_start": on_start,
-    }
-    env = Environment(user_classes=[type("Device", (DeviceUser,), attrs)], host=target, stop_timeout=5)
-    hooks.install(env.events)
-    return env, agents, LatencyRecorder(env)
+def _agents(env: Environment) -> list[Any]:
+    """The live agents of the environment's fleet (none before the first device user started)."""
+    plan = existing_plan(env)
+    return list(plan.agents) if plan is not None else []
 
 
 def _work(env: Environment) -> tuple[int, int, int]:
@@ -169,20 +194,25 @@ def _work(env: Environment) -> tuple[int, int, int]:
     return commands, status, failures
 
 
-def _online(agents: list[Any], n: int, sequence: int = 3) -> bool:
+def _online(env: Environment, n: int, sequence: int = 3) -> bool:
+    agents = _agents(env)
     return len(agents) >= n and all(a.online and a.commands >= sequence for a in agents)
+
+
+def _count_online(env: Environment) -> int:
+    return sum(1 for a in _agents(env) if a.online)
 
 
 def fleet(spec: Spec) -> Result:
     """Device work per CPU-second: ``devices`` DeviceUsers answer the gateway's schedule for ``window_s``."""
     n, window_s = spec["devices"], spec["window_s"]
-    env, agents, _recorder = _fleet_env(spec)
+    env, _recorder = _fleet_env(spec)
     runner = env.create_local_runner()
     rss0 = rss_kib()
     phase("connect", spec["online_timeout_s"] + 10)
     t0 = time.perf_counter()
     runner.start(n, spawn_rate=spec["spawn_rate"])
-    _wait(lambda: _online(agents, n), spec["online_timeout_s"], 0.1)
+    _wait(lambda: _online(env, n), spec["online_timeout_s"], 0.1)
     online_s = time.perf_counter() - t0
     gevent.sleep(spec.get("settle_s", 1.0))
     rss1 = rss_kib()
@@ -195,7 +225,7 @@ def fleet(spec: Spec) -> Result:
     phase("measured", 15)
     return {
         "devices": n,
-        "online": sum(1 for a in agents if a.online),
+        "online": _count_online(env),
         "online_s": online_s,
         "commands": c1 - c0,
         "status": s1 - s0,
@@ -215,19 +245,19 @@ def hold(spec: Spec) -> Result:
     gateways' own count of devices online while every worker still holds its fleet.
     """
     n, hold_s = spec["devices"], spec["hold_s"]
-    env, agents, recorder = _fleet_env(spec)
+    env, recorder = _fleet_env(spec)
     runner = env.create_local_runner()
     rss0 = rss_kib()
     phase("connect", spec["online_timeout_s"] + 10)
     t0 = time.perf_counter()
     runner.start(n, spawn_rate=spec["spawn_rate"])
-    all_online = _wait(lambda: _online(agents, n), spec["online_timeout_s"], 0.2)
+    all_online = _wait(lambda: _online(env, n), spec["online_timeout_s"], 0.2)
     online_s = time.perf_counter() - t0 if all_online else None
     gevent.sleep(spec.get("settle_s", 2.0))
     rss_online = rss_kib()
     phase("online", spec["barrier_timeout_s"] + 10)
     wait_go(gevent.sleep, spec["barrier_timeout_s"])
-    online_at_hold = sum(1 for a in agents if a.online)
+    online_at_hold = _count_online(env)
     phase("hold", hold_s + 15)
     recorder.reset()  # status latency of the hold only, not of the ramp
     _c0, s0, f0 = _work(env)
@@ -235,7 +265,7 @@ def hold(spec: Spec) -> Result:
     gevent.sleep(hold_s)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     _c1, s1, f1 = _work(env)
-    online_end = sum(1 for a in agents if a.online)
+    online_end = _count_online(env)
     phase("held", spec["barrier_timeout_s"] + 10)
     wait_go(gevent.sleep, spec["barrier_timeout_s"])
     status = recorder.histograms().get("device status_push")

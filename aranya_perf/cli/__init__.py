@@ -13,6 +13,7 @@ import sys
 VERBS = {
     "run": "aranya_perf.cli.run",
     "gateway": "aranya_perf.cli.gateway",
+    "link": "aranya_perf.cli.link",
     "report": "aranya_perf.cli.report",
     "evaluate": "aranya_perf.cli.evaluate",
     "alerts": "aranya_perf.cli.alerts",
@@ -20,6 +21,9 @@ VERBS = {
     "sweep": "aranya_perf.cli.sweep",
     "publish": "aranya_perf.cli.publish",
     "tune": "aranya_perf.cli.tune",
+    "profiles": "aranya_perf.cli.profile",
+    "profile": "aranya_perf.cli.profile",
+    "worker": "aranya_perf.cli.worker",
 }
 
 
@@ -35,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aranya-perf", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    for module in VERBS.values():
+    for module in dict.fromkeys(VERBS.values()):  # a module may add several verbs
         importlib.import_module(module).add_parser(sub)
     return parser
 

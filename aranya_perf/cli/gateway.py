@@ -66,6 +66,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"their ids: PREFIX-00000, PREFIX-00001, ... (default {DEFAULT_PREFIX})",
     )
     p.add_argument(
+        "--device-offset",
+        type=count,
+        default=0,
+        help="number of the first of them (several gateway processes own consecutive ranges; default 0)",
+    )
+    p.add_argument(
         "--address-map-out",
         type=Path,
         metavar="FILE",
@@ -174,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
             gc_freeze=args.gc_freeze,
             session_timeout_s=args.session_timeout,
             listener_per_device=args.listener_per_device,
-            device_ids=tuple(device_ids(args.device_prefix, args.devices))
+            device_ids=tuple(device_ids(args.device_prefix, args.devices, args.device_offset))
             if args.listener_per_device
             else (),
             tls_cert_file=args.tls_cert,

@@ -36,11 +36,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{run_dir}: not a run directory (no {META_FILE})")
 
     # Imported here: pandas and matplotlib cost a second and every CLI verb imports this module.
+    from analysis.run_data import load_run
     from analysis.run_report import format_summary_table, summary_rows, write_run_report
 
     try:
-        md_path = write_run_report(run_dir)
-        summary = summary_rows(run_dir)
+        data = load_run(run_dir)
+        md_path = write_run_report(data)
+        summary = summary_rows(data)
     except ResultsError as exc:
         raise UsageError(str(exc)) from None
     # stdout carries only the path (scriptable); the human summary goes to stderr.

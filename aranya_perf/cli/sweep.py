@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
             )
         try:
             results = run_steps(
-                specs, out / "runs", "sweep", lambda m: print(f"aranya-perf sweep: {m}", file=sys.stderr)
+                specs, out / "runs", lambda m: print(f"aranya-perf sweep: {m}", file=sys.stderr)
             )
         except SweepError as exc:
             raise UsageError(f"a step's run refused its flags: {exc}") from None

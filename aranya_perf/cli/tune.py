@@ -84,7 +84,6 @@ def _measure(args: argparse.Namespace, knobs: list[str], out: Path, warn) -> dic
                 results = run_steps(
                     [spec] * args.repeat,
                     out / "runs" / knob / value,
-                    "tune",
                     lambda m, label=label: print(f"{label}: {m}", file=sys.stderr),
                 )
             except SweepError as exc:

@@ -3,9 +3,15 @@
 Locust keeps response times rounded to whole milliseconds (coarser above 100 ms),
 which hides everything interesting about sub-millisecond gRPC calls. ``LatencyRecorder``
 listens to the same ``request`` event and keeps one microsecond HdrHistogram per
-``(request_type, name)``, 3 significant figures from 1 µs to 60 s. ``write`` produces
-``latency.csv`` (percentiles in ms) and ``latency_hdr.json`` (the encoded histograms,
-mergeable across runs and Locust workers with ``load_histograms`` + ``merge``).
+``(request_type, name)``, 3 significant figures from 1 µs to 60 s, plus one coarser
+histogram per kind and interval (2 figures) for percentiles over time. A request whose
+``context`` carries ``service_ms`` (an open-model call timed from its intended start) is
+also recorded, under ``"<name> (service time)"``, with its time from the actual send.
+
+``write`` produces ``latency.csv`` (percentiles in ms), ``latency_hdr.json`` (the encoded
+histograms, mergeable across runs and Locust workers with ``load_histograms`` + ``merge``)
+and ``latency_intervals.jsonl`` (one line per interval). ``export_delta`` and ``import_delta``
+carry what a worker recorded to its master, exactly: histograms add without loss.
 
 This module does not import locust (importing it monkey-patches the process with gevent);
 it only needs an object with ``environment.events.request``.
@@ -14,8 +20,11 @@ it only needs an object with ``environment.events.request``.
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,11 +32,14 @@ from typing import Any
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
-from aranya_perf.results import ResultsError, atomic_write_json, atomic_write_text
+from aranya_perf.results import ResultsError, RunFiles, atomic_write_json, atomic_write_text
 
-LATENCY_CSV = "latency.csv"
-LATENCY_HDR = "latency_hdr.json"
+LATENCY_CSV = RunFiles.LATENCY
+LATENCY_HDR = RunFiles.LATENCY_HDR
+LATENCY_INTERVALS = RunFiles.LATENCY_INTERVALS
 LATENCY_HDR_SCHEMA_VERSION = 1
+SERVICE_SUFFIX = " (service time)"
+"""Name suffix of the service-time twin of an open-model request kind."""
 LATENCY_COLUMNS = (
     "request_type",
     "name",
@@ -45,12 +57,15 @@ LATENCY_COLUMNS = (
 LOWEST_US = 1
 HIGHEST_US = 60_000_000
 SIGNIFICANT_FIGURES = 3
+INTERVAL_FIGURES = 2  # 1 % is enough over time, and a histogram is 20 KiB instead of 140 KiB
+Interval = tuple[float, dict[str, str], dict[str, int]]
+"""One interval: its start (unix s), key -> encoded histogram, key -> failures."""
 _PERCENTILES = {"p50_ms": 50.0, "p90_ms": 90.0, "p99_ms": 99.0, "p999_ms": 99.9}
 
 
-def new_histogram() -> HdrHistogram:
+def new_histogram(figures: int = SIGNIFICANT_FIGURES) -> HdrHistogram:
     """An empty histogram with the range and precision every latency file uses (µs)."""
-    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_FIGURES)
+    return HdrHistogram(LOWEST_US, HIGHEST_US, figures)
 
 
 def histogram_key(request_type: str, name: str) -> str:
@@ -73,11 +88,24 @@ class LatencyRecorder:
     sources describe the same requests.
     """
 
-    def __init__(self, environment: Any, follow_resets: bool = True) -> None:
+    def __init__(
+        self,
+        environment: Any,
+        follow_resets: bool = True,
+        interval_s: float = 1.0,
+        keep_samples: bool = False,
+    ) -> None:
         self.environment = environment
+        self.keep_samples = keep_samples
+        self._samples: list[tuple[str, int, bool]] = []  # (key, µs, failed), with keep_samples
         self._hists: dict[tuple[str, str], HdrHistogram] = {}
         self._failures: dict[tuple[str, str], int] = {}
         self._clamped = 0
+        self.interval_s = interval_s
+        self._interval_start = 0.0
+        self._interval: dict[str, HdrHistogram] = {}
+        self._interval_failures: dict[str, int] = {}
+        self._closed: list[Interval] = []  # oldest first
         # Under gevent this is a cooperative lock; it only matters when write() runs in a real thread.
         self._lock = threading.Lock()
         self._attached = False
@@ -100,13 +128,20 @@ class LatencyRecorder:
         **_kwargs: Any,
     ) -> None:
         self.record(request_type, name, response_time, failed=exception is not None)
+        if context and (service_ms := context.get("service_ms")) is not None:
+            self.record(request_type, name + SERVICE_SUFFIX, service_ms, failed=exception is not None)
 
     def _on_spawning_complete(self, **_kwargs: Any) -> None:
         if getattr(self.environment, "reset_stats", False):
             self.reset()
 
     def record(
-        self, request_type: str, name: str, response_time_ms: float | None, failed: bool = False
+        self,
+        request_type: str,
+        name: str,
+        response_time_ms: float | None,
+        failed: bool = False,
+        now: float | None = None,
     ) -> None:
         """Record one request; ``response_time_ms`` None (Locust allows it) counts but is not timed."""
         key = (request_type, name)
@@ -128,6 +163,85 @@ class LatencyRecorder:
                 us = HIGHEST_US
                 self._clamped += 1
             hist.record_value(us)
+            key_text = histogram_key(request_type, name)
+            self._record_interval(key_text, us, failed, time.time() if now is None else now)
+            if self.keep_samples:
+                self._samples.append((key_text, us, failed))
+
+    def _record_interval(self, key: str, us: int, failed: bool, now: float) -> None:
+        start = now - now % self.interval_s
+        if start != self._interval_start:
+            if start < self._interval_start:  # a late event (clock step): keep it in the open interval
+                start = self._interval_start
+            else:
+                self._close_interval()
+                self._interval_start = start
+        hist = self._interval.get(key)
+        if hist is None:
+            hist = self._interval[key] = new_histogram(INTERVAL_FIGURES)
+        hist.record_value(us)
+        if failed:
+            self._interval_failures[key] = self._interval_failures.get(key, 0) + 1
+
+    def _open_interval(self) -> Interval:
+        encoded = {k: h.encode().decode("ascii") for k, h in sorted(self._interval.items())}
+        return (self._interval_start, encoded, dict(self._interval_failures))
+
+    def _close_interval(self) -> None:
+        if self._interval:
+            self._closed.append(self._open_interval())
+            self._interval, self._interval_failures = {}, {}
+
+    def intervals(self) -> list[Interval]:
+        """Every interval so far, the open one included (``Interval`` tuples)."""
+        with self._lock:
+            return [*self._closed, *([self._open_interval()] if self._interval else [])]
+
+    def samples(self) -> list[tuple[str, int, bool]]:
+        """Every recorded response time, with ``keep_samples``: (key, µs, failed), in recording order."""
+        with self._lock:
+            return list(self._samples)
+
+    def export_delta(self) -> dict[str, Any]:
+        """What was recorded since the last export, encoded, and forget it: a worker's report to its master.
+
+        Closed intervals go with it; the open one stays until it closes.
+        """
+        with self._lock:
+            out = {
+                "histograms": {histogram_key(*k): h.encode().decode("ascii") for k, h in self._hists.items()},
+                "failures": {histogram_key(*k): n for k, n in self._failures.items()},
+                "clamped": self._clamped,
+                "intervals": self._closed,
+                "samples": self._samples,
+            }
+            self._hists, self._failures, self._clamped, self._closed, self._samples = {}, {}, 0, [], []
+        return out
+
+    def finish_intervals(self) -> None:
+        """Close the open interval (end of the run), so the next ``export_delta`` carries it too."""
+        with self._lock:
+            self._close_interval()
+
+    def import_delta(self, delta: dict[str, Any]) -> None:
+        """Add a worker's ``export_delta``: histograms and failures sum, intervals merge by start."""
+        with self._lock:
+            for key, blob in delta.get("histograms", {}).items():
+                k = split_key(key)
+                hist = self._hists.get(k)
+                if hist is None:
+                    hist = self._hists[k] = new_histogram()
+                    self._failures.setdefault(k, 0)
+                incoming = HdrHistogram.decode(blob)
+                if incoming.get_total_count():
+                    hist.add(incoming)
+            for key, n in delta.get("failures", {}).items():
+                k = split_key(key)
+                self._failures[k] = self._failures.get(k, 0) + int(n)
+            self._clamped += int(delta.get("clamped", 0))
+            for start, hists, *rest in delta.get("intervals", []):
+                self._closed.append((float(start), dict(hists), dict(rest[0]) if rest else {}))
+            self._samples.extend((str(k), int(us), bool(f)) for k, us, f in delta.get("samples", []))
 
     @property
     def clamped(self) -> int:
@@ -140,6 +254,7 @@ class LatencyRecorder:
             self._hists.clear()
             self._failures.clear()
             self._clamped = 0
+            self._interval, self._interval_failures, self._closed, self._samples = {}, {}, [], []
 
     def _snapshot(self) -> tuple[dict[str, HdrHistogram], dict[str, int]]:
         with self._lock:
@@ -156,12 +271,14 @@ class LatencyRecorder:
         return latency_frame(*self._snapshot())
 
     def write(self, run_dir: Path) -> tuple[Path, Path]:
-        """Atomically write ``latency.csv`` and ``latency_hdr.json`` into ``run_dir``; returns both paths.
+        """Atomically write ``latency.csv``, ``latency_hdr.json`` and ``latency_intervals.jsonl`` into
+        ``run_dir``; returns the first two paths.
 
-        Both files come from one snapshot, so they agree even while requests are still recorded.
+        The totals come from one snapshot, so they agree even while requests are still recorded.
         """
         run_dir = Path(run_dir)
         csv_path, hdr_path = run_dir / LATENCY_CSV, run_dir / LATENCY_HDR
+        write_intervals(run_dir / LATENCY_INTERVALS, self.intervals(), self.interval_s)
         hists, failures = self._snapshot()
         frame = latency_frame(hists, failures)
         atomic_write_text(csv_path, frame.to_csv(index=False, float_format="%.4f", lineterminator="\n"))
@@ -187,6 +304,87 @@ class LatencyRecorder:
             with contextlib.suppress(ValueError):  # someone else already removed it
                 hook.remove_listener(handler)
         self._attached = False
+
+
+def write_intervals(path: Path, intervals: Iterable[Interval], interval_s: float) -> None:
+    """``latency_intervals.jsonl``: a header line, then one line per interval start (merged when workers
+    reported the same interval), oldest first, with histograms and failure counts by kind."""
+    merged: dict[float, dict[str, HdrHistogram]] = {}
+    failed: dict[float, dict[str, int]] = {}
+    for start, hists, failures in intervals:
+        slot = merged.setdefault(start, {})
+        for key, blob in hists.items():
+            incoming = HdrHistogram.decode(blob)
+            if key in slot:
+                slot[key].add(incoming)
+            else:
+                slot[key] = incoming
+        counts = failed.setdefault(start, {})
+        for key, n in failures.items():
+            counts[key] = counts.get(key, 0) + n
+    lines = [
+        json.dumps({"schema_version": LATENCY_HDR_SCHEMA_VERSION, "interval_s": interval_s, "unit": "us"})
+    ]
+    for start in sorted(merged):
+        hists = {k: h.encode().decode("ascii") for k, h in sorted(merged[start].items())}
+        fails = dict(sorted(failed[start].items()))
+        lines.append(json.dumps({"t": start, "histograms": hists, "failures": fails}))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def write_samples(path: Path, samples: Iterable[tuple[str, int, bool]]) -> None:
+    """``samples.csv``: every raw response time a run kept (``[run] keep_samples``), µs."""
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["request_type", "name", "us", "failed"])
+    for key, us, failed in samples:
+        out.writerow([*split_key(key), us, int(failed)])
+    atomic_write_text(path, buf.getvalue())
+
+
+INTERVAL_COLUMNS = ("t", "request_type", "name", "count", "failures", "p50_ms", "p99_ms", "max_ms")
+
+
+def load_intervals(path: Path) -> list[tuple[float, dict[str, HdrHistogram], dict[str, int]]]:
+    """``latency_intervals.jsonl`` decoded: (start, key -> histogram, key -> failures), oldest first.
+    A missing file gives nothing; a torn line or a histogram that does not decode is skipped."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, IsADirectoryError):
+        return []
+    out = []
+    for line in text.splitlines()[1:]:
+        try:
+            item = json.loads(line)
+            hists = {key: HdrHistogram.decode(blob) for key, blob in item["histograms"].items()}
+            failures = {key: int(n) for key, n in (item.get("failures") or {}).items()}
+            out.append((float(item["t"]), hists, failures))
+        except Exception:
+            continue
+    return out
+
+
+def read_intervals(path: Path) -> pd.DataFrame:
+    """``latency_intervals.jsonl`` as rows (``INTERVAL_COLUMNS``; t is the interval start, unix s)."""
+    return intervals_frame(load_intervals(path))
+
+
+def intervals_frame(
+    intervals: Iterable[tuple[float, Mapping[str, HdrHistogram], Mapping[str, int]]],
+) -> pd.DataFrame:
+    """Decoded intervals (``load_intervals``) as rows: count, failures, p50/p99/max (ms) per kind, second."""
+    rows = []
+    for start, hists, failures in intervals:
+        for key, hist in hists.items():
+            request_type, name = split_key(key)
+            pct = hist.get_percentile_to_value_dict([50.0, 99.0])
+            rows.append(
+                (
+                    start, request_type, name, hist.get_total_count(), failures.get(key, 0),
+                    pct[50.0] / 1000, pct[99.0] / 1000, hist.get_max_value() / 1000,
+                )
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
 
 
 def _summary_row(request_type: str, name: str, hist: HdrHistogram, failures: int) -> dict[str, Any]:

@@ -1,0 +1,22 @@
+# The aranya-perf image: the package, its locustfiles and `aranya-perf`/`locust` on PATH.
+# Built from the repository root: docker build -t aranya-perf:0.1.0 .
+FROM python:3.11-slim-bookworm
+
+# iproute2 for `aranya-perf link --method netns` (network namespaces, veth, tbf).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends iproute2=6.1.0-3 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/aranya-perf
+COPY pyproject.toml README.md ./
+COPY aranya_perf ./aranya_perf
+COPY loadtests ./loadtests
+COPY analysis ./analysis
+RUN pip install --no-cache-dir . \
+    && useradd --uid 10001 --create-home --shell /usr/sbin/nologin aranya
+
+USER 10001
+WORKDIR /home/aranya
+EXPOSE 5557 8089 9646
+ENTRYPOINT []
+CMD ["aranya-perf", "--help"]

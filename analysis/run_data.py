@@ -1,0 +1,151 @@
+"""One run directory, read once: every file parsed into one immutable ``RunData``.
+
+The report, the printed summary, the SLO verdict and the outage marks all take a ``RunData``
+instead of opening files themselves, so they describe the same bytes. Readers are the
+tolerant ones of ``run_frames`` (a crashed run still loads); nothing here writes.
+Time origin: ``t0`` is the start of the measured window (meta.json ``window.started_at``),
+else the run's start, so ``elapsed_s`` columns line up with the profile's shape.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from hdrh.histogram import HdrHistogram
+
+from analysis import run_frames as rf
+from analysis.run_summary import load_meta, run_duration
+from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
+from aranya_perf.profiles import Profile, ProfileError
+from aranya_perf.profiles.parse import read_profile
+from aranya_perf.results import TIMELINE_COLUMNS, ResultsError, RunFiles, read_events
+
+Intervals = list[tuple[float, dict[str, HdrHistogram], dict[str, int]]]
+
+
+@dataclass(frozen=True)
+class RunData:
+    run_dir: Path
+    meta: dict[str, Any] | None
+    profile: Profile | None
+    t0: float | None
+    stats: pd.DataFrame
+    history: pd.DataFrame
+    failures: pd.DataFrame
+    exceptions: pd.DataFrame
+    latency: pd.DataFrame
+    histograms: dict[str, HdrHistogram]
+    hdr_failures: dict[str, int]
+    intervals: Intervals
+    timeline: pd.DataFrame
+    resources: pd.DataFrame
+    gateway_metrics: pd.DataFrame
+    events: list[dict[str, Any]]
+    missing: dict[str, str]
+    slo: dict[str, Any] | None = None
+    """slo.json, when the run has judged itself."""
+    file_states: dict[str, str] = field(default_factory=dict)
+    duration: float | None = None
+
+    @property
+    def window(self) -> dict[str, Any]:
+        return dict((self.meta or {}).get("window") or {})
+
+    def window_span(self) -> tuple[float, float] | None:
+        """The measured window as unix seconds (start, end), when meta.json records it."""
+        w = self.window
+        if isinstance(w.get("started_at"), int | float) and isinstance(w.get("ended_at"), int | float):
+            return float(w["started_at"]), float(w["ended_at"])
+        return None
+
+
+def judged(data: RunData, meta: dict[str, Any], slo: dict[str, Any], events: list[dict[str, Any]]) -> RunData:
+    """``data`` after the run judged itself: its final meta.json, slo.json and events, without reading
+    again what was already read."""
+    states = {name: rf.file_state(data.run_dir, name) for name in rf.RUN_FILES}
+    return dataclasses.replace(
+        data,
+        meta=dict(meta),
+        slo=slo,
+        events=[*data.events, *events],
+        file_states=states,
+        missing={n: s for n, s in states.items() if s != "ok"},
+    )
+
+
+def _t0(meta: dict[str, Any] | None, run_dir: Path) -> float | None:
+    started = ((meta or {}).get("window") or {}).get("started_at")
+    if isinstance(started, int | float):
+        return float(started)
+    return rf.run_t0(run_dir)
+
+
+def load_run(run_dir: Path) -> RunData:
+    """Read ``run_dir``; ``ResultsError`` only when it is not a directory or meta.json is corrupt/too new."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ResultsError(f"{run_dir} is not a directory")
+    meta = load_meta(run_dir)
+    t0 = _t0(meta, run_dir)
+    profile = None
+    if (run_dir / RunFiles.PROFILE).is_file():
+        with contextlib.suppress(ProfileError):  # an unreadable profile.toml: report without its shape
+            profile = read_profile(run_dir / RunFiles.PROFILE)
+    histograms: dict[str, HdrHistogram] = {}
+    hdr_failures: dict[str, int] = {}
+    if rf.file_state(run_dir, RunFiles.LATENCY_HDR) == "ok":
+        with contextlib.suppress(ResultsError):
+            histograms = load_histograms(run_dir)
+            hdr_failures = load_failures(run_dir)
+    history = rf.read_history(run_dir, t0)
+    resources = rf.read_resources(run_dir, t0)
+    timeline = read_timeline(run_dir, t0)
+    states = {name: rf.file_state(run_dir, name) for name in rf.RUN_FILES}
+    return RunData(
+        run_dir=run_dir,
+        meta=meta,
+        profile=profile,
+        t0=t0,
+        stats=rf.read_stats(run_dir),
+        history=history,
+        failures=rf.read_failures(run_dir),
+        exceptions=rf.read_exceptions(run_dir),
+        latency=rf.read_latency(run_dir),
+        histograms=histograms,
+        hdr_failures=hdr_failures,
+        intervals=load_intervals(run_dir / RunFiles.LATENCY_INTERVALS),
+        timeline=timeline,
+        resources=resources,
+        gateway_metrics=rf.read_gateway_metrics(run_dir),
+        events=read_events(run_dir / RunFiles.EVENTS),
+        missing={n: s for n, s in states.items() if s != "ok"},
+        slo=_read_json(run_dir / RunFiles.SLO),
+        file_states=states,
+        duration=run_duration(meta, history["Timestamp"], resources["timestamp"]),
+    )
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+TIMELINE_TEXT = ("phase",)
+
+
+def read_timeline(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
+    """``timeline.csv`` with ``elapsed_s`` recomputed against ``t0`` (when given)."""
+    frame = rf.read_csv(Path(run_dir) / RunFiles.TIMELINE, TIMELINE_COLUMNS, TIMELINE_TEXT)
+    frame = frame.dropna(subset=["timestamp"]).reset_index(drop=True)
+    if t0 is not None:
+        frame["elapsed_s"] = frame["timestamp"] - t0
+    return frame

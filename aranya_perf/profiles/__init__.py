@@ -1,0 +1,179 @@
+"""Run profiles: declared load, target and pass/fail, as TOML files with a validated schema.
+
+One layering rule, applied here and nowhere else: built-in defaults (``schema.py``) <
+the profile file < command-line flags (``resolve``'s ``overrides``, keyed ``section.field``).
+Shipped profiles live in ``builtin/`` (``smoke`` is the default run); any other TOML file
+can be named by its path. ``render`` writes a resolved profile back as TOML, which is what
+``aranya-perf profile show`` prints and what a run directory keeps as ``profile.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
+from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Profile, Slo
+
+__all__ = [
+    "BUILTIN",
+    "SHAPES",
+    "SLO_METRICS",
+    "Profile",
+    "ProfileError",
+    "Slo",
+    "builtin_profiles",
+    "load",
+    "render",
+    "resolve",
+    "validate",
+]
+
+BUILTIN = Path(__file__).resolve().parent / "builtin"
+DEFAULT = "smoke"
+
+
+def builtin_profiles() -> list[tuple[str, str]]:
+    """(name, description) of every shipped profile, by name."""
+    out = []
+    for path in sorted(BUILTIN.glob("*.toml")):
+        out.append((path.stem, read_profile(path).description))
+    return out
+
+
+def load(name_or_path: str) -> Profile:
+    """A shipped profile by name, or the profile file at a path (anything with a ``/`` or ``.toml``)."""
+    if "/" in name_or_path or name_or_path.endswith(".toml"):
+        return read_profile(Path(name_or_path))
+    path = BUILTIN / f"{name_or_path}.toml"
+    if not path.is_file():
+        known = ", ".join(n for n, _ in builtin_profiles())
+        raise ProfileError(
+            f"no profile {name_or_path!r}: shipped are {known}; or give a path to a .toml file"
+        )
+    return read_profile(path)
+
+
+def resolve(name_or_path: str = DEFAULT, overrides: Mapping[str, Any] | None = None) -> Profile:
+    """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated."""
+    profile = load(name_or_path)
+    if overrides:
+        profile = apply(profile, overrides)
+    validate(profile)
+    return profile
+
+
+def apply(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
+    """Set ``section.field`` values that were given (None means "not given")."""
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        name, _, field_name = key.partition(".")
+        if name not in SECTIONS or field_name not in {f.name for f in dataclasses.fields(SECTIONS[name])}:
+            raise ProfileError(f"no profile key {key!r}")  # a CLI table bug, not the user's
+        sections.setdefault(name, {})[field_name] = value
+    changed = {
+        name: dataclasses.replace(getattr(profile, name), **values) for name, values in sections.items()
+    }
+    return dataclasses.replace(profile, **changed)
+
+
+def validate(p: Profile) -> None:
+    """Rules across keys; a ``ProfileError`` naming the profile and the keys."""
+    where = p.source
+
+    def fail(message: str) -> None:
+        raise ProfileError(f"{where}: {message}")
+
+    if p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
+        fail("nothing to run: fleet.devices and operators.count are both 0")
+    if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
+        fail("fleet.backoff_max must not be below fleet.backoff_initial")
+    if p.operators.think_max_s < p.operators.think_min_s:
+        fail("operators.think_max must not be below operators.think_min")
+    if p.operators.arrival_rate and not p.operators.max_in_flight:
+        fail("operators.max_in_flight must be positive in the open model (operators.arrival_rate > 0)")
+    if not any(p.operators.mix.values()):
+        fail("operators.mix gives every call a weight of 0")
+    if p.gateway.processes < 1:
+        fail("gateway.processes must be at least 1")
+    if not p.embedded and (p.gateway.listener_per_device or p.gateway.processes > 1 or p.gateway.stall_s):
+        fail("[gateway] settings apply to the embedded gateway only; target.address is set")
+    if p.gateway.stall_s and not p.gateway.stall_at_s:
+        fail("gateway.stall needs gateway.stall_at")
+    s = p.shape
+    if any(level > p.fleet.devices for level in s.levels):
+        fail(f"shape.levels go above fleet.devices ({p.fleet.devices})")
+    for key in ("storm_fraction", "storm_duplicate"):
+        if not 0 <= getattr(s, key) <= 1:
+            fail(f"shape.{key} must be between 0 and 1")
+    if s.kind == "storm" and not s.storm_at_s:
+        fail("shape.kind = 'storm' needs shape.storm_at")
+    if s.kind == "spike" and not (s.spike_s and s.spike_devices):
+        fail("shape.kind = 'spike' needs shape.spike, shape.spike_devices")
+    events = [*s.storm_at_s, s.spike_at_s + s.spike_s]
+    if max(events, default=0) > p.run.duration_s:
+        fail("shape times go beyond run.duration")
+    for item in p.slo:
+        if item.max is not None and item.min is not None and item.min > item.max:
+            fail(f"slo {item.label()!r}: min is above max")
+    if p.target.link is not None:
+        from aranya_perf.link.profiles import LinkProfileError, from_document, get
+
+        try:
+            get(p.target.link, from_document({"link": p.links}, where))
+        except LinkProfileError as exc:
+            fail(f"target.link: {exc}")
+        if p.embedded and p.gateway.processes > 1 and not p.gateway.listener_per_device:
+            fail("target.link goes in front of one shared listener, or of a listener per device")
+    if p.queries and not p.target.prometheus:
+        fail("[[query]] tables need target.prometheus, the server to ask")
+
+
+def render(p: Profile) -> str:
+    """The resolved profile as TOML (every key, defaults included), commented with each key's help."""
+    lines = [
+        f"# resolved from {p.source}",
+        f"name = {_toml(p.name)}",
+        f"description = {_toml(p.description)}",
+    ]
+    for name in SECTIONS:
+        lines += ["", f"[{name}]"]
+        lines += list(_fields(getattr(p, name)))
+    for item in p.slo:
+        lines += ["", "[[slo]]"]
+        lines += list(_fields(item))
+    for name, table in p.links.items():
+        lines += ["", f"[link.{json.dumps(name)}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
+    for query in p.queries:
+        lines += ["", "[[query]]", *(f"{k} = {_toml(v)}" for k, v in query.items())]
+    return "\n".join(lines) + "\n"
+
+
+def _fields(obj: Any) -> Iterable[str]:
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = toml_key(f.name)
+        text = f"# {f.metadata['help']}"
+        if value is None:
+            yield f"# {key} =  {text}"
+        else:
+            yield f"{key} = {_toml(value, f.metadata['kind'])}  {text}"
+
+
+def _toml(value: Any, kind: str = "") -> str:
+    if kind in ("duration", "interval") and isinstance(value, float):
+        return json.dumps(f"{value:g}s")
+    if kind == "durations":
+        return "[" + ", ".join(json.dumps(f"{v:g}s") for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {v:g}" for k, v in value.items()) + " }"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return json.dumps(value)

@@ -1,0 +1,212 @@
+"""What a run profile says: one frozen dataclass per section, with the rule for each key.
+
+A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
+``[gateway]``, ``[shape]`` and ``[[slo]]``). Each field's ``metadata["kind"]`` names how its
+TOML value is read (``parse.py``): ``duration`` ("45s", "2m", or seconds), ``interval`` (a
+duration where 0 means off), ``count`` (an integer >= 0), ``positive``, ``rate`` (a number >=
+0), ``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations``
+(a list of durations), ``counts`` (a list of counts), ``weights`` (a table of names to
+numbers >= 0). Defaults are the built-in layer of the rule "built-in defaults < profile <
+command-line flags" (``aranya_perf.profiles.resolve``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aranya_perf import protocol
+from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
+
+SHAPES = ("constant", "ramp", "step", "spike", "soak", "storm")
+SLO_METRICS = (
+    "p50", "p90", "p99", "p999", "mean", "max",  # latency of a request kind, ms
+    "error_rate",  # failures / requests of matching kinds
+    "throughput",  # successful requests per second of matching kinds
+    "reconnects",  # device streams opened beyond each device's first
+    "online_within",  # seconds from the start until every device was online
+    "devices_online",  # fraction of the fleet online at the end of the window
+    "missed_starts",  # open-model arrivals the generator could not start on time
+)  # fmt: skip
+KIND_METRICS = ("p50", "p90", "p99", "p999", "mean", "max", "error_rate", "throughput")
+"""Metrics measured over the request kinds an SLO's ``kind`` glob matches; the others are the fleet's."""
+DEFAULT_MAX_FAILURE_RATE = 0.01
+
+
+def _f(default: Any, kind: str, help: str, **extra: Any) -> Any:
+    """A field with its reading rule and one line of help (shown by ``profile show``)."""
+    if isinstance(default, list | dict):
+        return field(
+            default_factory=lambda d=default: type(d)(d), metadata={"kind": kind, "help": help, **extra}
+        )
+    return field(default=default, metadata={"kind": kind, "help": help, **extra})
+
+
+@dataclass(frozen=True)
+class RunSection:
+    duration_s: float = _f(45.0, "duration", "how long the load runs (the measured window)")
+    seed: int = _f(0, "count", "seed of every random choice the run makes")
+    keep_samples: bool = _f(
+        False, "bool", "also keep every raw response time (samples.csv; memory grows with the run)"
+    )
+
+
+@dataclass(frozen=True)
+class TargetSection:
+    address: str | None = _f(
+        None, "str", "device address map: HOST:PORT, HOST:LO-HI, a .csv/.toml file or k8s:NS/SERVICE; "
+        "unset: the embedded gateway"
+    )  # fmt: skip
+    control: str | None = _f(
+        None, "str", "control service HOST:PORT the operators call (a reference gateway)"
+    )
+    metrics: str | None = _f(
+        None, "str", "Prometheus endpoint HOST:PORT of the target, snapshotted at the end"
+    )
+    protocol: str = _f(
+        protocol.DEFAULT, "choice", "protocol version the devices speak", choices=protocol.NAMES
+    )
+    tls_ca: str | None = _f(None, "path", "CA bundle (PEM) that signed the target's certificate; enables TLS")
+    tls_cert: str | None = _f(None, "path", "client certificate (PEM), for mTLS")
+    tls_key: str | None = _f(None, "path", "client key (PEM), for mTLS")
+    tls_server_name: str | None = _f(None, "str", "name to check the target's certificate against")
+    link: str | None = _f(
+        None, "str", "edge network link between the devices and the target: lan, lte, satellite, flaky, or a "
+        "[link.NAME] table of this profile (unset: direct)"
+    )  # fmt: skip
+    prometheus: str | None = _f(
+        None, "str", "Prometheus server (http://HOST:PORT) the [[query]] tables are asked after the window"
+    )
+
+
+@dataclass(frozen=True)
+class FleetSection:
+    devices: int = _f(200, "count", "simulated devices (the shape's full level)")
+    spawn_rate: float = _f(100.0, "positive", "devices started per second")
+    prefix: str = _f("dev", "str", "device ids: PREFIX-WORKER-N (shared address) or the address map's")
+    status_interval_s: float = _f(10.0, "interval", "status push period per device, 0 = off")
+    node_status_bytes: int = _f(1024, "count", "size of a NODE_INFO_GET(ALL) answer")
+    metrics_bytes: int = _f(8192, "count", "size of a metrics answer")
+    exec_stdout_bytes: int = _f(2048, "count", "default exec output size")
+    log_line_bytes: int = _f(120, "count", "log line size")
+    pods: int = _f(2, "count", "pods each device reports")
+    backoff_initial_s: float = _f(0.25, "duration", "first reconnect wait (jittered, doubles)")
+    backoff_max_s: float = _f(10.0, "duration", "longest reconnect wait")
+    answer_delay_s: float = _f(0.0, "interval", "devices wait this long before answering an operator command")
+    gc_freeze: bool = _f(
+        True, "bool", "freeze the fleet's objects out of the garbage collector after the ramp"
+    )
+
+
+@dataclass(frozen=True)
+class OperatorsSection:
+    count: int = _f(3, "count", "operators (closed model: each waits for its answer, then thinks)")
+    arrival_rate: float = _f(
+        0.0, "rate", "open model: operator requests per second at the shape's full level, whatever the "
+        "response time (0 = closed model)"
+    )  # fmt: skip
+    follow_shape: bool = _f(True, "bool", "open model: scale the arrival rate with the shape's level")
+    max_in_flight: int = _f(
+        200, "count", "open model: calls in flight at most; later arrivals wait for a free slot, their "
+        "latency still counted from the intended start"
+    )  # fmt: skip
+    think_min_s: float = _f(0.05, "interval", "closed model: shortest wait between calls")
+    think_max_s: float = _f(0.15, "interval", "closed model: longest wait between calls")
+    mix: dict[str, float] = _f(
+        {"exec": 6.0, "logs": 3.0, "port_forward": 1.0, "metrics": 1.0}, "weights",
+        "relative weights of the operator calls", choices=("exec", "logs", "port_forward", "metrics")
+    )  # fmt: skip
+    exec_stdout_bytes: int = _f(2048, "count", "exec output each call asks for")
+    log_tail_lines: int = _f(50, "count", "log lines each call asks for")
+    forward_frames: int = _f(4, "count", "port-forward frames each call sends")
+    forward_frame_bytes: int = _f(4096, "count", "bytes per port-forward frame")
+    pod_uid: str = _f("pod-0", "str", "pod the calls target (empty: the device host)")
+    container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
+    deadline_s: float = _f(30.0, "duration", "gRPC deadline of each call")
+
+
+@dataclass(frozen=True)
+class GatewaySection:
+    schedule: str = _f(
+        DEFAULT_SCHEDULE, "choice", "periodic commands of the embedded gateway", choices=tuple(SCHEDULES)
+    )
+    node_info_interval_s: float | None = _f(None, "interval", "overrides the schedule's NODE_INFO_GET period")
+    metrics_interval_s: float | None = _f(None, "interval", "overrides the schedule's METRICS_COLLECT period")
+    session_timeout_s: float = _f(10.0, "interval", "deadline of a session, 0 = none")
+    listener_per_device: bool = _f(False, "bool", "one listener per device, as aranya runs them")
+    processes: int = _f(1, "count", "gateway processes, each owning a range of devices")
+    stall_at_s: float = _f(
+        0.0,
+        "interval",
+        "ground truth: the gateway freezes (SIGSTOP) once, this long after the load starts (0 = never)",
+    )
+    stall_s: float = _f(0.0, "interval", "ground truth: how long it stays frozen")
+    gc_freeze: bool = _f(True, "bool", "freeze long-lived objects out of the gateway's garbage collector")
+
+
+@dataclass(frozen=True)
+class ShapeSection:
+    kind: str = _f("constant", "choice", "how the load changes over the run", choices=SHAPES)
+    ramp_s: float = _f(0.0, "interval", "ramp: time to reach the full fleet (0: the spawn rate decides)")
+    levels: list[int] = _f([], "counts", "step: device counts of the steps (default: quarters of the fleet)")
+    hold_s: float = _f(0.0, "interval", "step: time at each level (default: duration / levels)")
+    spike_at_s: float = _f(0.0, "interval", "spike: when the spike starts")
+    spike_s: float = _f(0.0, "interval", "spike: how long it lasts")
+    spike_devices: int = _f(0, "count", "spike: devices during the spike (the fleet's devices are the base)")
+    storm_at_s: list[float] = _f([], "durations", "storm: times at which devices drop and reconnect at once")
+    storm_fraction: float = _f(1.0, "rate", "storm: share of the fleet that drops (0..1)")
+    storm_duplicate: float = _f(
+        0.0, "rate", "storm: share of those that come back before their old stream is gone (0..1)"
+    )
+    soak_mark_s: float = _f(60.0, "interval", "soak: a phase mark every this long, for drift between marks")
+
+
+@dataclass(frozen=True)
+class Slo:
+    metric: str = _f("p99", "choice", "what is measured", choices=SLO_METRICS)
+    kind: str = _f("*", "str", "request kinds it covers, a glob over '<type> <name>' (e.g. 'control Exec')")
+    max: float | None = _f(None, "threshold", "upper bound (ms for latencies, '250ms'/'2s' accepted)")
+    min: float | None = _f(None, "threshold", "lower bound")
+    per_step: bool = _f(False, "bool", "step shapes: check each step on its own, not only the whole run")
+    name: str = _f("", "str", "how reports name it (default: built from the other keys)")
+
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
+        kind = f" {self.kind}" if self.metric in KIND_METRICS else ""
+        return f"{self.metric}{kind} {bound}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A whole run, resolved: the built-in defaults, then the profile file, then command-line flags."""
+
+    name: str = "smoke"
+    description: str = ""
+    source: str = "built-in defaults"
+    run: RunSection = field(default_factory=RunSection)
+    target: TargetSection = field(default_factory=TargetSection)
+    fleet: FleetSection = field(default_factory=FleetSection)
+    operators: OperatorsSection = field(default_factory=OperatorsSection)
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    shape: ShapeSection = field(default_factory=ShapeSection)
+    slo: tuple[Slo, ...] = ()
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Custom ``[link.NAME]`` tables (``aranya_perf.link.profiles`` reads them)."""
+    queries: tuple[dict[str, Any], ...] = ()
+    """``[[query]]`` tables: PromQL range queries stored in the results (``aranya_perf.measure.promql``)."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.target.address is None
+
+
+SECTIONS: dict[str, type] = {
+    "run": RunSection,
+    "target": TargetSection,
+    "fleet": FleetSection,
+    "operators": OperatorsSection,
+    "gateway": GatewaySection,
+    "shape": ShapeSection,
+}

@@ -1,0 +1,410 @@
+"""The generator side of a run: Locust (one process, or a master with workers), its window, its files.
+
+``Load`` is a context manager: entering builds the Locust environment for the profile, starts
+the runner (local, or a master that waits for its workers), the resource sampler and Locust's
+CSV writer; ``measure`` runs the profile's shape until the window ends and closes it so both
+sides' counts are final; leaving stops everything it started and writes the generator's files
+(latency, Locust's CSVs, samples, per-worker counts), whatever happened before.
+
+Importing this module imports Locust, which monkey-patches the process with gevent: only the
+``run`` verb imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import gevent
+from locust import stats as locust_stats
+from locust.argument_parser import get_empty_argument_parser, setup_parser_arguments
+from locust.env import Environment
+
+from aranya_perf import profiles
+from aranya_perf.measure.latency import (
+    SERVICE_SUFFIX,
+    LatencyRecorder,
+    merge,
+    split_key,
+    write_samples,
+)
+from aranya_perf.measure.resources import ResourceSampler
+from aranya_perf.profiles import Profile
+from aranya_perf.profiles.plan import devices_at, phases
+from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFiles, atomic_write_text
+from aranya_perf.run.target import Target
+from aranya_perf.run.workers import LocalWorkers
+from loadtests import distributed, hooks
+from loadtests.devices import DeviceUser
+from loadtests.fleet import existing_plan
+from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
+from loadtests.operators import ArrivalUser, OperatorUser
+from loadtests.settings import CONTROLS_OPTION, DEVICES_OPTION, PROFILE_OPTION, configure, map_option
+from loadtests.shapes import ProfileShape
+from loadtests.window import window_for
+
+PROGRESS_EVERY_S = 5.0
+STOP_TIMEOUT_S = 10.0  # graceful stop: users finish the call in flight
+CLOSE_TIMEOUT_S = 10.0  # operators' calls in flight when the window closes
+DRAIN_TIMEOUT_S = 10.0
+WORKERS_TIMEOUT_S = 30.0
+TIMELINE_PERIOD_S = 0.5  # short enough to catch a fleet that drops and is back within a second
+LOST_GRACE_S = 10.0
+"""A target gone this long ends the window early: the outage is on record, waiting longer shows nothing."""
+
+
+class LoadError(RuntimeError):
+    """The generator could not start (workers did not connect)."""
+
+
+@dataclass
+class WindowFacts:
+    """What happened during the window, for the verdict and meta.json."""
+
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    ended_early: str = ""
+    target_lost: list[dict[str, Any]] = field(default_factory=list)
+    workers_lost: list[str] = field(default_factory=list)
+    in_flight_at_close: int = 0
+    sessions_open_after_drain: int = 0
+    metrics_error: str | None = None
+    fleet: dict[str, int] = field(default_factory=dict)
+    window: dict[str, int] = field(default_factory=dict)
+
+
+def _master_options(p: Profile, target: Target, workers: int, allow_remote: bool) -> argparse.Namespace:
+    """Locust's parsed options for the master, with the run in our keys: Locust copies them into every
+    spawn message, which is how a worker anywhere learns the run."""
+    parser = get_empty_argument_parser()
+    setup_parser_arguments(parser)
+    opts = parser.parse(args=[])
+    opts.num_users = None
+    opts.expect_workers = workers
+    setattr(opts, PROFILE_OPTION, profiles.render(p))
+    setattr(opts, DEVICES_OPTION, map_option(target.address_map))
+    setattr(opts, CONTROLS_OPTION, list(target.controls))
+    opts.allow_remote = allow_remote
+    return opts
+
+
+class Load:
+    def __init__(
+        self,
+        p: Profile,
+        target: Target,
+        run_dir: Path,
+        events: EventLog,
+        out: TextIO,
+        *,
+        workers: int = 0,
+        remote_workers: int = 0,
+        master_bind: tuple[str, int] = ("127.0.0.1", 0),
+        allow_remote: bool = False,
+        metrics_listen: tuple[str, int] | None = None,
+    ) -> None:
+        self.p, self.target, self.run_dir, self.events, self.out = p, target, run_dir, events, out
+        self.workers, self.remote_workers = workers, remote_workers
+        self.master_bind, self.allow_remote = master_bind, allow_remote
+        self.metrics_listen = metrics_listen
+        self.live: Any = None
+        self.facts = WindowFacts()
+
+    # -- setup -------------------------------------------------------------------------------------
+
+    def __enter__(self) -> Load:
+        try:
+            self._start()
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        p, target = self.p, self.target
+        self.runner: Any = None
+        self.local_workers: LocalWorkers | None = None
+        self.tally: distributed.RunTally | None = None
+        self.sampler: ResourceSampler | None = None
+        self.csv_writer: Any = None
+        self.timeline: CsvAppender | None = None
+        self.shape = ProfileShape()
+        self.shape.stop_at_end = False  # the window ends here, after the gateway drained
+        self.shape.on_storm = self._on_storm
+        distributed_run = self.workers + self.remote_workers > 0
+        opts = None
+        if distributed_run:
+            opts = _master_options(p, target, self.workers + self.remote_workers, self.allow_remote)
+        self.env = env = Environment(
+            user_classes=[DeviceUser, OperatorUser, ArrivalUser],
+            shape_class=self.shape,
+            stop_timeout=STOP_TIMEOUT_S,
+            parsed_options=opts,
+        )
+        configure(env, p, target.address_map, target.controls, allow_remote=self.allow_remote)
+        hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+        if self.metrics_listen is not None:
+            from loadtests.live_metrics import LiveMetrics
+
+            self.live = LiveMetrics(env)
+            address = self.live.serve(*self.metrics_listen)
+            self.out.write(f"  live metrics on http://{address}/metrics\n")
+        if distributed_run:
+            host, port = self.master_bind
+            self.runner = env.create_master_runner(master_bind_host=host, master_bind_port=port)
+            self.recorder = LatencyRecorder(env, follow_resets=False)
+            self.tally = distributed.install_master(env, self.recorder)
+            env.events.worker_connect.add_listener(
+                lambda client_id, **_kw: self.events.write("worker_joined", client=client_id)
+            )
+            if self.workers:
+                self.local_workers = LocalWorkers(self.workers, self.runner.server.port, self.run_dir)
+            self._wait_for_workers()
+        else:
+            self.runner = env.create_local_runner()
+            self.recorder = LatencyRecorder(env, keep_samples=p.run.keep_samples)
+            distributed.install_local(env)
+        processes = {"generator": os.getpid(), **target.processes}
+        if self.local_workers is not None:
+            processes.update(self.local_workers.pids)
+        self.sampler = ResourceSampler(self.run_dir / RunFiles.RESOURCES, processes, interval=1.0)
+        self.sampler.start()
+        self.csv_writer = locust_stats.StatsCSVFileWriter(
+            env, locust_stats.PERCENTILES_TO_REPORT, str(self.run_dir / "locust"), full_history=True
+        )
+        self.greenlets = [
+            gevent.spawn(locust_stats.stats_history, self.runner),
+            gevent.spawn(self.csv_writer.stats_writer),
+        ]
+        self.timeline = CsvAppender(self.run_dir / RunFiles.TIMELINE, TIMELINE_COLUMNS)
+
+    def _wait_for_workers(self) -> None:
+        want = self.workers + self.remote_workers
+        deadline = time.monotonic() + WORKERS_TIMEOUT_S
+        while self.runner.worker_count < want:
+            if time.monotonic() > deadline:
+                raise LoadError(
+                    f"only {self.runner.worker_count} of {want} workers connected "
+                    f"within {WORKERS_TIMEOUT_S:g}s"
+                )
+            if self.local_workers is not None and (gone := self.local_workers.exited()):
+                raise LoadError(f"{gone[0]} before connecting (see {self.run_dir}/worker-*.log)")
+            gevent.sleep(0.1)
+        host, port = self.master_bind[0], self.runner.server.port
+        self.out.write(f"  {want} workers connected to the master at {host}:{port}\n")
+
+    # -- the window --------------------------------------------------------------------------------
+
+    def measure(self) -> WindowFacts:
+        """Run the shape until the profile's duration (or until the target is gone for good), then close
+        the window."""
+        p, facts = self.p, self.facts
+        plan = phases(p)
+        self.runner.start_shape()
+        facts.started_at = started = time.time()
+        self.events.write("window_open", t=started, profile=p.name, shape=p.shape.kind)
+        phase_index, lost_since = -1, None
+        next_progress = next_sample = time.monotonic()
+        next_probe = next_sample
+        stall = p.gateway.stall_at_s if p.gateway.stall_s else None
+        thaw_at = None
+        while (elapsed := time.time() - started) < p.run.duration_s:
+            gevent.sleep(0.2)
+            if stall is not None and elapsed >= stall:
+                self.target.freeze()
+                self.events.write("stall", seconds=p.gateway.stall_s)
+                stall, thaw_at = None, elapsed + p.gateway.stall_s
+            if thaw_at is not None and elapsed >= thaw_at:
+                self.target.thaw()
+                self.events.write("stall_end")
+                thaw_at = None
+            while phase_index + 1 < len(plan) and elapsed >= plan[phase_index + 1].start_s:
+                phase_index += 1
+                ph = plan[phase_index]
+                self.events.write(
+                    "phase", name=ph.name, start_s=ph.start_s, end_s=ph.end_s, devices=ph.devices
+                )
+            if time.monotonic() < next_sample:
+                continue
+            next_sample += TIMELINE_PERIOD_S
+            if time.monotonic() >= next_probe and thaw_at is None:  # a frozen target is not a lost one
+                next_probe += 1.0  # a connect probe once a second is plenty
+                reason = self.target.lost()
+                if reason and lost_since is None:
+                    lost_since = elapsed
+                    facts.target_lost.append({"at_s": round(elapsed, 1), "reason": reason})
+                    self.events.write("target_lost", at_s=round(elapsed, 1), reason=reason)
+                    self.out.write(f"  target lost at {elapsed:.0f}s: {reason}\n")
+                elif not reason and lost_since is not None:
+                    self.events.write("target_back", at_s=round(elapsed, 1))
+                    lost_since = None
+            self._check_workers()
+            self._sample(started, plan[max(phase_index, 0)].name, target_up=lost_since is None)
+            if lost_since is not None and elapsed - lost_since >= LOST_GRACE_S:
+                facts.ended_early = f"target gone since {lost_since:.0f}s"
+                break
+            if time.monotonic() >= next_progress:
+                self._progress(elapsed)
+                next_progress += PROGRESS_EVERY_S
+        self.target.thaw()
+        self._close_window(started)
+        return facts
+
+    def _close_window(self, started: float) -> None:
+        facts = self.facts
+        close = distributed.barrier(self.runner, distributed.CLOSE, CLOSE_TIMEOUT_S)
+        facts.in_flight_at_close = close["in_flight"]
+        if close["missing"]:
+            facts.workers_lost.append(f"{close['missing']} workers did not answer the window's close")
+        self.events.write("window_closed", elapsed_s=round(time.time() - started, 1), **close)
+        if self.target.embedded and not self.target.lost():
+            try:
+                facts.sessions_open_after_drain = self.target.drain(DRAIN_TIMEOUT_S)
+                self.events.write("drained", sessions_open=facts.sessions_open_after_drain)
+            except Exception as exc:  # the counts may then differ by what was in flight
+                self.out.write(f"  could not drain the gateway: {exc}\n")
+        flush = distributed.barrier(self.runner, distributed.FLUSH, CLOSE_TIMEOUT_S)
+        if flush["missing"]:
+            facts.workers_lost.append(f"{flush['missing']} workers sent no final report")
+        facts.metrics_error = self.target.save_metrics(self.run_dir / RunFiles.GATEWAY_METRICS)
+        if facts.metrics_error and self.target.metrics:
+            self.out.write(f"  {facts.metrics_error}\n")
+        facts.ended_at = time.time()
+        fleet, window = self._counts()
+        facts.fleet, facts.window = fleet, window
+        self._sample(started, "end", target_up=self.target.lost() is None)
+
+    def _counts(self) -> tuple[dict[str, int], dict[str, int]]:
+        if self.tally is not None:
+            return self.tally.total("fleet"), self.tally.total("window")
+        plan = existing_plan(self.env)
+        return (plan.counts() if plan is not None else {}), window_for(self.env).counts()
+
+    def _sample(self, started: float, phase: str, *, target_up: bool) -> None:
+        fleet, window = self._counts()
+        now = time.time()
+        elapsed = now - started
+        self.timeline.append(
+            {
+                "timestamp": round(now, 3),
+                "elapsed_s": round(elapsed, 3),
+                "phase": phase,
+                "devices_target": devices_at(self.p, elapsed),
+                "users": self.runner.user_count,
+                **{k: fleet.get(k, 0) for k in ("devices", "online", "connects", "reconnects")},
+                **{
+                    k: window.get(k, 0)
+                    for k in ("arrivals", "missed_starts", "queued_starts", "calls_in_flight")
+                },
+                "workers": self.runner.worker_count if self.tally is not None else 1,
+                "target_up": int(target_up),
+            }
+        )
+
+    def _check_workers(self) -> None:
+        if self.tally is None:
+            return
+        missing = [c.id for c in self.runner.clients.missing]
+        for client in missing:
+            note = f"worker {client} missing (no heartbeat)"
+            if note not in self.facts.workers_lost:
+                self.facts.workers_lost.append(note)
+                self.events.write("worker_lost", client=client)
+
+    def _on_storm(self, index: int, at: float) -> None:
+        s = self.p.shape
+        self.events.write(
+            "storm", index=index, at_s=at, fraction=s.storm_fraction, duplicate=s.storm_duplicate
+        )
+        self.out.write(f"  storm {index + 1} at {at:g}s: {s.storm_fraction:.0%} of the devices drop\n")
+
+    def _progress(self, elapsed: float) -> None:
+        total = self.env.stats.total
+        ops = merge(
+            h
+            for k, h in self.recorder.histograms().items()
+            if split_key(k)[0] == OPERATOR_REQUESTS and not k.endswith(SERVICE_SUFFIX)
+        )
+        latency = "no operator calls yet"
+        if ops.get_total_count():
+            latency = f"operator p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
+            latency += f"p99 {ops.get_value_at_percentile(99) / 1000:.2f} ms"
+        fleet, _ = self._counts()
+        self.out.write(
+            f"  [{elapsed:4.0f}s/{self.p.run.duration_s:.0f}s] devices online {fleet.get('online', 0):5d}  "
+            f"req/s {total.current_rps:7.1f}  requests {total.num_requests:7d}  "
+            f"failures {total.num_failures:4d}  {latency}\n"
+        )
+        self.out.flush()
+
+    # -- teardown ----------------------------------------------------------------------------------
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        """Stop what was started, in order (users, workers, samplers), then write the generator's files."""
+        from loadtests.engine import shutdown_engine
+
+        if self.runner is not None and self.runner.state != "stopped":
+            self.runner.quit()
+        if self.live is not None:
+            self.live.linger()  # the last counts reach a Prometheus that scrapes us
+            self.live.stop()
+        if self.local_workers is not None:
+            self.local_workers.stop()
+        shutdown_engine()
+        if self.sampler is not None:
+            self.sampler.stop()
+        if self.timeline is not None:
+            self.timeline.close()
+        if self.csv_writer is None:
+            return
+        self._write_locust_csv()
+        self.recorder.detach()
+        self.recorder.write(self.run_dir)
+        samples = self.recorder.samples()
+        if samples:
+            write_samples(self.run_dir / RunFiles.SAMPLES, samples)
+        if self.tally is not None:
+            self._write_workers()
+
+    def _write_locust_csv(self) -> None:
+        """Close Locust's periodic writer, then rewrite its snapshot files with the final totals.
+
+        The periodic writer refreshes once a second; its last pass may predate the end of the run. The
+        history file is append-only and stays as written.
+        """
+        gevent.killall(self.greenlets, block=True, timeout=2)
+        self.csv_writer.close_files()
+        final = locust_stats.StatsCSV(self.env, locust_stats.PERCENTILES_TO_REPORT)
+        for name, write in (
+            (RunFiles.STATS, final.requests_csv),
+            (RunFiles.FAILURES, final.failures_csv),
+            (RunFiles.EXCEPTIONS, final.exceptions_csv),
+        ):
+            buf = io.StringIO()
+            write(csv.writer(buf))
+            atomic_write_text(self.run_dir / name, buf.getvalue())
+
+    def _write_workers(self) -> None:
+        """``workers.csv``: what each worker reported, per request kind (the master's totals are the sum)."""
+        assert self.tally is not None
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(["worker", "client_id", "request_type", "name", "requests", "failures"])
+        for client, kinds in sorted(
+            self.tally.requests.items(), key=lambda kv: self.tally.index.get(kv[0], -1)
+        ):
+            fails = self.tally.failures.get(client, {})
+            for key in sorted(kinds):
+                out.writerow(
+                    [self.tally.index.get(client, -1), client, *split_key(key), kinds[key], fails.get(key, 0)]
+                )
+        atomic_write_text(self.run_dir / RunFiles.WORKERS, buf.getvalue())

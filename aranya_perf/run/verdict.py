@@ -1,0 +1,63 @@
+"""How a run ended: ``ok``, ``failed`` or ``interrupted``, with every reason, from what it measured.
+
+Rules, all checked (the first reason leads):
+
+- Ctrl-C: ``interrupted``;
+- the run could not start its target or its workers: ``failed``;
+- the target went away during the window, or a worker was lost: ``failed`` (a pre-release
+  stress test must never pass against a dead target);
+- no request succeeded: ``failed``;
+- more than ``DEFAULT_MAX_FAILURE_RATE`` of all requests failed, unless the profile declares its
+  own ``error_rate`` SLO over every kind: ``failed``;
+- any SLO failed: ``failed``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aranya_perf.profiles import Profile
+from aranya_perf.profiles.schema import DEFAULT_MAX_FAILURE_RATE
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def decide(
+    p: Profile,
+    *,
+    interrupted: bool,
+    start_error: str | None,
+    target_lost: Sequence[str],
+    workers_lost: Sequence[str],
+    requests: int,
+    failures: int,
+    slo_failures: Sequence[str],
+) -> Verdict:
+    if interrupted:
+        return Verdict("interrupted", ("interrupted by the user",))
+    reasons: list[str] = []
+    if start_error:
+        reasons.append(start_error)
+    reasons += [f"target went away: {r}" for r in target_lost]
+    reasons += [f"worker lost: {w}" for w in workers_lost]
+    if not start_error:
+        if requests - failures <= 0:
+            reasons.append("no successful request")
+        own_rate = any(s.metric == "error_rate" and s.kind == "*" for s in p.slo)
+        if requests and not own_rate and failures / requests > DEFAULT_MAX_FAILURE_RATE:
+            reasons.append(
+                f"{failures} of {requests} requests failed ({failures / requests:.1%}), "
+                f"above the default {DEFAULT_MAX_FAILURE_RATE:.0%}"
+            )
+        if slo_failures:
+            reasons.append(f"{len(slo_failures)} SLO(s) failed: {slo_failures[0]}")
+    return Verdict("failed" if reasons else "ok", tuple(reasons))

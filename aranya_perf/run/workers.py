@@ -1,0 +1,92 @@
+"""Locust workers of a run: local worker processes the master starts, and the worker side itself.
+
+A worker is ``aranya-perf worker --master-host H --master-port P``: a Locust ``WorkerRunner``
+with the suite's user classes and nothing else configured. Everything about the run (the
+resolved profile, the target, the worker count) comes from the master in Locust's spawn
+messages, so the same command joins a run from another machine. A worker stops when its
+master quits, or when it has not heard from it for Locust's heartbeat timeout.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+STOP_TIMEOUT_S = 10.0
+
+
+class LocalWorkers:
+    """``count`` worker processes on this machine, each logging to ``<run dir>/worker-<n>.log``."""
+
+    def __init__(self, count: int, master_port: int, run_dir: Path) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self._logs: list[IO[bytes]] = []
+        cmd = [sys.executable, "-m", "aranya_perf", "worker", "--master-host", "127.0.0.1"]
+        for n in range(count):
+            log = (run_dir / f"worker-{n}.log").open("wb")
+            self._logs.append(log)
+            self.procs.append(
+                subprocess.Popen(
+                    [*cmd, "--master-port", str(master_port)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {f"worker-{n}": p.pid for n, p in enumerate(self.procs)}
+
+    def exited(self) -> list[str]:
+        return [
+            f"worker-{n} exited with code {p.returncode}"
+            for n, p in enumerate(self.procs)
+            if p.poll() is not None
+        ]
+
+    def stop(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Wait for workers that the master told to quit; terminate, then kill, the rest."""
+        for p in self.procs:
+            try:
+                p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        for log in self._logs:
+            log.close()
+
+
+def run_worker(master_host: str, master_port: int) -> int:
+    """The worker side (imports Locust, which patches the process with gevent); returns an exit code."""
+    from locust.env import Environment
+
+    from aranya_perf.gc_policy import collect_and_freeze
+    from loadtests import distributed
+    from loadtests.devices import DeviceUser
+    from loadtests.engine import shutdown_engine
+    from loadtests.operators import ArrivalUser, OperatorUser
+    from loadtests.settings import settings_for
+
+    env = Environment(user_classes=[DeviceUser, OperatorUser, ArrivalUser])
+    runner = env.create_worker_runner(master_host, master_port)
+    distributed.install_worker(env)
+
+    def freeze(**_kw: object) -> None:
+        if settings_for(env).profile.fleet.gc_freeze:
+            collect_and_freeze()
+
+    env.events.spawning_complete.add_listener(freeze)
+    try:
+        runner.greenlet.join()
+    except KeyboardInterrupt:
+        runner.quit()
+    finally:
+        shutdown_engine()
+    return 0

@@ -1,0 +1,191 @@
+"""The load generator's own Prometheus metrics, served while a Locust run goes on.
+
+Enabled with Locust's ``--metrics-listen HOST:PORT`` (loopback unless ``--allow-remote``;
+port 0 picks one), or from code with ``LiveMetrics(environment).serve(host, port)``. Series
+(all prefixed ``aranya_perf_``), in a private registry:
+
+=================================  =========  ====================================================
+name                               type       labels / meaning
+=================================  =========  ====================================================
+requests_total                     counter    {request_type, name}: every Locust request event
+request_failures_total             counter    {request_type, name}: those with an exception
+request_duration_seconds           histogram  {request_type, name}: exact response times (failures
+                                              too, as Locust's stats count them)
+users                              gauge      {user_class}: running users
+devices_online                     gauge      device agents past their first command right now
+device_reconnects_total            counter    device streams opened beyond each device's first
+slo_passing                        gauge      {slo}: 1 passing, 0 failing; only what a caller sets
+                                              with ``set_slo`` (nothing in this suite sets it yet)
+generator_info                     gauge      {role, worker_index}: local, worker or master
+=================================  =========  ====================================================
+
+Request series come from this process's ``events.request``: in a distributed run scrape every
+worker (the master fires no request events). Devices online and reconnects are the fleet plan's
+counts at scrape time (the same the run's timeline records). A short run can end between two scrapes, so at
+``quitting`` the exporter, once it has been scraped, waits for one more scrape (at most 1.5
+scrape intervals, 30 s) before it stops: the last counts reach Prometheus.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from aranya_perf.gateway.metrics import RTT_BUCKETS
+from aranya_perf.targets import TargetError, format_address, is_loopback, parse_address
+from loadtests.fleet import existing_plan
+
+PREFIX = "aranya_perf_"
+MAX_LINGER_S = 30.0
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--metrics-listen",
+        default=None,
+        metavar="HOST:PORT",
+        help="serve the generator's Prometheus metrics there while running (loopback unless "
+        "--allow-remote; port 0 picks a free one)",
+    )
+
+
+class _FleetCollector:
+    """Devices online and streams reopened: the process's fleet plan's counts (``loadtests.fleet``)."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+
+    def collect(self) -> Iterator[Any]:
+        plan = existing_plan(self.environment)
+        counts = plan.counts() if plan is not None else {}
+        yield GaugeMetricFamily(
+            PREFIX + "devices_online", "Device agents online now", value=counts.get("online", 0)
+        )
+        yield CounterMetricFamily(
+            PREFIX + "device_reconnects",
+            "Device streams opened beyond each device's first",
+            value=counts.get("reconnects", 0),
+        )
+
+
+class LiveMetrics:
+    """Prometheus series of one Locust environment; listens to its request events from creation."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        r = self.registry = CollectorRegistry()
+        labels = ["request_type", "name"]
+        requests = Counter(PREFIX + "requests", "Locust request events", labels, registry=r)
+        failures = Counter(PREFIX + "request_failures", "Request events that failed", labels, registry=r)
+        duration = Histogram(
+            PREFIX + "request_duration_seconds", "Response times", labels, buckets=RTT_BUCKETS, registry=r
+        )
+        self._slo = Gauge(
+            PREFIX + "slo_passing", "SLO verdicts set by the run: 1 pass, 0 fail", ["slo"], registry=r
+        )
+        self._fleet = _FleetCollector(environment)
+        r.register(self._fleet)
+        r.register(self)  # users and generator_info, read when scraped
+        # Per-event paths index these dicts, not .labels() (a lock and a tuple key per call).
+        self._children: dict[tuple[str, str], tuple[Any, Any, Any]] = {}
+        self._families = (requests, failures, duration)
+        self._httpd: Any = None
+        self._thread: threading.Thread | None = None
+        self._scrapes: list[float] = []
+        environment.events.request.add_listener(self._on_request)
+
+    def describe(self) -> list[Any]:  # registering self must not call collect() early
+        return []
+
+    def collect(self) -> Iterator[Any]:
+        runner = getattr(self.environment, "runner", None)
+        users = GaugeMetricFamily(PREFIX + "users", "Running users", labels=["user_class"])
+        for name, n in (getattr(runner, "user_classes_count", None) or {}).items():
+            users.add_metric([name], n)
+        role = {"MasterRunner": "master", "WorkerRunner": "worker"}.get(type(runner).__name__, "local")
+        info = GaugeMetricFamily(PREFIX + "generator_info", "This generator", labels=["role", "worker_index"])
+        info.add_metric([role, str(getattr(runner, "worker_index", 0) or 0)], 1)  # set once a worker joins
+        self._scrapes.append(time.monotonic())
+        del self._scrapes[:-3]
+        return iter((users, info))
+
+    def _on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float | None,
+        response_length: int = 0,
+        exception: BaseException | None = None,
+        **_kw: Any,
+    ) -> None:
+        key = (request_type, name)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = tuple(f.labels(request_type, name) for f in self._families)
+        requests, failures, duration = children
+        requests.inc()
+        if exception is not None:
+            failures.inc()
+        if response_time is not None:
+            duration.observe(response_time / 1000.0)
+
+    def set_slo(self, name: str, passing: bool) -> None:
+        """Publish one SLO's verdict as ``aranya_perf_slo_passing{slo=name}``."""
+        self._slo.labels(name).set(1 if passing else 0)
+
+    def serve(self, host: str, port: int) -> str:
+        """Serve ``/metrics`` on host:port from a thread; returns the bound ``HOST:PORT``."""
+        self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
+        return format_address(host, int(self._httpd.server_address[1]))
+
+    def linger(self) -> None:
+        """Wait for one more scrape, if anything scrapes this exporter (bounded)."""
+        if not self._scrapes:
+            return
+        interval = self._scrapes[-1] - self._scrapes[-2] if len(self._scrapes) > 1 else 15.0
+        deadline = time.monotonic() + min(1.5 * interval + 1.0, MAX_LINGER_S)
+        seen = self._scrapes[-1]
+        while time.monotonic() < deadline and self._scrapes[-1] == seen:
+            time.sleep(0.05)  # gevent's sleep under Locust: the HTTP thread keeps serving
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+        with contextlib.suppress(ValueError):
+            self.environment.events.request.remove_listener(self._on_request)
+
+
+def on_init(environment: Any, **_kw: Any) -> None:
+    """Locust ``init`` listener: start the exporter when ``--metrics-listen`` is given."""
+    opts = environment.parsed_options
+    spec = getattr(opts, "metrics_listen", None) if opts is not None else None
+    if not spec:
+        return
+    try:
+        host, port = parse_address(spec)
+        if not getattr(opts, "allow_remote", False) and not is_loopback(host):
+            raise TargetError(f"{spec!r} is not loopback; pass --allow-remote to listen there")
+    except TargetError as exc:
+        raise SystemExit(f"aranya-perf: --metrics-listen: {exc}") from None
+    live = LiveMetrics(environment)
+    try:
+        address = live.serve(host, port)
+    except OSError as exc:
+        raise SystemExit(f"aranya-perf: --metrics-listen {spec}: {exc.strerror or exc}") from None
+    environment._aranya_perf_live_metrics = live
+
+    def quitting(**_kw: Any) -> None:
+        live.linger()
+        live.stop()
+
+    environment.events.quitting.add_listener(quitting)
+    print(f"aranya-perf: live metrics on http://{address}/metrics", file=sys.stderr, flush=True)

@@ -1,0 +1,111 @@
+"""Workload shapes: how many devices a run holds over time, as a Locust ``LoadTestShape``.
+
+The plan of a shape is a pure function of the profile (``aranya_perf.profiles.plan``), so the
+run's orchestration, the open-model scheduler (``operators``) and the report all read the
+same one; ``ProfileShape`` turns it into Locust's ticks, so a profile's shape works from
+``locust -f loadtests/locustfile.py --profile NAME`` too. Operators are fixed-count users on
+top of the devices. A connect storm keeps the device count and, at its times, asks every
+process to drop a share of its devices at once (``distributed.send_storm``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from locust import LoadTestShape
+
+from aranya_perf.profiles import Profile
+from aranya_perf.profiles.plan import Phase, devices_at, level_at, phases
+
+__all__ = ["Phase", "ProfileShape", "devices_at", "level_at", "phases"]
+
+
+def operator_users(p: Profile) -> int:
+    """Fixed-count users on top of the devices: closed-model operators, plus one arrival scheduler."""
+    return p.operators.count + (1 if p.operators.arrival_rate > 0 else 0)
+
+
+class ProfileShape(LoadTestShape):
+    """Locust's ticks for the profile of the run (``settings_for`` the runner's environment).
+
+    ``stop_at_end``: return None (Locust stops) once the run's duration is over; ``aranya-perf run``
+    turns it off and ends the window itself, so the gateway drains with the fleet still online.
+    Storms are sent from the tick that first sees their time.
+    """
+
+    use_common_options = True
+    stop_at_end = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._storms_sent = 0
+        self.on_storm: Any = None
+        """Called with (index, time) when a storm is sent (the run logs it)."""
+
+    def reset_time(self) -> None:
+        super().reset_time()
+        self._storms_sent = 0
+
+    def tick(self) -> tuple[int, float, list[type]] | None:
+        from loadtests.distributed import send_storm  # here: distributed imports this module's users
+        from loadtests.settings import settings_for
+
+        assert self.runner is not None
+        opts = self.runner.environment.parsed_options
+        if classic_options(opts):
+            # ``locust -u N -r R [-t T]`` without --profile: N users by weight (100 devices per operator).
+            if opts.run_time and self.get_run_time() >= opts.run_time:
+                return None
+            for cls in self.runner.user_classes:
+                cls.fixed_count = 0
+            classes = [c for c in self.runner.user_classes if c.__name__ in ("DeviceUser", "OperatorUser")]
+            return opts.num_users, opts.spawn_rate, classes
+        p = settings_for(self.runner.environment).profile
+        t = self.get_run_time()
+        if t >= p.run.duration_s and self.stop_at_end:
+            return None
+        storms = sorted(p.shape.storm_at_s) if p.shape.kind == "storm" else []
+        while self._storms_sent < len(storms) and t >= storms[self._storms_sent]:
+            send_storm(self.runner, p, self._storms_sent)
+            if self.on_storm is not None:
+                self.on_storm(self._storms_sent, storms[self._storms_sent])
+            self._storms_sent += 1
+        devices = devices_at(p, t)
+        rate = p.fleet.spawn_rate
+        if p.shape.kind == "ramp" and p.shape.ramp_s:
+            rate = max(rate, p.fleet.devices / p.shape.ramp_s)
+        classes = user_classes(self.runner.user_classes, p)
+        return devices + operator_users(p), rate, classes
+
+
+def classic_options(opts: Any) -> bool:
+    """Locust was given ``-u`` and no profile (neither ``--profile`` nor one from ``aranya-perf run``)."""
+    from loadtests.settings import PROFILE_OPTION
+
+    return (
+        opts is not None
+        and getattr(opts, "num_users", None) is not None
+        and not getattr(opts, "profile", None)
+        and not getattr(opts, PROFILE_OPTION, None)
+    )
+
+
+def user_classes(available: list[type], p: Profile) -> list[type]:
+    """The run's user classes among ``available`` (by name), their fixed counts set from the profile.
+
+    A class with a count of 0 is left out rather than given ``fixed_count = 0``, which Locust reads
+    as "weighted" and would hand a share of the devices to.
+    """
+    wanted = {
+        "DeviceUser": p.fleet.devices,
+        "OperatorUser": p.operators.count,
+        "ArrivalUser": 1 if p.operators.arrival_rate > 0 else 0,
+    }
+    out = []
+    for cls in available:
+        n = wanted.get(cls.__name__, 0)
+        if n:
+            if cls.__name__ != "DeviceUser":
+                cls.fixed_count = n
+            out.append(cls)
+    return out

@@ -1,0 +1,199 @@
+"""The Helm chart, validated offline: rendered by Helm's own template engine (helm-python-sdk binds
+Helm's Go SDK), checked with yamllint and kubernetes-validate (strict, Kubernetes 1.19 and
+1.37), linted by Helm; the Dockerfile by hadolint. Then the rendered master and worker commands
+run here, against a real gateway, through a link, as they would in their pods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
+
+from tests.helpers import REPO, free_port, gateway_process
+
+CHART = REPO / "deploy" / "helm" / "aranya-perf"
+VENV_BIN = Path(sys.executable).parent
+# kubernetes-validate dropped Kubernetes 1.19's schemas after 1.24.0; the Makefile installs that
+# release apart from the venv (it needs its own setuptools).
+OLD_VALIDATOR = VENV_BIN.parent / "kubernetes-validate-1.24"
+YAMLLINT = YamlLintConfig(
+    "extends: default\nrules:\n  document-start: disable\n  line-length: {max: 160}\n"
+    "  comments: {min-spaces-from-content: 1}\n  indentation: {indent-sequences: consistent}\n"
+)
+
+SHARED_TARGET = {
+    "mode": "ui",
+    "target": {"address": "gateway.perf.svc:50051"},
+    "load": {"devices": 300, "operators": 3},
+    "link": {"profile": "rural"},
+    "linkProfiles": '[link.rural]\nbase = "lte"\nrtt_ms = 150\n',
+    "tls": {"secretName": "aranya-tls", "serverName": "aranya.example"},
+    "profile": "[fleet]\ndevices = 300\n",
+    "imagePullSecrets": [{"name": "regcred"}],
+    "workers": {"nodeSelector": {"pool": "load"}, "tolerations": [{"key": "load", "operator": "Exists"}]},
+}
+PER_DEVICE_LINK = {"link": {"profile": "satellite", "method": "netns"}, "results": {"uploadCommand": "true"}}
+PLAIN_JOB = {"workers": {"indexedJob": False}, "results": {"persistence": {"existingClaim": "runs"}}}
+VALUE_SETS = {"defaults": {}, "ui-shared-link-tls": SHARED_TARGET, "per-device-netns": PER_DEVICE_LINK}
+
+
+def render(values: dict, name: str = "perf") -> dict[str, list[dict]]:
+    with helm.Chart.load(str(CHART)) as chart:
+        files = chart.render(values, name=name, namespace="load")
+    return {path: [d for d in yaml.safe_load_all(text) if d] for path, text in files.items()}
+
+
+def render_text(values: dict) -> dict[str, str]:
+    with helm.Chart.load(str(CHART)) as chart:
+        return chart.render(values, name="perf", namespace="load")
+
+
+def _manifests(values: dict) -> list[dict]:
+    return [d for path, docs in render(values).items() if path.endswith(".yaml") for d in docs]
+
+
+@pytest.mark.parametrize("values", VALUE_SETS.values(), ids=VALUE_SETS.keys())
+def test_chart_renders_lints_and_validates_strictly(values: dict) -> None:
+    texts = render_text(values)
+    for path, text in texts.items():
+        if path.endswith(".yaml") and text.strip():
+            problems = [str(p) for p in linter.run(text, YAMLLINT)]
+            assert not problems, (path, problems, text)
+    docs = _manifests(values)
+    kinds = sorted(d["kind"] for d in docs)
+    assert {"ConfigMap", "Service", "ServiceAccount"} <= set(kinds)
+    for doc in docs:
+        assert kubernetes_validate.validate(doc, "1.37.0", strict=True) == "1.37"
+    result = helm.lint(str(CHART), values, strict=True, namespace="load", kube_version="1.37.0")
+    assert not result["errors"], result
+    assert not [m for m in result["messages"] if m["severity"] > 1], result  # info only, no warnings
+
+
+def test_chart_validates_against_kubernetes_1_19(tmp_path: Path) -> None:
+    assert (OLD_VALIDATOR / "kubernetes_validate").is_dir(), "make installs kubernetes-validate 1.24.0"
+    files = []
+    for name, values in {"ui": SHARED_TARGET, "plain-job": PLAIN_JOB}.items():
+        for i, doc in enumerate(_manifests(values)):
+            path = tmp_path / f"{name}-{i}.yaml"
+            path.write_text(yaml.safe_dump(doc))
+            files.append(str(path))
+    proc = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "kubernetes_validate", "--strict", "-k", "1.19.0", *files],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(OLD_VALIDATOR)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    passed = [line for line in proc.stdout.splitlines() if "passed for resource" in line]
+    assert len(passed) == len(files) and all(line.endswith("against version 1.19") for line in passed)
+
+
+def test_chart_wires_target_link_tls_metrics_and_results() -> None:
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(SHARED_TARGET)}
+    worker = docs[("Deployment", "perf-aranya-perf-workers")]["spec"]["template"]["spec"]
+    script = worker["containers"][0]["args"][0]
+    assert "aranya-perf link --link='rural'" in script and "--listen=127.0.0.1:15051" in script
+    assert "--address-map='127.0.0.1:15051'" in script  # devices go through the link
+    assert "--link-file=/etc/aranya-perf/links.toml" in script
+    assert "--metrics-listen=0.0.0.0:9646" in script
+    env = {e["name"]: e["value"] for e in worker["containers"][0]["env"]}
+    assert env["ARANYA_PERF_TLS_CA"] == "/etc/aranya-perf/tls/ca.crt"
+    assert env["ARANYA_PERF_TLS_SERVER_NAME"] == "aranya.example"
+    assert env["ARANYA_PERF_DEVICES"] == "300" and env["ARANYA_PERF_OPERATORS"] == "3"
+    assert worker["nodeSelector"] == {"pool": "load"} and worker["imagePullSecrets"] == [{"name": "regcred"}]
+    master = docs[("Deployment", "perf-aranya-perf-master")]["spec"]["template"]["spec"]["containers"][0]
+    assert "--host=gateway.perf.svc:50051" in master["args"] and "--web-host=0.0.0.0" in master["args"]
+    config = docs[("ConfigMap", "perf-aranya-perf")]["data"]
+    assert "rtt_ms = 150" in config["links.toml"] and "devices = 300" in config["profile.toml"]
+
+    default = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(PER_DEVICE_LINK)}
+    job = default[("Job", "perf-aranya-perf-workers")]["spec"]
+    assert job["completionMode"] == "Indexed" and job["completions"] == job["parallelism"] == 2
+    container = job["template"]["spec"]["containers"][0]
+    assert "--address-map-out=/tmp/aranya-link/devices.csv" in container["args"][0]
+    assert "--address-map='/tmp/aranya-link/devices.csv'" in container["args"][0]
+    assert "NET_ADMIN" in container["securityContext"]["capabilities"]["add"]
+    role = default[("Role", "perf-aranya-perf-read-connectivity")]
+    assert role["metadata"]["namespace"] == "aranya" and role["rules"][0]["verbs"] == ["get"]
+    master = default[("Job", "perf-aranya-perf-master")]["spec"]["template"]["spec"]
+    assert master["volumes"][-1]["persistentVolumeClaim"]["claimName"] == "perf-aranya-perf-results"
+    assert "\nrc=$?\ntrue\nexit $rc" in master["containers"][0]["args"][0]  # the upload command
+    assert ("PersistentVolumeClaim", "perf-aranya-perf-results") in default
+
+    with pytest.raises(helm.HelmError, match=r"needs target\.control"):
+        render({"load": {"operators": 2}})
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    proc = subprocess.run(
+        [str(VENV_BIN / "hadolint"), str(REPO / "Dockerfile")], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rendered_master_and_worker_commands_run_a_bounded_run(tmp_path: Path) -> None:
+    """The headless master Job's and the worker's shell commands, as rendered, run here: one worker,
+    an lte link in the worker, devices and operators against a real gateway, results on disk."""
+    port, metrics = free_port(), free_port()
+    with gateway_process() as gw:
+        values = {
+            "target": {"address": gw.address},
+            "load": {"devices": 10, "operators": 1, "runTime": "6s", "spawnRate": 20, "stopTimeout": 3},
+            "link": {"profile": "lte", "port": free_port()},
+            "workers": {"replicas": 1},
+            "master": {"service": {"workerPort": port}},
+            "metrics": {"port": metrics},
+        }
+        docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(values)}
+        config = tmp_path / "etc"
+        for key, content in docs[("ConfigMap", "perf-aranya-perf")]["data"].items():
+            name = key.removeprefix("locustfile-")
+            target = config / (f"locustfiles/{name}" if name != key else key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content)
+
+        def command(kind_name: tuple[str, str]) -> tuple[str, dict[str, str]]:
+            container = docs[kind_name]["spec"]["template"]["spec"]["containers"][0]
+            script = container["args"][0]
+            for old, new in (("/etc/aranya-perf", str(config)), ("/results", str(tmp_path / "results")),
+                             ("/tmp/aranya-link", str(tmp_path / "link")), ("0.0.0.0:", "127.0.0.1:"),
+                             ("'perf-aranya-perf-master'", "127.0.0.1")):  # fmt: skip
+                script = script.replace(old, new)
+            env = {e["name"]: e["value"] for e in container["env"]}
+            return script, {**os.environ, **env, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+
+        master_script, master_env = command(("Job", "perf-aranya-perf-master"))
+        worker_script, worker_env = command(("Job", "perf-aranya-perf-workers"))
+        master = subprocess.Popen(["sh", "-c", master_script], env=master_env, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        worker = subprocess.Popen(["sh", "-c", worker_script], env=worker_env, cwd=tmp_path,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            master_out, _ = master.communicate(timeout=90)
+            worker_out, _ = worker.communicate(timeout=30)
+        finally:
+            for proc in (master, worker):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    assert master.returncode == 0, master_out
+    assert worker.returncode == 0, worker_out  # the worker ends with the run, and so does its link
+    [run_dir] = (tmp_path / "results").iterdir()
+    stats = {(r["method"], r["name"]): r for r in json.loads((run_dir / "stats.json").read_text())}
+    assert stats[("device", "connect")]["num_requests"] == 10
+    assert stats[("control", "Exec")]["num_requests"] > 0
+    assert sum(r["num_failures"] for r in stats.values()) == 0, stats
+    assert (run_dir / "report.html").stat().st_size > 0 and (run_dir / "locust_stats.csv").is_file()
+    ready = json.loads((tmp_path / "link" / "ready").read_text())
+    assert ready["link"]["name"] == "lte" and ready["listen"].startswith("127.0.0.1:")
+    # Devices crossed the link: an lte connect takes two of its 60 ms round trips, each direction's
+    # half of one at most 10 ms shorter by jitter; without the link it takes a few ms.
+    assert stats[("device", "connect")]["min_response_time"] >= 2 * (60 - 2 * 10)

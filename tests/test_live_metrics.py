@@ -1,0 +1,89 @@
+"""The generator's live metrics on their own: counting from Locust events and the fleet plan, and the
+``--metrics-listen`` option's input checks (the Prometheus integration test covers a real run)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+from types import SimpleNamespace
+
+from locust.event import Events
+
+from aranya_perf import profiles
+from aranya_perf.address_map import AddressMap
+from aranya_perf.gateway.metrics import parse_metrics
+from loadtests.fleet import plan_for
+from loadtests.live_metrics import LiveMetrics
+from loadtests.settings import configure
+from tests.helpers import REPO
+
+
+class Agent:
+    """What the fleet plan counts of a ``DeviceAgent``."""
+
+    def __init__(self, online: bool, connects: int) -> None:
+        self.online, self.connects = online, connects
+
+
+def _environment(agents: list[Agent]) -> SimpleNamespace:
+    runner = SimpleNamespace(user_classes_count={"DeviceUser": len(agents)})
+    env = SimpleNamespace(events=Events(), runner=runner, parsed_options=None)
+    configure(env, profiles.resolve("smoke"), AddressMap("test", shards=("127.0.0.1:1",)))
+    plan = plan_for(env)
+    for agent in agents:
+        plan.attach(agent)
+    return env
+
+
+def test_counts_requests_devices_online_and_reconnects() -> None:
+    agents = [Agent(online=True, connects=1), Agent(online=False, connects=1)]
+    env = _environment(agents)
+    live = LiveMetrics(env)
+    address = live.serve("127.0.0.1", 0)
+    try:
+        fire = env.events.request.fire
+        for ms in (1.0, 3.0, 250.0):
+            fire(request_type="control", name="Exec", response_time=ms, response_length=0, exception=None)
+        fire(request_type="control", name="Exec", response_time=5, response_length=0, exception=OSError())
+        for _ in range(2):
+            fire(request_type="device", name="connect", response_time=2.0, response_length=0, exception=None)
+        live.set_slo("exec_p99", False)
+
+        def scrape() -> dict[str, float]:
+            with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as resp:
+                return parse_metrics(resp.read().decode())
+
+        m = scrape()
+        assert m['aranya_perf_requests_total{name="Exec",request_type="control"}'] == 4
+        assert m['aranya_perf_request_failures_total{name="Exec",request_type="control"}'] == 1
+        assert m['aranya_perf_request_duration_seconds_count{name="Exec",request_type="control"}'] == 4
+        bucket = 'aranya_perf_request_duration_seconds_bucket{le="0.005",name="Exec",request_type="control"}'
+        assert m[bucket] == 3
+        assert m["aranya_perf_devices_online"] == 1
+        assert m['aranya_perf_users{user_class="DeviceUser"}'] == 2
+        assert m["aranya_perf_device_reconnects_total"] == 0  # two agents, two connects
+        assert m['aranya_perf_slo_passing{slo="exec_p99"}'] == 0
+        assert m['aranya_perf_generator_info{role="local",worker_index="0"}'] == 1
+
+        # One device drops and comes back: one more connect, counted as a reconnect, and it stays
+        # counted after that agent's user is gone.
+        agents[0].connects = 2
+        fire(request_type="device", name="connect", response_time=2.0, response_length=0, exception=None)
+        assert scrape()["aranya_perf_device_reconnects_total"] == 1
+        plan_for(env).detach(agents[0])
+        m = scrape()
+        assert m["aranya_perf_device_reconnects_total"] == 1 and m["aranya_perf_devices_online"] == 0
+    finally:
+        live.stop()
+
+
+def test_metrics_listen_refuses_bad_addresses_in_one_line() -> None:
+    locust = [sys.executable, "-m", "locust", "-f", str(REPO / "loadtests" / "locustfile.py"), "--headless"]
+    for address, expect in (("0.0.0.0:0", "is not loopback"), ("nowhere", "not a HOST:PORT address")):
+        proc = subprocess.run(
+            [*locust, "--host", "127.0.0.1:1", "-u", "1", "-t", "2s", "--metrics-listen", address],
+            capture_output=True, text=True, timeout=60, cwd=REPO,
+        )  # fmt: skip
+        assert proc.returncode != 0
+        assert expect in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
