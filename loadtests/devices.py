@@ -81,7 +81,8 @@ class DeviceUser(GrpcUser):
         context: dict[str, Any] | None = None,
     ) -> None:
         # A fleet reports thousands of events a second and none is awaited: let the engine deliver
-        # them in batches (times are measured on the loop, so the delay does not change them).
+        # them in batches (times are measured on the loop, so the delay does not change them). The
+        # window's flush drains them (``Engine.flush``) before the final counts are taken.
         self.engine.post_lazy(
             self._fire_request, request_type, name, response_time_ms, response_length, exception, context
         )

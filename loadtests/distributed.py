@@ -11,8 +11,9 @@ and Locust's distributed mode, whether the workers run on this machine or others
 - devices of a per-device address map are leased from the master in batches, as only the
   master's dispatcher knows which worker runs how many device users;
 - the end of the measured window is a barrier (``close_window``, then ``flush``): every process
-  closes its window or reports, then sends a final report, then answers; the master waits for
-  all answers, so the numbers it writes are every worker's, complete.
+  closes its window, or delivers every result its engine still holds (device reports are handed
+  over lazily, in batches) and reports, then sends a final report, then answers; the master waits
+  for all answers, so the numbers it writes are every worker's, complete.
 """
 
 from __future__ import annotations
@@ -137,6 +138,15 @@ def _close_here(environment: Any, timeout: float) -> int:
     return left
 
 
+def _flush_here(timeout: float) -> int:
+    """Before this process's final numbers: every result its engine has posted, lazily or not, has fired
+    (device reports wait up to ``LAZY_FLUSH_S`` in the outbox). Returns 0 (no calls in flight)."""
+    from loadtests.engine import flush_engine
+
+    flush_engine(timeout)
+    return 0
+
+
 def report_offline(environment: Any) -> int:
     """Report every device of this process that is not online as a failure (``device offline_at_end``):
     a device that never came back after a storm must not go unnoticed. Returns how many."""
@@ -162,7 +172,7 @@ def barrier(runner: Any, step: str, timeout: float) -> dict[str, int]:
     "in_flight": operator calls still in flight after ``timeout``}."""
     environment = runner.environment
     if not _is_master(runner):
-        left = _close_here(environment, timeout) if step == CLOSE else 0
+        left = _close_here(environment, timeout) if step == CLOSE else _flush_here(timeout)
         return {"workers": 1, "missing": 0, "in_flight": left}
     tally: RunTally = environment._aranya_perf_tally
     expected = {c.id for c in runner.clients.all}
@@ -264,7 +274,8 @@ def install_worker(environment: Any) -> LatencyRecorder:
 
     def on_barrier(environment: Any, msg: Any) -> None:
         step = msg.data["step"]
-        left = _close_here(environment, float(msg.data["timeout"])) if step == CLOSE else 0
+        timeout = float(msg.data["timeout"])
+        left = _close_here(environment, timeout) if step == CLOSE else _flush_here(timeout)
         if step == FLUSH:
             recorder.finish_intervals()  # the last interval goes with this report
         data: dict[str, Any] = {}

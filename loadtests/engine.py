@@ -18,8 +18,10 @@ Crossing the thread boundary safely after Locust's monkey-patching:
   greenlet sees the swap), and never shut down: its poller thread registered
   itself with native thread ids, and a patched ``threading`` could not
   unregister it. A later engine in the same process reuses it;
-* results go back through a deque plus one gevent async watcher; a greenlet
-  drains the deque in batches and fires Locust events. Nothing on the loop
+* results go back through a deque plus one gevent async watcher, sent once per
+  batch (``post_lazy`` results wait up to ``LAZY_FLUSH_S`` to share one); a
+  greenlet drains the deque in batches and fires Locust events, and ``flush``
+  waits until everything posted so far has fired. Nothing on the loop
   thread takes a gevent lock (no logging, no concurrent.futures there).
 """
 
@@ -45,6 +47,8 @@ _native_socketpair = gevent.monkey.get_original("_socket", "socketpair")
 
 START_TIMEOUT_S = 10.0
 LAZY_FLUSH_S = 0.02
+"""The longest a ``post_lazy`` result waits for the drain greenlet."""
+FLUSH_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 
 
@@ -224,6 +228,23 @@ class Engine:
             handle.cancel()
             raise
 
+    def flush(self, timeout: float = FLUSH_TIMEOUT_S) -> bool:
+        """Deliver everything the loop has posted so far, ``post_lazy`` included, before returning.
+
+        A round trip through the loop: its answer is posted behind every result the loop handed over
+        before it, and the outbox is drained in order, so once it is back all of them have fired. What
+        a window's flush calls before the final counts are taken. False if the loop did not answer
+        within ``timeout`` (whatever had reached the outbox is delivered anyway).
+        """
+        if self.running:
+            try:
+                self.call(_nothing, timeout=timeout)
+            except (gevent.Timeout, EngineError):
+                self._drain_once()
+                return False
+        self._drain_once()
+        return True
+
     # -- loop -> gevent ----------------------------------------------------------------------
 
     def post(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -358,6 +379,10 @@ class TaskHandle:
             self.task.cancel()
 
 
+async def _nothing() -> None:
+    return None
+
+
 _ENGINE: Engine | None = None
 
 
@@ -368,6 +393,13 @@ def get_engine() -> Engine:
         _ENGINE = Engine()
         _ENGINE.start()
     return _ENGINE
+
+
+def flush_engine(timeout: float = FLUSH_TIMEOUT_S) -> bool:
+    """``Engine.flush`` on the process's engine, if it has one (a process with no gRPC users has none)."""
+    if _ENGINE is None:
+        return True
+    return _ENGINE.flush(timeout)
 
 
 def shutdown_engine() -> None:
