@@ -109,6 +109,21 @@ def test_show_prints_a_saved_result(quick_run: tuple[subprocess.CompletedProcess
     assert "Targets" in proc.stdout and "not tried" in proc.stdout
 
 
+@pytest.mark.timeout(90)
+def test_capacity_is_an_aranya_perf_verb(quick_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+    _, path = quick_run
+    verb = subprocess.run(
+        [sys.executable, "-m", "aranya_perf", "capacity", "--show", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+    )
+    assert verb.returncode == 0, verb.stderr
+    assert verb.stdout == _capacity("--show", str(path), timeout=60).stdout
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -21,6 +21,7 @@ VERBS = {
     "sweep": "aranya_perf.cli.sweep",
     "publish": "aranya_perf.cli.publish",
     "tune": "aranya_perf.cli.tune",
+    "capacity": "aranya_perf.cli.capacity",
     "profiles": "aranya_perf.cli.profile",
     "profile": "aranya_perf.cli.profile",
     "worker": "aranya_perf.cli.worker",
