@@ -9,6 +9,7 @@ behaves from the run profile's ``[fleet]``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gevent
@@ -24,6 +25,11 @@ from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
 from loadtests.fleet import plan_for
 from loadtests.grpc_user import GrpcUser
+
+STOP_GRACE_S = 1.0
+"""A device asked to stop gracefully keeps its stream this long at most while its process's operator
+calls are still in flight."""
+CALLS_POLL_S = 0.02
 
 
 def device_profile(fleet: FleetSection) -> DeviceProfile:
@@ -108,8 +114,9 @@ class DeviceUser(GrpcUser):
     def wait_time(self) -> float:  # type: ignore[override]
         # The greenlet parks here until the agent ends, with no timer: Locust marks a user "waiting"
         # before it asks for the wait time, so a stop (graceful or not) kills it here at once, as it
-        # would in a sleep. A timed wait woke every device once a second: at 15,000 devices that was
-        # 15,000 task-loop rounds per second of generator CPU spent on nothing.
+        # would in a sleep (``on_stop`` then lets operator calls in flight finish). A timed wait woke
+        # every device once a second: at 15,000 devices that was 15,000 task-loop rounds per second
+        # of generator CPU spent on nothing.
         self._finished.wait()
         return 0.0
 
@@ -130,6 +137,23 @@ class DeviceUser(GrpcUser):
         raise StopUser()
 
     def on_stop(self) -> None:
+        try:
+            timeout = self.environment.stop_timeout
+            if self._handle is not None and timeout:
+                self._let_calls_finish(min(STOP_GRACE_S, timeout))
+        finally:
+            self._stop_agent()
+        super().on_stop()
+
+    def _let_calls_finish(self, grace: float) -> None:
+        # A graceful stop lets operators finish the call they are in, and that call may be waiting
+        # for this device: parked in wait_time, the device is stopped at once, so it keeps its stream
+        # until this process's operator calls in flight are done (bounded; none once a window closed).
+        deadline = time.monotonic() + grace
+        while self.window.calls_in_flight > 0 and time.monotonic() < deadline:
+            gevent.sleep(CALLS_POLL_S)
+
+    def _stop_agent(self) -> None:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -140,4 +164,3 @@ class DeviceUser(GrpcUser):
             assert self._device is not None
             self.plan.release(self._device)
             self.channel = self.agent.channel  # after a storm, the connection the device came back on
-        super().on_stop()

@@ -45,6 +45,28 @@ def test_headless_run_stops_cleanly_at_run_time_with_streams_open(tmp_path: Path
     assert ",Exec," in stats and ",CMD_NODE_INFO_GET," in stats
 
 
+def test_graceful_stop_lets_operator_calls_in_flight_finish(tmp_path: Path) -> None:
+    # Devices answer operators 300 ms late and operators never think, so when the profile's duration
+    # ends a call is in flight to some device: a graceful stop must not close that device's stream
+    # before its answer is sent (devices park in wait_time, where Locust stops them at once).
+    profile = tmp_path / "profile.toml"
+    profile.write_text(
+        '[run]\nduration = "4s"\n'
+        '[fleet]\ndevices = 5\nstatus_interval = "0s"\nanswer_delay = "300ms"\n'
+        '[operators]\ncount = 2\nthink_min = "0s"\nthink_max = "0s"\nmix = { exec = 1 }\n'
+    )
+    with gateway_process() as gw:
+        proc = _locust(
+            "--host", gw.address, "--profile", str(profile), "--stop-timeout", "5",
+            "--csv", str(tmp_path / "run"), "--only-summary",
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    failures = (tmp_path / "run_failures.csv").read_text().strip().splitlines()
+    assert failures[1:] == [], failures
+    stats = (tmp_path / "run_stats.csv").read_text()
+    assert ",Exec," in stats
+
+
 def test_protocol_and_address_map_options(tmp_path: Path) -> None:
     # A v0.1 gateway with a listener per device; locust gets the version and the device map.
     amap = tmp_path / "devices.csv"
