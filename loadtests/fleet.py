@@ -38,6 +38,7 @@ class FleetPlan:
         # Leasing: every entry comes from the master, which hands each out once; one request at a time.
         self._lease = lease
         self._leased: collections.deque[DeviceAddress] = collections.deque()
+        self._own: dict[str, DeviceAddress] | None = None
         self._leasing = gevent.lock.BoundedSemaphore(1)
         self.leased = 0
         """Entries leased so far (the lease asks for what the worker's device users still need)."""
@@ -61,7 +62,12 @@ class FleetPlan:
         else:
             with self._leasing:
                 if not self._leased:
-                    self._leased.extend(self._lease(self.leased))
+                    # The master decides which devices; this process's own map, if it has the
+                    # device (a worker's edge link), says where it connects.
+                    if self._own is None:
+                        self._own = {e.device_id: e for e in amap.entries}
+                    own = self._own
+                    self._leased.extend(own.get(e.device_id, e) for e in self._lease(self.leased))
                     self.leased += len(self._leased)
                 entry = self._leased.popleft() if self._leased else None
         if entry is None:

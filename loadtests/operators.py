@@ -189,7 +189,7 @@ class OperatorUser(GrpcUser):
             gevent.sleep(0.1)  # the run is ending: no new calls
             return
         picked = self._pick()
-        if picked is None:
+        if picked is None or not self.window.open:  # a device list may have taken us past the close
             return
         calls, device = picked
         key = random.choices(self._keys, self._weights)[0]
@@ -260,7 +260,8 @@ class ArrivalScheduler:
         # stopped between calls, never cancelled in one, so each is reported.
         while not stop.is_set():
             for i, calls in enumerate(self.calls):
-                self.window.started_open += 1
+                if not self.window.start_on_loop():
+                    return  # the window closed: a list now would reach the gateway's counts only
                 t0 = time.perf_counter()
                 error: BaseException | None = None
                 try:
@@ -303,7 +304,7 @@ class ArrivalScheduler:
                     await asyncio.sleep(wait)
                 queued = slots.locked()
                 await slots.acquire()
-                if not self.window.open:
+                if not self.window.start_on_loop():
                     slots.release()
                     break
                 started = time.perf_counter()
@@ -312,7 +313,6 @@ class ArrivalScheduler:
                     self.window.queued_starts += 1
                 elif (started - intended) * 1000 > MISSED_START_MS:
                     self.window.missed_starts += 1
-                self.window.started_open += 1
                 t = loop.create_task(self._one(intended, started, slots))
                 tasks.add(t)
                 t.add_done_callback(tasks.discard)
@@ -321,14 +321,17 @@ class ArrivalScheduler:
             await asyncio.gather(refresher, *tasks, return_exceptions=True)
 
     async def _one(self, intended: float, started: float, slots: asyncio.Semaphore) -> None:
-        i = self._rng.randrange(len(self.calls))
+        # A control service whose devices are not online yet (its gateway process ramps later than
+        # another's) gets no arrivals until its next device list.
+        listed = [i for i, devices in enumerate(self.devices) if devices] or list(range(len(self.calls)))
+        i = self._rng.choice(listed)
         key = self._rng.choices(self._keys, self._weights)[0]
         name = CALL_NAMES[key]
         length, error = 0, None
         try:
             devices = self.devices[i]
             if not devices:
-                raise LookupError("no device online on this control service")
+                raise LookupError("no device online on any control service")
             length = await self.calls[i].make(key, self._rng.choice(devices))()
         except Exception as exc:
             error = _failure(exc)

@@ -28,6 +28,8 @@ class Window:
     # increment is lost between threads.
     started_closed: int = 0
     started_open: int = 0
+    abandoned_open: int = 0
+    """Loop-side starts that found the window closed (``start_on_loop``) and made no call."""
     finished: int = 0
     missed_starts: int = 0
     """Open-model arrivals the generator started later than ``MISSED_START_MS`` with a free slot:
@@ -46,7 +48,19 @@ class Window:
 
     @property
     def calls_in_flight(self) -> int:
-        return self.started_closed + self.started_open - self.finished
+        return self.started_closed + self.started_open - self.abandoned_open - self.finished
+
+    def start_on_loop(self) -> bool:
+        """From the loop thread, before an operator call: count it in flight and say whether to make it.
+
+        Counted first, checked second: ``close`` (in another thread) clears ``open`` first and reads
+        the count second, so either it waits for this call or this call sees the window closed.
+        """
+        self.started_open += 1
+        if self.open:
+            return True
+        self.abandoned_open += 1
+        return False
 
     def reopen(self) -> None:
         """A test starts (again, from the web UI): measure from now."""

@@ -111,6 +111,7 @@ def test_chart_wires_target_link_tls_metrics_and_results() -> None:
     assert worker["nodeSelector"] == {"pool": "load"} and worker["imagePullSecrets"] == [{"name": "regcred"}]
     master = docs[("Deployment", "perf-aranya-perf-master")]["spec"]["template"]["spec"]["containers"][0]
     assert "--host=gateway.perf.svc:50051" in master["args"] and "--web-host=0.0.0.0" in master["args"]
+    assert "--profile=/etc/aranya-perf/profile.toml" in master["args"]
     config = docs[("ConfigMap", "perf-aranya-perf")]["data"]
     assert "rtt_ms = 150" in config["links.toml"] and "devices = 300" in config["profile.toml"]
 
@@ -141,7 +142,8 @@ def test_dockerfile_passes_hadolint() -> None:
 
 def test_rendered_master_and_worker_commands_run_a_bounded_run(tmp_path: Path) -> None:
     """The headless master Job's and the worker's shell commands, as rendered, run here: one worker,
-    an lte link in the worker, devices and operators against a real gateway, results on disk."""
+    an lte link in the worker, devices and operators (their mix from the chart's profile) against a
+    real gateway, results on disk."""
     port, metrics = free_port(), free_port()
     with gateway_process() as gw:
         values = {
@@ -151,6 +153,7 @@ def test_rendered_master_and_worker_commands_run_a_bounded_run(tmp_path: Path) -
             "workers": {"replicas": 1},
             "master": {"service": {"workerPort": port}},
             "metrics": {"port": metrics},
+            "profile": "[operators]\nmix = { logs = 1.0 }\n",  # the worker reads it too
         }
         docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(values)}
         config = tmp_path / "etc"
@@ -189,7 +192,7 @@ def test_rendered_master_and_worker_commands_run_a_bounded_run(tmp_path: Path) -
     [run_dir] = (tmp_path / "results").iterdir()
     stats = {(r["method"], r["name"]): r for r in json.loads((run_dir / "stats.json").read_text())}
     assert stats[("device", "connect")]["num_requests"] == 10
-    assert stats[("control", "Exec")]["num_requests"] > 0
+    assert stats[("control", "Logs")]["num_requests"] > 0 and ("control", "Exec") not in stats
     assert sum(r["num_failures"] for r in stats.values()) == 0, stats
     assert (run_dir / "report.html").stat().st_size > 0 and (run_dir / "locust_stats.csv").is_file()
     ready = json.loads((tmp_path / "link" / "ready").read_text())

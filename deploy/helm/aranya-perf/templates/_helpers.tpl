@@ -72,10 +72,6 @@ placeholder that devices never use: they connect through the address map. */}}
   value: {{ .Values.load.protocol | quote }}
 - name: ARANYA_PERF_ALLOW_REMOTE
   value: "1"
-{{- if .Values.profile }}
-- name: ARANYA_PERF_PROFILE
-  value: /etc/aranya-perf/profile.toml
-{{- end }}
 {{- if .Values.tls.secretName }}
 - name: ARANYA_PERF_TLS_CA
   value: /etc/aranya-perf/tls/ca.crt
