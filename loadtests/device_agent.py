@@ -136,7 +136,9 @@ class DeviceAgent:
             except Exception as exc:
                 if self.online:  # a drop after a good connection resets the backoff
                     backoff = self.profile.backoff_initial_s
-                if not (self._drop is not None and _cancelled(exc)):
+                # A storm's drop cuts the stream under whatever was reading or writing it: that is the
+                # drop itself, not a failure (anything else is).
+                if not (self._drop is not None and (_cancelled(exc) or isinstance(exc, StreamEnded))):
                     self._report_session_error(exc)
             finally:
                 self.online = False
