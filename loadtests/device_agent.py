@@ -111,6 +111,7 @@ class DeviceAgent:
         self._sessions = SessionTable()
         self._node_dyn: bytes | None = None
         self._metrics_body: bytes | None = None
+        self._pushing = False  # a status push is being written
         self._drop: str | None = None  # "clean" | "duplicate" while a drop is under way
         self._spare: aio.Channel | None = None  # the connection a duplicate online came back on
         self._duplicate: asyncio.Task[None] | None = None
@@ -202,7 +203,9 @@ class DeviceAgent:
     def pause_status(self) -> None:
         """No more status pushes (the run's window is closing); on the loop thread."""
         self._status_paused = True
-        if self._pusher is not None:
+        # Not in the middle of a write: grpc.aio cancels the whole stream when a write is cancelled.
+        # A push under way finishes, and the pusher ends before the next.
+        if self._pusher is not None and not self._pushing:
             self._pusher.cancel()
 
     def _report_session_error(self, exc: Exception) -> None:
@@ -273,8 +276,9 @@ class DeviceAgent:
         interval = self.profile.status_push_interval_s
         await asyncio.sleep(self._rng.uniform(0, interval))
         body = self._dyn_status()
-        while True:
+        while not self._status_paused:
             t0 = time.perf_counter()
+            self._pushing = True
             try:
                 await self._write(proto.new_msg(proto.msg.NODE_STATUS, 0, body, 0, True))
             except asyncio.CancelledError:
@@ -282,6 +286,8 @@ class DeviceAgent:
             except Exception as exc:
                 self._report(REQUEST_TYPE, "status_push", (time.perf_counter() - t0) * 1000, 0, exc)
                 return
+            finally:
+                self._pushing = False
             self._report(REQUEST_TYPE, "status_push", (time.perf_counter() - t0) * 1000, len(body), None)
             await asyncio.sleep(interval)
 

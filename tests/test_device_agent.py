@@ -5,10 +5,13 @@ Runs on the load engine, as in a real run, against the gateway as a child proces
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import itertools
 import time
 from collections.abc import Callable
 
+import gevent
 import pytest
 from grpc import aio
 
@@ -41,8 +44,6 @@ class Events:
 
 
 def _wait(cond: Callable[[], bool], timeout: float = 15.0) -> None:
-    import gevent
-
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not reached in time"
@@ -75,10 +76,12 @@ def test_lazy_results_arrive_by_timer_or_flush(engine: Engine, monkeypatch: pyte
     assert got == list(range(100))
 
 
-def _start_agent(engine: Engine, device_id: str, address: str, events: Events) -> DeviceAgent:
+def _start_agent(
+    engine: Engine, device_id: str, address: str, events: Events, profile: DeviceProfile = FAST
+) -> DeviceAgent:
     async def make() -> DeviceAgent:
         channel = aio.insecure_channel(address, options=CHANNEL_OPTIONS)
-        return DeviceAgent(device_id, channel, events, protocol.get(protocol.DEFAULT), FAST)
+        return DeviceAgent(device_id, channel, events, protocol.get(protocol.DEFAULT), profile)
 
     agent = engine.call(make, timeout=5)
     engine.spawn(agent.run)
@@ -114,3 +117,39 @@ def test_duplicate_device_is_rejected_with_exponential_backoff(engine: Engine) -
     gaps = [b[0] - a[0] for a, b in itertools.pairwise(rejects)]
     floors = [min(FAST.backoff_initial_s * 2**i, FAST.backoff_max_s) / 2 for i in range(len(gaps))]
     assert all(gap >= floor * 0.95 for gap, floor in zip(gaps, floors, strict=True)), (gaps, floors)
+
+
+def test_closing_the_window_lets_a_status_push_under_way_finish(engine: Engine) -> None:
+    # grpc.aio cancels the whole stream when a write is cancelled: pausing status pushes must not
+    # cancel one in the middle of its write, or the device drops out as the window closes.
+    events = Events()
+    with gateway_process() as gw:
+        agent = _start_agent(
+            engine, "dev-pause", gw.address, events, dataclasses.replace(FAST, status_push_interval_s=0.05)
+        )
+        _wait(lambda: agent.online and events.named("status_push"))
+        gate = asyncio.Event()
+
+        async def hold_next_write() -> None:
+            call = agent._call
+            real = call.write
+
+            async def slow_write(frame: object) -> None:
+                await gate.wait()
+                await real(frame)
+
+            call.write = slow_write
+
+        engine.call(hold_next_write, timeout=5)
+        _wait(lambda: agent._pushing)
+        pushed = len(events.named("status_push"))
+
+        async def pause_then_release() -> None:
+            agent.pause_status()
+            gate.set()
+
+        engine.call(pause_then_release, timeout=5)
+        _wait(lambda: len(events.named("status_push")) == pushed + 1)  # the push under way, reported
+        gevent.sleep(0.3)
+        assert len(events.named("status_push")) == pushed + 1  # and none after it
+        assert agent.online and not events.named("stream") and not any(e[2] for e in events.items)
