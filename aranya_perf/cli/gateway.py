@@ -16,7 +16,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,7 @@ from aranya_perf import protocol
 from aranya_perf.address_map import DEFAULT_PREFIX, DeviceAddress, device_ids, write_csv
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval
+from aranya_perf.cli.serving import serve_until_stopped
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.targets import TargetError, is_loopback, parse_address
 
@@ -203,10 +203,6 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     except GatewayError as exc:
         raise UsageError(str(exc)) from None
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     devices = gateway.device_addresses()
     if args.address_map_out is not None:
         try:
@@ -226,11 +222,7 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     try:
-        await asyncio.wait_for(stop.wait(), args.run_time)
-    except TimeoutError:
-        pass
+        await serve_until_stopped(args.run_time)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await gateway.stop(grace=1.0)
     return 0

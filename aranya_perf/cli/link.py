@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import IO, Any
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration
+from aranya_perf.cli.serving import serve_until_stopped
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -133,17 +133,9 @@ async def _serve(args: argparse.Namespace, profile: Any, amap: Any, events: IO[s
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.wait_for(stop.wait(), args.run_time)
-    except TimeoutError:
-        pass
+        await serve_until_stopped(args.run_time)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
         await relay.stop()
     summary = json.dumps({"event": "stopped", "time": time.time(), **relay.stats.as_dict()})
     print(summary, file=sys.stderr)
