@@ -10,7 +10,6 @@ behaves from the run profile's ``[fleet]``.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import gevent
 import gevent.event
@@ -51,6 +50,10 @@ class DeviceUser(GrpcUser):
     """A simulated arhat agent holding one Sync stream to the target."""
 
     weight = 100
+    # A fleet reports thousands of events a second and none is awaited: batched (times are measured
+    # on the loop, so the delay does not change them; the window's flush drains them before the
+    # final counts are taken).
+    lazy_reports = True
 
     @property
     def channel_options(self) -> tuple[tuple[str, int], ...]:  # type: ignore[override]
@@ -76,22 +79,6 @@ class DeviceUser(GrpcUser):
         if self._device is not None and self._device.tls_server_name:
             return self._device.tls_server_name
         return super().server_name()
-
-    def report(
-        self,
-        request_type: str,
-        name: str,
-        response_time_ms: float,
-        response_length: int = 0,
-        exception: BaseException | None = None,
-        context: dict[str, Any] | None = None,
-    ) -> None:
-        # A fleet reports thousands of events a second and none is awaited: let the engine deliver
-        # them in batches (times are measured on the loop, so the delay does not change them). The
-        # window's flush drains them (``Engine.flush``) before the final counts are taken.
-        self.engine.post_lazy(
-            self._fire_request, request_type, name, response_time_ms, response_length, exception, context
-        )
 
     def on_start(self) -> None:
         super().on_start()

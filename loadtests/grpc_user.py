@@ -75,6 +75,9 @@ class GrpcUser(User):
     channel_options: tuple[tuple[str, Any], ...] = ()
     allow_remote: bool = False
     """Set by ``aranya-perf run --allow-remote``; ``locust --allow-remote`` sets it through parsed options."""
+    lazy_reports: bool = False
+    """``report`` may deliver its events in batches (``Engine.post_lazy``, flushed by the window's
+    close), for users whose requests nobody waits on and who report thousands a second."""
 
     engine: Engine
     channel: aio.Channel | None
@@ -152,9 +155,8 @@ class GrpcUser(User):
         context: dict[str, Any] | None = None,
     ) -> None:
         """Report one request from the loop thread; the event fires in the engine's drain greenlet."""
-        self.engine.post(
-            self._fire_request, request_type, name, response_time_ms, response_length, exception, context
-        )
+        post = self.engine.post_lazy if self.lazy_reports else self.engine.post
+        post(self._fire_request, request_type, name, response_time_ms, response_length, exception, context)
 
     def report_call(
         self,
