@@ -10,6 +10,7 @@ behaves from the run profile's ``[fleet]``.
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import gevent
 import gevent.event
@@ -19,6 +20,7 @@ from locust.exception import StopUser
 from aranya_perf import protocol
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.profiles.schema import FleetSection
+from aranya_perf.targets import TargetError
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
@@ -67,13 +69,34 @@ class DeviceUser(GrpcUser):
     agent: DeviceAgent | None = None
     _handle: TaskHandle | None = None
     _device: DeviceAddress | None = None
+    _broker: tuple[int, tuple[object, ...]] | None = None
+    """The resolved MQTT broker, when the run's transport is mqtt (the device's address is the broker's)."""
 
     def resolve_target(self) -> str:
         self.plan = plan_for(self.environment, lease_from_master(self.environment))
         self._device = self.plan.next_device()
         self.device_id = self._device.device_id
         self.protocol = protocol.get(self.plan.protocol)
+        target = self.settings.profile.target
+        if target.transport == "mqtt":
+            from aranya_perf.targets import parse_address
+            from aranya_perf.transport import mqtt
+
+            try:
+                mqtt.namespace(target.mqtt_namespace, self.device_id)
+                # Here, on the gevent side: a broker given by name is resolved once, not on the loop.
+                self._broker = mqtt.resolve(*parse_address(self._device.address))
+            except mqtt.MqttError as exc:
+                raise TargetError(str(exc)) from None
         return self._device.address
+
+    async def open_channel(self, target: str | None = None) -> Any:
+        if self._broker is None:
+            return await super().open_channel(target)
+        from aranya_perf.transport import mqtt
+
+        fleet = self.settings.profile.target
+        return mqtt.DeviceChannel(self.protocol, self.device_id, self._broker, fleet.mqtt_namespace)
 
     def server_name(self) -> str | None:
         if self._device is not None and self._device.tls_server_name:
@@ -91,6 +114,11 @@ class DeviceUser(GrpcUser):
             device_profile(self.settings.profile.fleet),
             metadata=self.call_metadata(),
             new_channel=self.open_channel,
+            **(
+                {"open_stream": lambda channel: channel.open_stream(), "duplicate_on_stream": True}
+                if self._broker is not None
+                else {}
+            ),
         )
         self.plan.attach(self.agent)
         self._handle = self.engine.spawn(self.agent.run, on_done=self._agent_done)

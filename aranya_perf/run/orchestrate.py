@@ -76,7 +76,10 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     meta = _initial_meta(p, options, run_dir)
     results.write_meta(run_dir, meta)
     events = EventLog(run_dir / RunFiles.EVENTS)
-    out.write(f"aranya-perf run: profile {p.name} ({p.target.protocol}), results in {run_dir}\n")
+    out.write(
+        f"aranya-perf run: profile {p.name} ({p.target.protocol} over {p.target.transport}), "
+        f"results in {run_dir}\n"
+    )
     interrupted, start_error = False, None
     facts = WindowFacts()
     try:
@@ -151,6 +154,7 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         "workers": options.workers + options.remote_workers,
         "gateway_processes": p.gateway.processes if p.embedded else None,
         "listener_per_device": p.gateway.listener_per_device,
+        "transport": p.target.transport,
         "status_interval_s": p.fleet.status_interval_s,
         "schedule": p.gateway.schedule,
         "gc_freeze": p.fleet.gc_freeze,
@@ -164,6 +168,9 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         run_id=run_dir.name,
     )
     meta["protocol"] = {"name": proto.name, "source": proto.source, "service": proto.service}
+    meta["transport"] = {"name": p.target.transport}
+    if p.target.transport == "mqtt":
+        meta["transport"]["namespace"] = p.target.mqtt_namespace
     return meta
 
 
