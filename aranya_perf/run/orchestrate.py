@@ -25,7 +25,7 @@ from analysis import slo as slo_rules
 from analysis.outages import outages
 from analysis.run_data import judged, load_run
 from analysis.run_report import write_run_report
-from analysis.run_summary import format_summary_table, summary_rows
+from analysis.run_summary import device_costs, format_summary_table, summary_rows
 from aranya_perf import profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
@@ -225,6 +225,7 @@ def _judge(
         "devices": p.fleet.devices,
         "operators": p.operators.count,
         "slo": slo_rules.status(slo_results),
+        "generator_per_device": device_costs(data.resources, data.timeline, meta),
     }
     results.write_meta(run_dir, meta)
     report = write_run_report(judged(data, meta, slo_doc, written))
