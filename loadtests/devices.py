@@ -9,6 +9,7 @@ behaves from the run profile's ``[fleet]``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -106,12 +107,18 @@ class DeviceUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self._finished = gevent.event.AsyncResult()
+        behaviour = device_profile(self.settings.profile.fleet)
+        if self._broker is not None:
+            from aranya_perf.transport import mqtt
+
+            # Data frames as large as arhat's MQTT client sends them (128 KiB, not gRPC's 64).
+            behaviour = dataclasses.replace(behaviour, max_payload=mqtt.max_payload(self.protocol))
         self.agent = DeviceAgent(
             self.device_id,
             self.channel,
             self.report,
             self.protocol,
-            device_profile(self.settings.profile.fleet),
+            behaviour,
             metadata=self.call_metadata(),
             new_channel=self.open_channel,
             **(

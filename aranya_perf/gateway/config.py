@@ -15,6 +15,7 @@ from typing import Any
 from aranya_perf import codec, protocol
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.protocol.model import MAX_GRPC_MESSAGE
+from aranya_perf.transport.topics import MAX_MQTT_DATA_SIZE
 
 _DEFAULT = SCHEDULES[DEFAULT_SCHEDULE]
 
@@ -28,9 +29,6 @@ NODE_METRICS_COLLECT = (
 
 
 TRANSPORTS = ("grpc", "mqtt")
-MAX_MQTT_DATA_SIZE = 128 * 1024
-"""arhat's ``MaxMQTTDataSize`` (``aranya_perf.transport.mqtt`` has the same; not imported here, so a
-config needs no MQTT library)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,6 +52,7 @@ from aranya_perf.transport.topics import (
     CMD,
     DEFAULT_NAMESPACE,
     DEVICE_FIELD,
+    MAX_MQTT_DATA_SIZE,
     MqttError,
     TopicMatcher,
     Topics,
@@ -74,8 +75,6 @@ __all__ = [
 
 QOS = 1
 KEEPALIVE_S = 60
-MAX_MQTT_DATA_SIZE = 128 * 1024
-"""arhat's ``MaxMQTTDataSize``: the largest payload its MQTT client sends."""
 CONNECT_TIMEOUT_S = 10.0
 
 for _name in [n for n in logging.root.manager.loggerDict if n == "gmqtt" or n.startswith("gmqtt.")]:

@@ -14,6 +14,8 @@ DEFAULT_NAMESPACE = "aranya-perf/{device}"
 """Topic namespace template of a device; ``{device}`` is its id."""
 DEVICE_FIELD = "{device}"
 CMD, MSG, STATUS = "cmd", "msg", "status"
+MAX_MQTT_DATA_SIZE = 128 * 1024
+"""arhat's ``MaxMQTTDataSize``: the largest payload its MQTT client sends (gRPC: 64 KiB)."""
 
 
 class MqttError(Exception):
