@@ -77,6 +77,8 @@ def test_every_run_flag_names_a_profile_key() -> None:
             "apply to the embedded gateway only",
         ),
         ('name = "a b"\n', "name must be letters"),
+        ('[run]\nscenario = "grpc"\n', "scenario grpc loads a service you run: set target.address"),
+        ('[run]\nscenario = "etcd"\n[service]\nusers = 4\n[shape]\nlevels = [8]\n', "above service.users (4)"),
     ],
 )
 def test_bad_profiles_are_one_line_errors_naming_the_file_and_key(
@@ -118,6 +120,12 @@ def test_shape_plans() -> None:
     assert [ph.name for ph in phases(storm)] == ["before storm 1", "after storm 1", "after storm 2"]
     soak = profiles.resolve("soak")
     assert len(phases(soak)) == 12 and phases(soak)[-1].end_s == soak.run.duration_s
+
+
+def test_a_service_scenario_scales_its_clients_not_the_fleet(tmp_path: Path) -> None:
+    p = _profile(tmp_path, '[run]\nscenario = "etcd"\n[service]\nusers = 8\n[shape]\nkind = "step"\n')
+    assert [ph.devices for ph in phases(p)] == [2, 4, 6, 8]
+    assert phases(p)[0].name == "step 1: 2 clients" and level_at(p, 0) == 0.25
 
 
 def test_profile_verbs() -> None:

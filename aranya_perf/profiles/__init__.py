@@ -89,7 +89,16 @@ def validate(p: Profile) -> None:
     def fail(message: str) -> None:
         raise ProfileError(f"{where}: {message}")
 
-    if p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
+    if not p.fleet_run:
+        if p.service.users == 0:
+            fail(f"nothing to run: scenario {p.run.scenario} with service.users = 0")
+        if p.service.think_max_s < p.service.think_min_s:
+            fail("service.think_max must not be below service.think_min")
+        if p.run.scenario == "grpc" and p.embedded:
+            fail("scenario grpc loads a service you run: set target.address (--target HOST:PORT)")
+        if p.target.link is not None:
+            fail(f"target.link applies to aranya's devices, not to scenario {p.run.scenario}")
+    elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
         fail("fleet.backoff_max must not be below fleet.backoff_initial")
@@ -106,8 +115,9 @@ def validate(p: Profile) -> None:
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")
     s = p.shape
-    if any(level > p.fleet.devices for level in s.levels):
-        fail(f"shape.levels go above fleet.devices ({p.fleet.devices})")
+    full, full_key = (p.fleet.devices, "fleet.devices") if p.fleet_run else (p.service.users, "service.users")
+    if any(level > full for level in s.levels):
+        fail(f"shape.levels go above {full_key} ({full})")
     for key in ("storm_fraction", "storm_duplicate"):
         if not 0 <= getattr(s, key) <= 1:
             fail(f"shape.{key} must be between 0 and 1")

@@ -19,6 +19,8 @@ from aranya_perf import protocol
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 SHAPES = ("constant", "ramp", "step", "spike", "soak", "storm")
+SCENARIOS = ("aranya", "grpc", "etcd")
+"""What a run loads: aranya's device fleet and operators (the default), any gRPC service, an etcd cluster."""
 SLO_METRICS = (
     "p50", "p90", "p99", "p999", "mean", "max",  # latency of a request kind, ms
     "error_rate",  # failures / requests of matching kinds
@@ -44,6 +46,10 @@ def _f(default: Any, kind: str, help: str, **extra: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunSection:
+    scenario: str = _f(
+        "aranya", "choice", "what is loaded: aranya's fleet and operators, any gRPC service ([service], "
+        "[[call]]), or an etcd cluster ([service], [etcd])", choices=SCENARIOS
+    )  # fmt: skip
     duration_s: float = _f(45.0, "duration", "how long the load runs (the measured window)")
     seed: int = _f(0, "count", "seed of every random choice the run makes")
     keep_samples: bool = _f(
@@ -126,6 +132,17 @@ class OperatorsSection:
 
 
 @dataclass(frozen=True)
+class ServiceSection:
+    """Scenarios other than aranya's: clients of a service, each making calls one after another."""
+
+    users: int = _f(10, "count", "concurrent clients (the shape's full level), each with its own connection")
+    spawn_rate: float = _f(10.0, "positive", "clients started per second")
+    think_min_s: float = _f(0.0, "interval", "shortest wait between a client's calls")
+    think_max_s: float = _f(0.0, "interval", "longest wait between a client's calls")
+    deadline_s: float = _f(10.0, "duration", "gRPC deadline of each call")
+
+
+@dataclass(frozen=True)
 class GatewaySection:
     schedule: str = _f(
         DEFAULT_SCHEDULE, "choice", "periodic commands of the embedded gateway", choices=tuple(SCHEDULES)
@@ -189,6 +206,7 @@ class Profile:
     target: TargetSection = field(default_factory=TargetSection)
     fleet: FleetSection = field(default_factory=FleetSection)
     operators: OperatorsSection = field(default_factory=OperatorsSection)
+    service: ServiceSection = field(default_factory=ServiceSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
@@ -201,12 +219,18 @@ class Profile:
     def embedded(self) -> bool:
         return self.target.address is None
 
+    @property
+    def fleet_run(self) -> bool:
+        """aranya's scenario: devices, operators and a gateway (else a service's clients)."""
+        return self.run.scenario == "aranya"
+
 
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "target": TargetSection,
     "fleet": FleetSection,
     "operators": OperatorsSection,
+    "service": ServiceSection,
     "gateway": GatewaySection,
     "shape": ShapeSection,
 }

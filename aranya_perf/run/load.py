@@ -41,10 +41,9 @@ from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFile
 from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
 from loadtests import distributed, hooks
-from loadtests.devices import DeviceUser
 from loadtests.fleet import existing_plan
 from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
-from loadtests.operators import ArrivalUser, OperatorUser
+from loadtests.scenarios import all_user_classes
 from loadtests.settings import CONTROLS_OPTION, DEVICES_OPTION, PROFILE_OPTION, configure, map_option
 from loadtests.shapes import ProfileShape
 from loadtests.window import window_for
@@ -142,7 +141,7 @@ class Load:
         if distributed_run:
             opts = _master_options(p, target, self.workers + self.remote_workers, self.allow_remote)
         self.env = env = Environment(
-            user_classes=[DeviceUser, OperatorUser, ArrivalUser],
+            user_classes=all_user_classes(),
             shape_class=self.shape,
             stop_timeout=STOP_TIMEOUT_S,
             parsed_options=opts,

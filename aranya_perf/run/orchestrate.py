@@ -76,7 +76,8 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     meta = _initial_meta(p, options, run_dir)
     results.write_meta(run_dir, meta)
     events = EventLog(run_dir / RunFiles.EVENTS)
-    out.write(f"aranya-perf run: profile {p.name} ({p.target.protocol}), results in {run_dir}\n")
+    what = p.target.protocol if p.fleet_run else f"scenario {p.run.scenario}"
+    out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
     interrupted, start_error = False, None
     facts = WindowFacts()
     try:
@@ -143,6 +144,7 @@ def _store_queries(
 def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
     proto = protocol.get(p.target.protocol)
     config = {
+        "scenario": p.run.scenario,
         "devices": p.fleet.devices,
         "operators": p.operators.count,
         "arrival_rate": p.operators.arrival_rate,
@@ -156,6 +158,8 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         "gc_freeze": p.fleet.gc_freeze,
         "profile_source": p.source,
     }
+    if not p.fleet_run:
+        config["users"] = p.service.users
     meta = results.collect_meta(
         argv=list(options.argv),
         config=config,

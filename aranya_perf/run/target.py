@@ -28,7 +28,14 @@ from aranya_perf.address_map import AddressMap
 from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 from aranya_perf.profiles import Profile
 from aranya_perf.results import RunFiles, atomic_write_text
-from aranya_perf.targets import TargetError, check_target, format_address, parse_address, wait_reachable
+from aranya_perf.targets import (
+    TargetError,
+    check_target,
+    format_address,
+    parse_address,
+    strip_scheme,
+    wait_reachable,
+)
 
 GATEWAY_START_TIMEOUT_S = 20.0
 REACH_TIMEOUT_S = 5.0
@@ -128,6 +135,8 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     """The profile's ``[target]``, checked and reached before anything is written (``TargetError``)."""
     t = p.target
     assert t.address is not None
+    if not p.fleet_run:
+        return service_target(p, allow_remote=allow_remote)
     amap = address_map.parse(t.address, allow_remote=allow_remote, prefix=p.fleet.prefix)
     amap.assign(p.fleet.devices)  # enough devices in the map?
     control = t.control or amap.shared
@@ -141,6 +150,20 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     wait_reachable(*check_target(first, allow_remote=allow_remote), timeout=REACH_TIMEOUT_S)
     metrics = (t.metrics,) if t.metrics else ()
     return RemoteTarget(amap, controls, metrics, description=t.address)
+
+
+def service_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
+    """A service scenario's ``[target] address``: one or more ``HOST:PORT`` endpoints (its clients spread
+    over them), each checked and the first reached before anything is written."""
+    assert p.target.address is not None
+    endpoints = []
+    for spec in p.target.address.split(","):
+        endpoints.append(format_address(*check_target(strip_scheme(spec.strip()), allow_remote=allow_remote)))
+    wait_reachable(*parse_address(endpoints[0]), timeout=REACH_TIMEOUT_S)
+    metrics = (p.target.metrics,) if p.target.metrics else ()
+    return RemoteTarget(
+        AddressMap(p.target.address, shards=tuple(endpoints)), (), metrics, description=p.target.address
+    )
 
 
 class EmbeddedTarget(Target):
@@ -215,6 +238,8 @@ def gateway_args(p: Profile) -> list[str]:
 
 def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     """Start ``gateway.processes`` gateways; on failure, stop those started and raise ``TargetStartError``."""
+    if not p.fleet_run:
+        raise TargetStartError(f"scenario {p.run.scenario} has no embedded target: give --target")
     g, n = p.gateway, p.gateway.processes
     target = EmbeddedTarget(AddressMap("embedded"), (), embedded=True)
     target.gateways, target._logs = [], []
