@@ -8,7 +8,9 @@ environment holds it (``provide_descriptors``), a worker reads it from the maste
 reflection round trip. Requests and responses cross the channel as bytes (no message classes on the
 hot path): a request is built from its template on the gevent side, a response is only measured.
 
-Every call runs on the load engine's loop (``GrpcUser.timed_call``) and is one Locust request of type
+Each client's loop runs on the load engine (a call, its report, its think time), with no hand-off to
+gevent per call; a report crosses over lazily, counted in flight in the window until it has fired
+(``Window.start_on_loop``), so a closing window waits for it. Each call is one Locust request of type
 ``grpc`` named after the call: unary and client-streaming calls are timed to the response, server- and
 bidi-streaming ones to their last message; the response length is the bytes received. Messages written
 and read are counted in the window (``messages_sent``/``messages_received``), so a run's totals can be
@@ -21,9 +23,10 @@ import asyncio
 import base64
 import itertools
 import random
+import time
 from typing import Any
 
-import gevent
+import gevent.event
 from grpc import aio
 from locust import task
 from locust.exception import StopUser
@@ -31,12 +34,14 @@ from locust.exception import StopUser
 from aranya_perf.grpc_service import ServiceError
 from aranya_perf.grpc_service.calls import REQUEST_TYPE, ServiceCall, resolve_calls
 from aranya_perf.grpc_service.templates import Context
-from loadtests.grpc_user import GrpcUser, allow_remote_for, target_from_host
+from loadtests.engine import TaskHandle
+from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
 
 DESCRIPTORS_OPTION = "aranya_perf_grpc_descriptors"
 """The master's parsed option: the ``FileDescriptorSet``, base64 (Locust's messages carry it as text)."""
 _DESCRIPTORS_ATTR = "_aranya_perf_grpc_descriptors"
 _CALLS_ATTR = "_aranya_perf_grpc_calls"
+CLOSED_POLL_S = 0.1
 
 
 def provide_descriptors(environment: Any, descriptors: bytes) -> None:
@@ -65,10 +70,16 @@ def _calls_for(user: ServiceUser) -> list[ServiceCall]:
 
 
 class ServiceUser(GrpcUser):
-    """One client of the service: its own connection, its calls one at a time."""
+    """One client of the service: its own connection, its calls one at a time, on the load engine.
+
+    The client's loop runs on the engine (a call, its report, the think time, the next call), so a
+    call costs no hand-off between gevent and the loop; this greenlet only starts the loop and
+    cancels it when Locust stops the user, as ``DeviceUser`` does for a device.
+    """
 
     weight = 1
     _numbers = itertools.count()
+    _handle: TaskHandle | None = None
 
     def resolve_target(self) -> str:
         s = self.settings
@@ -94,27 +105,62 @@ class ServiceUser(GrpcUser):
         self.rng = random.Random(f"{p.run.seed}/{self.number}")
         self.context = Context(self.number, self.rng)
         self._stubs: dict[str, Any] = {}
+        self._finished = gevent.event.AsyncResult()
+        self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
 
-    def wait_time(self) -> float:
-        s = self.settings.profile.service
-        return self.rng.uniform(s.think_min_s, s.think_max_s) if s.think_max_s else 0.0
+    def wait_time(self) -> float:  # type: ignore[override]
+        # Parked until the client's loop ends (it only does when cancelled or broken): Locust marks the
+        # user waiting here, so a stop kills the greenlet at once and ``on_stop`` cancels the loop.
+        self._finished.wait()
+        return 0.0
 
     @task
-    def call(self) -> None:
-        if not self.window.open:
-            gevent.sleep(0.1)  # the run is ending: no new calls
+    def hold(self) -> None:
+        if not self._finished.ready():
             return
-        c = self.rng.choices(self.calls, self._weights)[0]
-        try:
-            requests = c.requests(self.context)
-        except ServiceError as exc:  # a variable rendered a value the field refuses
+        error = self._finished.get()
+        if not isinstance(error, asyncio.CancelledError):
             self.environment.events.request.fire(
-                request_type=REQUEST_TYPE, name=c.name, response_time=0, response_length=0, exception=exc
-            )
-            return
-        self.timed_call(REQUEST_TYPE, c.name, lambda: self._invoke(c, requests), lambda n: n)
+                request_type=REQUEST_TYPE, name="client", response_time=0, response_length=0,
+                exception=error or RuntimeError("client loop ended"), context={},
+            )  # fmt: skip
+        raise StopUser()
+
+    def on_stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+            self._finished.wait(timeout=2)  # bounded: the call in flight is cancelled on the loop
+        super().on_stop()
 
     # -- on the loop -------------------------------------------------------------------------------
+
+    async def _client(self) -> None:
+        w, s = self.window, self.settings.profile.service
+        rng, calls, weights = self.rng, self.calls, self._weights
+        while True:
+            if not w.start_on_loop():  # counted in flight first, so a closing window waits for it
+                await asyncio.sleep(CLOSED_POLL_S)  # the run is ending: no new calls
+                continue
+            c = rng.choices(calls, weights)[0]
+            start = time.perf_counter()
+            length, error = 0, None
+            try:
+                length = await self._invoke(c, c.requests(self.context))
+            except asyncio.CancelledError:
+                w.abandoned_open += 1  # stopped mid-call: never reported, so no longer in flight
+                raise
+            except aio.AioRpcError as exc:
+                error = RpcFailure.of(exc)
+            except Exception as exc:  # a template value the field refused, a broken stream
+                error = exc
+            elapsed_ms = (time.perf_counter() - start) * 1000
+            # Lazily: nobody waits on a report, and the window's flush delivers it before the counts.
+            self.engine.post_lazy(self._fire_call, REQUEST_TYPE, c.name, elapsed_ms, length, error, None)
+            if s.think_max_s:
+                await asyncio.sleep(rng.uniform(s.think_min_s, s.think_max_s))
+            elif error is not None:
+                await asyncio.sleep(0)  # a target refusing at once must not starve the loop
 
     def _stub(self, c: ServiceCall) -> Any:
         stub = self._stubs.get(c.path)
