@@ -36,6 +36,7 @@ def _aranya_fixed(p: Profile) -> dict[str, int]:
 
 SCENARIOS: dict[str, Scenario] = {
     "aranya": Scenario("aranya", "loadtests.devices:DeviceUser", _aranya_fixed),
+    "grpc": Scenario("grpc", "loadtests.service_user:ServiceUser", lambda _p: {}),
 }
 
 
