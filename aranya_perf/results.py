@@ -61,6 +61,7 @@ class RunFiles:
     LINK_EVENTS = "link_events.jsonl"  # the link's partitions and resets
     LINK_LOG = "link.log"
     PROMETHEUS = "prometheus"  # one JSON per [[query]] of the profile
+    GRPC_DESCRIPTORS = "grpc_descriptors.binpb"  # scenario grpc: the service's FileDescriptorSet
     SLO = "slo.json"
     SLO_JUNIT = "slo.xml"
     REPORT_MD = "report.md"

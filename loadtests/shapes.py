@@ -14,15 +14,10 @@ from typing import Any
 
 from locust import LoadTestShape
 
-from aranya_perf.profiles import Profile
-from aranya_perf.profiles.plan import Phase, devices_at, level_at, phases
+from aranya_perf.profiles.plan import Phase, devices_at, full_level, level_at, phases, spawn_rate
+from loadtests.scenarios import fixed_total, wanted_classes
 
 __all__ = ["Phase", "ProfileShape", "devices_at", "level_at", "phases"]
-
-
-def operator_users(p: Profile) -> int:
-    """Fixed-count users on top of the devices: closed-model operators, plus one arrival scheduler."""
-    return p.operators.count + (1 if p.operators.arrival_rate > 0 else 0)
 
 
 class ProfileShape(LoadTestShape):
@@ -70,12 +65,11 @@ class ProfileShape(LoadTestShape):
             if self.on_storm is not None:
                 self.on_storm(self._storms_sent, storms[self._storms_sent])
             self._storms_sent += 1
-        devices = devices_at(p, t)
-        rate = p.fleet.spawn_rate
+        level = devices_at(p, t)
+        rate = spawn_rate(p)
         if p.shape.kind == "ramp" and p.shape.ramp_s:
-            rate = max(rate, p.fleet.devices / p.shape.ramp_s)
-        classes = user_classes(self.runner.user_classes, p)
-        return devices + operator_users(p), rate, classes
+            rate = max(rate, full_level(p) / p.shape.ramp_s)
+        return level + fixed_total(p), rate, wanted_classes(self.runner.user_classes, p)
 
 
 def classic_options(opts: Any) -> bool:
@@ -88,24 +82,3 @@ def classic_options(opts: Any) -> bool:
         and not getattr(opts, "profile", None)
         and not getattr(opts, PROFILE_OPTION, None)
     )
-
-
-def user_classes(available: list[type], p: Profile) -> list[type]:
-    """The run's user classes among ``available`` (by name), their fixed counts set from the profile.
-
-    A class with a count of 0 is left out rather than given ``fixed_count = 0``, which Locust reads
-    as "weighted" and would hand a share of the devices to.
-    """
-    wanted = {
-        "DeviceUser": p.fleet.devices,
-        "OperatorUser": p.operators.count,
-        "ArrivalUser": 1 if p.operators.arrival_rate > 0 else 0,
-    }
-    out = []
-    for cls in available:
-        n = wanted.get(cls.__name__, 0)
-        if n:
-            if cls.__name__ != "DeviceUser":
-                cls.fixed_count = n
-            out.append(cls)
-    return out

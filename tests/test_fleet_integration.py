@@ -21,8 +21,8 @@ from loadtests import hooks
 from loadtests.devices import DeviceUser
 from loadtests.engine import shutdown_engine
 from loadtests.operators import ArrivalUser, OperatorUser
+from loadtests.scenarios import wanted_classes
 from loadtests.settings import configure
-from loadtests.shapes import user_classes
 from tests.helpers import gateway_process
 
 DEVICES = 12
@@ -58,7 +58,7 @@ def fleet_run(request):
             devices = AddressMap(gw.address, shards=(gw.address,))
         overrides = {"fleet.devices": DEVICES, "operators.count": OPERATORS, "target.protocol": name}
         profile = profiles.resolve("smoke", overrides)
-        users = user_classes([DeviceUser, OperatorUser, ArrivalUser], profile)
+        users = wanted_classes([DeviceUser, OperatorUser, ArrivalUser], profile)
         env = Environment(user_classes=users, stop_timeout=10)
         configure(env, profile, devices, (gw.address,))
         hooks.install(env.events)

@@ -23,7 +23,7 @@ def _profile(tmp_path: Path, body: str) -> profiles.Profile:
 
 def test_every_shipped_profile_resolves_and_renders_back_to_itself() -> None:
     names = [n for n, _ in profiles.builtin_profiles()]
-    assert names == ["release-gate", "smoke", "soak", "step", "storm"]
+    assert names == ["grpc-health", "release-gate", "smoke", "soak", "step", "storm"]
     for name in names:
         p = profiles.resolve(name)
         assert p.name == name and p.description
@@ -77,6 +77,11 @@ def test_every_run_flag_names_a_profile_key() -> None:
             "apply to the embedded gateway only",
         ),
         ('name = "a b"\n', "name must be letters"),
+        ('[run]\nscenario = "grpc"\n', "scenario grpc loads a service you run: set target.address"),
+        (
+            '[run]\nscenario = "etcd"\n[service]\nusers = 4\n[shape]\nlevels = [8]\n',
+            "above service.users (4)",
+        ),
     ],
 )
 def test_bad_profiles_are_one_line_errors_naming_the_file_and_key(
@@ -120,11 +125,17 @@ def test_shape_plans() -> None:
     assert len(phases(soak)) == 12 and phases(soak)[-1].end_s == soak.run.duration_s
 
 
+def test_a_service_scenario_scales_its_clients_not_the_fleet(tmp_path: Path) -> None:
+    p = _profile(tmp_path, '[run]\nscenario = "etcd"\n[service]\nusers = 8\n[shape]\nkind = "step"\n')
+    assert [ph.devices for ph in phases(p)] == [2, 4, 6, 8]
+    assert phases(p)[0].name == "step 1: 2 clients" and level_at(p, 0) == 0.25
+
+
 def test_profile_verbs() -> None:
     listed = run_cli("profiles", timeout=30)
     assert listed.returncode == 0
-    assert [line.split()[0] for line in listed.stdout.splitlines()[:5]] == [
-        "release-gate", "smoke", "soak", "step", "storm",
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:6]] == [
+        "grpc-health", "release-gate", "smoke", "soak", "step", "storm",
     ]  # fmt: skip
     shown = run_cli("profile", "show", "storm", timeout=30)
     assert shown.returncode == 0

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
-from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Profile, Slo
+from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Call, Profile, Slo
 
 __all__ = [
     "BUILTIN",
     "SHAPES",
     "SLO_METRICS",
+    "Call",
     "Profile",
     "ProfileError",
     "Slo",
@@ -32,6 +34,7 @@ __all__ = [
     "validate",
 ]
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 BUILTIN = Path(__file__).resolve().parent / "builtin"
 DEFAULT = "smoke"
 
@@ -57,11 +60,18 @@ def load(name_or_path: str) -> Profile:
     return read_profile(path)
 
 
-def resolve(name_or_path: str = DEFAULT, overrides: Mapping[str, Any] | None = None) -> Profile:
-    """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated."""
+def resolve(
+    name_or_path: str = DEFAULT,
+    overrides: Mapping[str, Any] | None = None,
+    calls: tuple[Call, ...] | None = None,
+) -> Profile:
+    """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated;
+    ``calls`` (``--call``) replace its ``[[call]]`` tables when given."""
     profile = load(name_or_path)
     if overrides:
         profile = apply(profile, overrides)
+    if calls:
+        profile = dataclasses.replace(profile, calls=calls)
     validate(profile)
     return profile
 
@@ -89,7 +99,32 @@ def validate(p: Profile) -> None:
     def fail(message: str) -> None:
         raise ProfileError(f"{where}: {message}")
 
-    if p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
+    if not p.fleet_run:
+        if p.service.users == 0:
+            fail(f"nothing to run: scenario {p.run.scenario} with service.users = 0")
+        if p.service.think_max_s < p.service.think_min_s:
+            fail("service.think_max must not be below service.think_min")
+        if p.run.scenario == "grpc" and p.embedded:
+            fail("scenario grpc loads a service you run: set target.address (--target HOST:PORT)")
+        if p.target.link is not None:
+            fail(f"target.link applies to aranya's devices, not to scenario {p.run.scenario}")
+        if p.target.transport != "grpc":
+            fail(f"target.transport applies to aranya's devices, not to scenario {p.run.scenario}")
+    if p.run.scenario == "grpc":
+        if p.grpc.proto and p.grpc.reflection:
+            fail("grpc.proto and grpc.reflection are both set: the descriptors come from one of them")
+        if not (p.grpc.proto or p.grpc.reflection):
+            fail(
+                "scenario grpc needs descriptors: grpc.proto files (--proto) or grpc.reflection "
+                "(--reflection)"
+            )
+        if not p.calls:
+            fail("scenario grpc needs [[call]] tables (or --call METHOD)")
+        if not any(c.weight > 0 for c in p.calls):
+            fail("every [[call]] has a weight of 0")
+    elif p.calls:
+        fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
+    elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
         fail("fleet.backoff_max must not be below fleet.backoff_initial")
@@ -106,8 +141,9 @@ def validate(p: Profile) -> None:
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")
     s = p.shape
-    if any(level > p.fleet.devices for level in s.levels):
-        fail(f"shape.levels go above fleet.devices ({p.fleet.devices})")
+    full, full_key = (p.fleet.devices, "fleet.devices") if p.fleet_run else (p.service.users, "service.users")
+    if any(level > full for level in s.levels):
+        fail(f"shape.levels go above {full_key} ({full})")
     for key in ("storm_fraction", "storm_duplicate"):
         if not 0 <= getattr(s, key) <= 1:
             fail(f"shape.{key} must be between 0 and 1")
@@ -147,6 +183,9 @@ def render(p: Profile) -> str:
     for item in p.slo:
         lines += ["", "[[slo]]"]
         lines += list(_fields(item))
+    for item in p.calls:
+        lines += ["", "[[call]]"]
+        lines += list(_fields(item))
     for name, table in p.links.items():
         lines += ["", f"[link.{json.dumps(name)}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
     for query in p.queries:
@@ -173,7 +212,8 @@ def _toml(value: Any, kind: str = "") -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {v:g}" for k, v in value.items()) + " }"
+        items = [f"{k if _BARE_KEY.match(k) else json.dumps(k)} = {_toml(v)}" for k, v in value.items()]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
     if isinstance(value, float):
         return f"{value:g}"
     return json.dumps(value)

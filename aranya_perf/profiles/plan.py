@@ -1,4 +1,7 @@
-"""The plan of a profile's workload shape over time: its phases and the devices wanted at each moment.
+"""The plan of a profile's workload shape over time: its phases and the level wanted at each moment.
+
+The level is the fleet's devices in aranya's scenario and the clients (``[service] users``) in a
+service scenario; the names below say devices for the first.
 
 Pure functions of a ``Profile``, shared by the Locust shape (``loadtests.shapes``), the
 open-model scheduler, the run's timeline and the report, so all of them read one plan.
@@ -25,11 +28,21 @@ class Phase:
     """Devices the shape holds during the phase (its target level)."""
 
 
+def full_level(p: Profile) -> int:
+    """What the shape's full level counts: the fleet's devices, or a service scenario's clients."""
+    return p.fleet.devices if p.fleet_run else p.service.users
+
+
+def spawn_rate(p: Profile) -> float:
+    """Level users started per second."""
+    return p.fleet.spawn_rate if p.fleet_run else p.service.spawn_rate
+
+
 def step_levels(p: Profile) -> list[int]:
-    """The step shape's levels: the profile's, or quarters of the fleet."""
+    """The step shape's levels: the profile's, or quarters of the full level."""
     if p.shape.levels:
         return list(p.shape.levels)
-    return [max(1, round(p.fleet.devices * k / 4)) for k in (1, 2, 3, 4)]
+    return [max(1, round(full_level(p) * k / 4)) for k in (1, 2, 3, 4)]
 
 
 def step_hold(p: Profile) -> float:
@@ -38,17 +51,18 @@ def step_hold(p: Profile) -> float:
 
 def phases(p: Profile) -> list[Phase]:
     """The shape's phases over the run, in order, covering [0, duration]."""
-    s, duration, full = p.shape, p.run.duration_s, p.fleet.devices
+    s, duration, full = p.shape, p.run.duration_s, full_level(p)
     if s.kind == "step":
         hold, out = step_hold(p), []
         for i, level in enumerate(step_levels(p)):
             start = i * hold
             if start >= duration:
                 break
-            out.append(Phase(f"step {i + 1}: {level} devices", start, min(duration, start + hold), level))
+            what = "devices" if p.fleet_run else "clients"
+            out.append(Phase(f"step {i + 1}: {level} {what}", start, min(duration, start + hold), level))
         return out
     if s.kind == "ramp":
-        ramp = min(s.ramp_s or full / p.fleet.spawn_rate, duration)
+        ramp = min(s.ramp_s or full / spawn_rate(p), duration)
         return [Phase("ramp", 0.0, ramp, full), Phase("hold", ramp, duration, full)]
     if s.kind == "spike":
         end = s.spike_at_s + s.spike_s
@@ -76,14 +90,15 @@ def devices_at(p: Profile, t: float) -> int:
     if p.shape.kind == "ramp":
         ramp = p.shape.ramp_s
         if ramp and t < ramp:
-            return max(1, round(p.fleet.devices * t / ramp))
-        return p.fleet.devices
+            return max(1, round(full_level(p) * t / ramp))
+        return full_level(p)
     for phase in phases(p):
         if phase.start_s <= t < phase.end_s:
             return phase.devices
-    return phases(p)[-1].devices if t >= p.run.duration_s else p.fleet.devices
+    return phases(p)[-1].devices if t >= p.run.duration_s else full_level(p)
 
 
 def level_at(p: Profile, t: float) -> float:
     """The shape's level at ``t``: devices wanted over the full fleet (what the open model follows)."""
-    return devices_at(p, t) / p.fleet.devices if p.fleet.devices else 1.0
+    full = full_level(p)
+    return devices_at(p, t) / full if full else 1.0

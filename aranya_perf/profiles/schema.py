@@ -1,13 +1,15 @@
 """What a run profile says: one frozen dataclass per section, with the rule for each key.
 
-A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
-``[gateway]``, ``[shape]`` and ``[[slo]]``). Each field's ``metadata["kind"]`` names how its
-TOML value is read (``parse.py``): ``duration`` ("45s", "2m", or seconds), ``interval`` (a
-duration where 0 means off), ``count`` (an integer >= 0), ``positive``, ``rate`` (a number >=
-0), ``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations``
-(a list of durations), ``counts`` (a list of counts), ``weights`` (a table of names to
-numbers >= 0). Defaults are the built-in layer of the rule "built-in defaults < profile <
-command-line flags" (``aranya_perf.profiles.resolve``).
+A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``, ``[service]``,
+``[grpc]``, ``[gateway]``, ``[shape]``, ``[[slo]]`` and ``[[call]]``). Each field's
+``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
+or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
+``positive``, ``rate`` (a number >= 0), ``bool``, ``str``, ``path``, ``choice`` (one of
+``metadata["choices"]``), ``durations`` (a list of durations), ``counts`` (a list of counts),
+``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
+``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
+``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
+"built-in defaults < profile < command-line flags" (``aranya_perf.profiles.resolve``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from aranya_perf import protocol
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 SHAPES = ("constant", "ramp", "step", "spike", "soak", "storm")
+SCENARIOS = ("aranya", "grpc", "etcd")
+"""What a run loads: aranya's device fleet and operators (the default), any gRPC service, an etcd cluster."""
 SLO_METRICS = (
     "p50", "p90", "p99", "p999", "mean", "max",  # latency of a request kind, ms
     "error_rate",  # failures / requests of matching kinds
@@ -44,6 +48,10 @@ def _f(default: Any, kind: str, help: str, **extra: Any) -> Any:
 
 @dataclass(frozen=True)
 class RunSection:
+    scenario: str = _f(
+        "aranya", "choice", "what is loaded: aranya's fleet and operators, any gRPC service ([service], "
+        "[[call]]), or an etcd cluster ([service], [etcd])", choices=SCENARIOS
+    )  # fmt: skip
     duration_s: float = _f(45.0, "duration", "how long the load runs (the measured window)")
     seed: int = _f(0, "count", "seed of every random choice the run makes")
     keep_samples: bool = _f(
@@ -135,6 +143,43 @@ class OperatorsSection:
 
 
 @dataclass(frozen=True)
+class ServiceSection:
+    """Scenarios other than aranya's: clients of a service, each making calls one after another."""
+
+    users: int = _f(10, "count", "concurrent clients (the shape's full level), each with its own connection")
+    spawn_rate: float = _f(10.0, "positive", "clients started per second")
+    think_min_s: float = _f(0.0, "interval", "shortest wait between a client's calls")
+    think_max_s: float = _f(0.0, "interval", "longest wait between a client's calls")
+    deadline_s: float = _f(10.0, "duration", "gRPC deadline of each call")
+
+
+@dataclass(frozen=True)
+class GrpcSection:
+    """Scenario grpc: where the service's descriptors come from (``aranya_perf.grpc_service``)."""
+
+    proto: list[str] = _f([], "paths", ".proto files of the service, compiled with protoc at the start")
+    import_paths: list[str] = _f([], "paths", "directories protoc resolves the files' imports in")
+    reflection: bool = _f(False, "bool", "ask the target for its descriptors (gRPC server reflection)")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Scenario grpc: one ``[[call]]`` table, a request template of one method and its weight."""
+
+    method: str = _f("", "str", "the method, 'package.Service/Method'")
+    name: str = _f("", "str", "its name in the results (request type 'grpc'; default: the method)")
+    weight: float = _f(1.0, "rate", "relative weight among the calls")
+    request: str = _f("{}", "template", "the request (a table or a JSON object), with {variables}")
+    messages: int = _f(1, "count", "client and bidi streams: requests each call sends")
+    interval_s: float = _f(0.0, "interval", "client and bidi streams: wait between the requests")
+    metadata: dict[str, str] = _f({}, "labels", "gRPC metadata sent with each call")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.method
+
+
+@dataclass(frozen=True)
 class GatewaySection:
     schedule: str = _f(
         DEFAULT_SCHEDULE, "choice", "periodic commands of the embedded gateway", choices=tuple(SCHEDULES)
@@ -198,9 +243,13 @@ class Profile:
     target: TargetSection = field(default_factory=TargetSection)
     fleet: FleetSection = field(default_factory=FleetSection)
     operators: OperatorsSection = field(default_factory=OperatorsSection)
+    service: ServiceSection = field(default_factory=ServiceSection)
+    grpc: GrpcSection = field(default_factory=GrpcSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
+    calls: tuple[Call, ...] = ()
+    """``[[call]]`` tables: scenario grpc's requests."""
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Custom ``[link.NAME]`` tables (``aranya_perf.link.profiles`` reads them)."""
     queries: tuple[dict[str, Any], ...] = ()
@@ -210,12 +259,19 @@ class Profile:
     def embedded(self) -> bool:
         return self.target.address is None
 
+    @property
+    def fleet_run(self) -> bool:
+        """aranya's scenario: devices, operators and a gateway (else a service's clients)."""
+        return self.run.scenario == "aranya"
+
 
 SECTIONS: dict[str, type] = {
     "run": RunSection,
     "target": TargetSection,
     "fleet": FleetSection,
     "operators": OperatorsSection,
+    "service": ServiceSection,
+    "grpc": GrpcSection,
     "gateway": GatewaySection,
     "shape": ShapeSection,
 }

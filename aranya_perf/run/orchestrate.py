@@ -54,6 +54,10 @@ class RunOptions:
     """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
     argv: tuple[str, ...] = ()
+    descriptors: bytes | None = None
+    """Scenario grpc: the service's serialized ``FileDescriptorSet``, resolved by the run verb."""
+    grpc_calls: dict[str, str] = field(default_factory=dict)
+    """Scenario grpc: call name -> method kind, for meta.json."""
 
 
 @dataclass
@@ -74,12 +78,18 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     run_dir = results.new_run_dir(options.out, p.name)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     meta = _initial_meta(p, options, run_dir)
+    if options.descriptors is not None:
+        results.atomic_write_bytes(run_dir / RunFiles.GRPC_DESCRIPTORS, options.descriptors)
+        source = "reflection" if p.grpc.reflection else "proto"
+        meta["grpc"] = {
+            "descriptors": RunFiles.GRPC_DESCRIPTORS,
+            "source": source,
+            "calls": options.grpc_calls,
+        }
     results.write_meta(run_dir, meta)
     events = EventLog(run_dir / RunFiles.EVENTS)
-    out.write(
-        f"aranya-perf run: profile {p.name} ({p.target.protocol} over {p.target.transport}), "
-        f"results in {run_dir}\n"
-    )
+    what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
+    out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
     interrupted, start_error = False, None
     facts = WindowFacts()
     try:
@@ -107,6 +117,7 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                     master_bind=options.master_bind,
                     allow_remote=options.allow_remote,
                     metrics_listen=options.metrics_listen,
+                    descriptors=options.descriptors,
                 )
             )
             facts = load.measure()
@@ -146,6 +157,7 @@ def _store_queries(
 def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
     proto = protocol.get(p.target.protocol)
     config = {
+        "scenario": p.run.scenario,
         "devices": p.fleet.devices,
         "operators": p.operators.count,
         "arrival_rate": p.operators.arrival_rate,
@@ -160,6 +172,8 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         "gc_freeze": p.fleet.gc_freeze,
         "profile_source": p.source,
     }
+    if not p.fleet_run:
+        config["users"] = p.service.users
     meta = results.collect_meta(
         argv=list(options.argv),
         config=config,

@@ -34,7 +34,14 @@ from aranya_perf.address_map import AddressMap
 from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 from aranya_perf.profiles import Profile
 from aranya_perf.results import RunFiles, atomic_write_text
-from aranya_perf.targets import TargetError, check_target, format_address, parse_address, wait_reachable
+from aranya_perf.targets import (
+    TargetError,
+    check_target,
+    format_address,
+    parse_address,
+    strip_scheme,
+    wait_reachable,
+)
 
 GATEWAY_START_TIMEOUT_S = 20.0
 REACH_TIMEOUT_S = 5.0
@@ -149,6 +156,8 @@ have passed, so a value can be up to 2 s old."""
 def check_transport(p: Profile) -> None:
     """Combinations of the profile the transport cannot serve: ``TargetError`` with one line."""
     t, g = p.target, p.gateway
+    if not p.fleet_run:
+        return  # a service scenario has no devices to carry
     if t.transport == "grpc":
         if t.address is not None and t.address.startswith(MQTT_SCHEME):
             raise TargetError(f"target {t.address} is an MQTT broker: use transport mqtt (--transport mqtt)")
@@ -178,6 +187,8 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     """The profile's ``[target]``, checked and reached before anything is written (``TargetError``)."""
     t = p.target
     assert t.address is not None
+    if not p.fleet_run:
+        return service_target(p, allow_remote=allow_remote)
     check_transport(p)
     if t.transport == "mqtt":
         return _remote_broker(p, allow_remote=allow_remote)
@@ -238,6 +249,20 @@ def save_broker_sys(broker: str, path: Path, settle_s: float = BROKER_SETTLE_S) 
     doc["sys"] = values
     atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
     return None
+
+
+def service_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
+    """A service scenario's ``[target] address``: one or more ``HOST:PORT`` endpoints (its clients spread
+    over them), each checked and the first reached before anything is written."""
+    assert p.target.address is not None
+    endpoints = []
+    for spec in p.target.address.split(","):
+        endpoints.append(format_address(*check_target(strip_scheme(spec.strip()), allow_remote=allow_remote)))
+    wait_reachable(*parse_address(endpoints[0]), timeout=REACH_TIMEOUT_S)
+    metrics = (p.target.metrics,) if p.target.metrics else ()
+    return RemoteTarget(
+        AddressMap(p.target.address, shards=tuple(endpoints)), (), metrics, description=p.target.address
+    )
 
 
 class EmbeddedTarget(Target):
@@ -318,6 +343,8 @@ def gateway_args(p: Profile) -> list[str]:
 
 def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     """Start ``gateway.processes`` gateways; on failure, stop those started and raise ``TargetStartError``."""
+    if not p.fleet_run:
+        raise TargetStartError(f"scenario {p.run.scenario} has no embedded target: give --target")
     g, n = p.gateway, p.gateway.processes
     target = EmbeddedTarget(AddressMap("embedded"), (), embedded=True, transport=p.target.transport)
     target.gateways, target._logs = [], []

@@ -69,12 +69,11 @@ def run_worker(master_host: str, master_port: int) -> int:
 
     from aranya_perf.gc_policy import collect_and_freeze
     from loadtests import distributed
-    from loadtests.devices import DeviceUser
     from loadtests.engine import shutdown_engine
-    from loadtests.operators import ArrivalUser, OperatorUser
+    from loadtests.scenarios import all_user_classes
     from loadtests.settings import settings_for
 
-    env = Environment(user_classes=[DeviceUser, OperatorUser, ArrivalUser])
+    env = Environment(user_classes=all_user_classes())
     runner = env.create_worker_runner(master_host, master_port)
     distributed.install_worker(env)
 
