@@ -27,6 +27,7 @@ from analysis.run_summary import (
     SUMMARY_HEADERS,
     TOP_FAILURES,
     both_sides_rows,
+    device_costs,
     fmt_duration,
     fmt_float,
     fmt_int,
@@ -209,7 +210,8 @@ def _what_text(meta: dict[str, Any] | None) -> str:
     scenario = ((meta or {}).get("config") or {}).get("scenario", "aranya")
     if scenario != "aranya":
         return f"Scenario: {scenario}"
-    return f"Protocol: {((meta or {}).get('protocol') or {}).get('name', 'not recorded')}"
+    proto = ((meta or {}).get("protocol") or {}).get("name", "not recorded")
+    return f"Protocol: {proto} · transport: {((meta or {}).get('transport') or {}).get('name', 'grpc')}"
 
 
 def _protocol_text(meta: dict[str, Any] | None) -> str:
@@ -219,6 +221,17 @@ def _protocol_text(meta: dict[str, Any] | None) -> str:
     if not proto.get("name"):
         return "not recorded"
     return f"{proto['name']} ({proto['source']})" if proto.get("source") else str(proto["name"])
+
+
+def _transport_text(meta: dict[str, Any] | None) -> str:
+    """``grpc``, or ``mqtt (namespace T, broker HOST:PORT)``; runs from before transports were recorded are
+    gRPC ones."""
+    transport = (meta or {}).get("transport") or {}
+    name = transport.get("name", "grpc")
+    if name != "mqtt":
+        return str(name)
+    broker = ((meta or {}).get("target") or {}).get("broker", "-")
+    return f"mqtt (namespace {transport.get('namespace', '-')}, broker {broker})"
 
 
 def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
@@ -237,6 +250,7 @@ def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
         ["Finished", str(meta.get("finished_at") or "-")],
         ["Duration", fmt_duration(duration)],
         ["Protocol", _protocol_text(meta)],
+        ["Transport", _transport_text(meta)],
         ["Target", str(target.get("address", "-"))],
         ["Embedded gateway", str(target.get("embedded", "-"))],
         ["Listener per device", str(target.get("listener_per_device", "-"))],
@@ -407,6 +421,25 @@ def write_run_report(run: RunData | Path) -> Path:
             )
         )
         doc.p("CPU is in % of one core, so a multi-threaded process can exceed 100%.")
+        costs = device_costs(resources, data.timeline, meta)
+        doc.table(
+            _Table(
+                ["Generator cost per device", "Value", "From"],
+                [
+                    [
+                        "CPU per device Msg (µs)",
+                        fmt_float(costs["cpu_us_per_device_msg"]),
+                        f"{fmt_float(costs['cpu_s'], 2)} CPU-s, {fmt_int(costs['device_msgs'])} Msgs sent",
+                    ],
+                    [
+                        "RSS per device (KiB)",
+                        fmt_float(costs["rss_per_device_kib"]),
+                        f"RSS growth, first sample to largest; {fmt_int(costs['devices'])} devices",
+                    ],
+                ],
+                ["l", "r", "l"],
+            )
+        )
     _add_image(doc, images, "resources", "Resources", None)
 
     doc.h2("Gateway metrics")

@@ -374,6 +374,64 @@ def resource_summary(resources: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()[columns]
 
 
+def generator_roles(processes: Sequence[str]) -> list[str]:
+    """The load generator's processes of a run: the Locust process and its local workers."""
+    return [p for p in processes if p == "generator" or p.startswith("worker-")]
+
+
+def device_costs(
+    resources: pd.DataFrame, timeline: pd.DataFrame, meta: dict[str, Any] | None
+) -> dict[str, float | None]:
+    """What each simulated device cost the generator, from ``resources.csv``, the timeline and the counts.
+
+    * ``cpu_s``: generator CPU-seconds over the measured window (each sample's % of a core times the
+      time since the previous sample of that process, samples with 0 < elapsed <= the window's end);
+    * ``device_msgs``: Msgs the fleet sent (MSG_STATE aside), counted at the window's close
+      (``meta.window.fleet.msgs_sent``; the ramp is inside the window);
+    * ``cpu_us_per_device_msg``: ``cpu_s`` per device Msg, in microseconds (every device request the
+      generator handled is behind some Msg; operator calls are a small part of the figure);
+    * ``rss_per_device_kib``: growth of the generator's RSS (summed over its processes) from its first
+      sample to its largest, per device added in between (devices from the timeline), in KiB.
+
+    A figure is None where a run lacks what it needs (no samples, no counts, no devices added).
+    """
+    out: dict[str, float | None] = dict.fromkeys(
+        ("cpu_s", "device_msgs", "cpu_us_per_device_msg", "rss_per_device_kib", "devices")
+    )
+    window = (meta or {}).get("window") or {}
+    msgs = (window.get("fleet") or {}).get("msgs_sent")
+    out["device_msgs"] = float(msgs) if msgs is not None else None
+    if resources.empty:
+        return out
+    gen = resources[resources["process"].isin(generator_roles(list(resources["process"].unique())))]
+    if gen.empty:
+        return out
+    started, ended = window.get("started_at"), window.get("ended_at")
+    end_s = (ended - started) if started and ended else None
+    cpu = 0.0
+    for _, rows in gen.sort_values("timestamp").groupby("process"):
+        dt = rows["timestamp"].diff()
+        keep = rows["elapsed_s"] > 0
+        if end_s is not None:
+            keep &= rows["elapsed_s"] <= end_s + 1.0  # the sample that covers the window's last second
+        cpu += float((rows["cpu_percent"] / 100.0 * dt)[keep].sum())
+    out["cpu_s"] = cpu
+    if msgs:
+        out["cpu_us_per_device_msg"] = cpu / float(msgs) * 1e6
+    rss = gen.groupby("timestamp")["rss_bytes"].sum().sort_index()
+    if not timeline.empty and len(rss) >= 2:
+        devices = timeline.sort_values("timestamp")[["timestamp", "devices"]]
+        first_t, peak_t = float(rss.index[0]), float(rss.idxmax())
+        before = devices[devices["timestamp"] <= first_t]["devices"]
+        at_first = float(before.iloc[-1]) if len(before) else 0.0
+        upto = devices[devices["timestamp"] <= peak_t]["devices"]
+        at_peak = float(upto.max()) if len(upto) else 0.0
+        out["devices"] = float(devices["devices"].max())
+        if at_peak > at_first:
+            out["rss_per_device_kib"] = (float(rss.max()) - float(rss.iloc[0])) / (at_peak - at_first) / 1024
+    return out
+
+
 RUN_HARNESS_METHODS = frozenset({"Drain"})
 """Control calls the run itself makes (not operator load), left out of ``both_sides_rows``."""
 

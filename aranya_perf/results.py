@@ -54,6 +54,8 @@ class RunFiles:
     GATEWAY_METRICS = "gateway_metrics.prom"
     ADDRESS_MAP = "address_map.csv"
     GATEWAY_LOG = "gateway.log"
+    BROKER_LOG = "broker.log"  # the embedded MQTT broker's stderr (transport mqtt)
+    BROKER_SYS = "broker_sys.json"  # the MQTT broker's $SYS counters after the window (transport mqtt)
     LINKS = "links.toml"  # the profile's custom link tables, as the link process reads them
     LINK_MAP = "link_map.csv"  # where devices connect through the link
     LINK_EVENTS = "link_events.jsonl"  # the link's partitions and resets

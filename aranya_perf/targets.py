@@ -32,8 +32,8 @@ def parse_address(text: str) -> tuple[str, int]:
 
 
 def strip_scheme(target: str) -> str:
-    """``grpc://h:p/`` (or grpcs, http, https) as ``h:p``: Locust's --host often carries a scheme."""
-    for prefix in ("grpc://", "grpcs://", "http://", "https://"):
+    """``grpc://h:p/`` (or grpcs, http, https, mqtt) as ``h:p``: Locust's --host often carries a scheme."""
+    for prefix in ("grpc://", "grpcs://", "http://", "https://", "mqtt://"):
         if target.startswith(prefix):
             return target[len(prefix) :].rstrip("/")
     return target

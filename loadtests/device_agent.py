@@ -38,7 +38,9 @@ from loadtests import payloads
 REQUEST_TYPE = "device"
 
 Reporter = Callable[[str, str, float, int, BaseException | None], None]
-ChannelFactory = Callable[[], Awaitable[aio.Channel]]
+ChannelFactory = Callable[[], Awaitable[Any]]
+StreamOpener = Callable[[Any], Any]
+"""The device's side of one stream on a connection: ``read()``/``write()``/``cancel()``/``done()``."""
 
 DELAYED_OPS = frozenset({Op.EXEC, Op.LOGS, Op.PORT_FORWARD, Op.METRICS_COLLECT})
 """Commands ``answer_delay_s`` applies to: what operators ask for, not the connect sequence."""
@@ -83,18 +85,27 @@ def jittered(backoff: float, rng: random.Random) -> float:
 
 
 class DeviceAgent:
-    """The device ``device_id`` on ``channel`` speaking ``protocol``; ``run()`` until cancelled."""
+    """The device ``device_id`` on ``channel`` speaking ``protocol``; ``run()`` until cancelled.
+
+    ``channel`` is a grpc.aio channel by default. Another transport passes its own connection
+    (``channel_ready()``, ``close()``), ``open_stream(channel)`` for the device's side of a
+    stream on it, and ``duplicate_on_stream`` when a second online for the same id can only
+    travel on the open stream (MQTT: a second connection with the device's client id would
+    just take the first one's place at the broker).
+    """
 
     def __init__(
         self,
         device_id: str,
-        channel: aio.Channel,
+        channel: Any,
         report: Reporter,
         protocol: Protocol,
         profile: DeviceProfile = DeviceProfile(),
         metadata: tuple[tuple[str, str], ...] | None = None,
         seed: int | None = None,
         new_channel: ChannelFactory | None = None,
+        open_stream: StreamOpener | None = None,
+        duplicate_on_stream: bool = False,
     ) -> None:
         self.device_id = device_id
         self.profile = profile
@@ -104,9 +115,12 @@ class DeviceAgent:
         self._new_channel = new_channel
         self._report = report
         self._metadata = metadata
+        self._open_stream = open_stream or (lambda ch: open_sync(protocol, ch, metadata))
+        self._duplicate_on_stream = duplicate_on_stream
+        self._dup_answer: asyncio.Future[None] | None = None
         self._rng = random.Random(seed if seed is not None else device_id)
         self._max_payload = profile.max_payload or protocol.max_payload
-        self._call: aio.StreamStreamCall | None = None
+        self._call: Any = None
         self._write_lock = asyncio.Lock()
         self._sessions = SessionTable()
         self._node_dyn: bytes | None = None
@@ -121,6 +135,8 @@ class DeviceAgent:
         self.online = False
         self.connects = 0
         self.commands = 0
+        self.msgs_sent = 0
+        """Msgs written, MSG_STATE ones (online) aside: what a broker counts as this device's publishes."""
 
     # -- main loop -----------------------------------------------------------------------------
 
@@ -160,7 +176,8 @@ class DeviceAgent:
             return  # already dropping, or not connected: a storm has nothing to cut
         if duplicate:
             self._drop = "duplicate"
-            self._duplicate = asyncio.get_running_loop().create_task(self._duplicate_online())
+            again = self._duplicate_on_same_stream if self._duplicate_on_stream else self._duplicate_online
+            self._duplicate = asyncio.get_running_loop().create_task(again())
         else:
             self._drop = "clean"
             self._close_call()
@@ -186,6 +203,27 @@ class DeviceAgent:
             call.cancel()
         self._report(REQUEST_TYPE, "duplicate_online", (time.perf_counter() - t0) * 1000, 0, error)
         self._spare = channel
+        self._close_call()
+
+    async def _duplicate_on_same_stream(self) -> None:
+        """The duplicate online of a transport whose stream is the device's own namespace: the second online
+        goes on the open stream, the gateway's REJECT (ALREADY_CONNECTED) ends it and is timed as
+        ``duplicate_online``; then the device connects again, as after a drop."""
+        t0 = time.perf_counter()
+        self._dup_answer = answer = asyncio.get_running_loop().create_future()
+        error: BaseException | None = None
+        try:
+            await self._write(self.protocol.online(self.device_id), state=True)
+            await asyncio.wait_for(asyncio.shield(answer), DUPLICATE_WAIT_S)
+        except asyncio.CancelledError:
+            raise
+        except TimeoutError:
+            error = StreamEnded("the gateway did not answer a duplicate online")
+        except Exception as exc:
+            error = exc
+        finally:
+            self._dup_answer = None
+        self._report(REQUEST_TYPE, "duplicate_online", (time.perf_counter() - t0) * 1000, 0, error)
         self._close_call()
 
     async def _come_back(self) -> None:
@@ -226,10 +264,10 @@ class DeviceAgent:
             raise ConnectionError(f"channel not ready after 10s ({self.device_id})") from exc
         self._report(REQUEST_TYPE, "connect", (time.perf_counter() - t0) * 1000, 0, None)
         self.connects += 1
-        call = open_sync(proto, self.channel, self._metadata)
+        call = self._open_stream(self.channel)
         self._call = call
         t_online = time.perf_counter()
-        await self._write(proto.online(self.device_id))
+        await self._write(proto.online(self.device_id), state=True)
         unpack = proto.unpack
         reject = proto.cmd.REJECT
         try:
@@ -258,12 +296,14 @@ class DeviceAgent:
         if call is not None and not call.done():
             call.cancel()
 
-    async def _write(self, frame: Any) -> None:
+    async def _write(self, frame: Any, state: bool = False) -> None:
         call = self._call
         if call is None:
             raise StreamEnded("no stream")
         async with self._write_lock:
             await call.write(frame)
+        if not state:
+            self.msgs_sent += 1
 
     def _dyn_status(self) -> bytes:
         if self._node_dyn is None:
@@ -309,6 +349,10 @@ class DeviceAgent:
             return
         if op is Op.REJECT:
             reason, message = proto.read_reject(payload)
+            answer = self._dup_answer
+            if answer is not None and not answer.done():
+                answer.set_result(None)  # the answer to the duplicate online: part of the drop
+                raise StreamEnded(f"duplicate online rejected: {reason}")
             raise DeviceRejected(f"{reason}: {message}")
         if op is Op.TTY_RESIZE:
             return

@@ -9,7 +9,9 @@ behaves from the run profile's ``[fleet]``.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from typing import Any
 
 import gevent
 import gevent.event
@@ -19,6 +21,7 @@ from locust.exception import StopUser
 from aranya_perf import protocol
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.profiles.schema import FleetSection
+from aranya_perf.targets import TargetError
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
@@ -67,13 +70,34 @@ class DeviceUser(GrpcUser):
     agent: DeviceAgent | None = None
     _handle: TaskHandle | None = None
     _device: DeviceAddress | None = None
+    _broker: tuple[int, tuple[object, ...]] | None = None
+    """The resolved MQTT broker, when the run's transport is mqtt (the device's address is the broker's)."""
 
     def resolve_target(self) -> str:
         self.plan = plan_for(self.environment, lease_from_master(self.environment))
         self._device = self.plan.next_device()
         self.device_id = self._device.device_id
         self.protocol = protocol.get(self.plan.protocol)
+        target = self.settings.profile.target
+        if target.transport == "mqtt":
+            from aranya_perf.targets import parse_address
+            from aranya_perf.transport import mqtt
+
+            try:
+                mqtt.namespace(target.mqtt_namespace, self.device_id)
+                # Here, on the gevent side: a broker given by name is resolved once, not on the loop.
+                self._broker = mqtt.resolve(*parse_address(self._device.address))
+            except mqtt.MqttError as exc:
+                raise TargetError(str(exc)) from None
         return self._device.address
+
+    async def open_channel(self, target: str | None = None) -> Any:
+        if self._broker is None:
+            return await super().open_channel(target)
+        from aranya_perf.transport import mqtt
+
+        fleet = self.settings.profile.target
+        return mqtt.DeviceChannel(self.protocol, self.device_id, self._broker, fleet.mqtt_namespace)
 
     def server_name(self) -> str | None:
         if self._device is not None and self._device.tls_server_name:
@@ -83,14 +107,25 @@ class DeviceUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self._finished = gevent.event.AsyncResult()
+        behaviour = device_profile(self.settings.profile.fleet)
+        if self._broker is not None:
+            from aranya_perf.transport import mqtt
+
+            # Data frames as large as arhat's MQTT client sends them (128 KiB, not gRPC's 64).
+            behaviour = dataclasses.replace(behaviour, max_payload=mqtt.max_payload(self.protocol))
         self.agent = DeviceAgent(
             self.device_id,
             self.channel,
             self.report,
             self.protocol,
-            device_profile(self.settings.profile.fleet),
+            behaviour,
             metadata=self.call_metadata(),
             new_channel=self.open_channel,
+            **(
+                {"open_stream": lambda channel: channel.open_stream(), "duplicate_on_stream": True}
+                if self._broker is not None
+                else {}
+            ),
         )
         self.plan.attach(self.agent)
         self._handle = self.engine.spawn(self.agent.run, on_done=self._agent_done)

@@ -46,6 +46,7 @@ class FleetPlan:
         self.agents: set[Any] = set()
         self._retired_connects = 0
         self._retired_reconnects = 0
+        self._retired_msgs = 0
         self.started = 0
 
     def next_device(self) -> DeviceAddress:
@@ -96,15 +97,18 @@ class FleetPlan:
             self.agents.discard(agent)
             self._retired_connects += agent.connects
             self._retired_reconnects += max(0, agent.connects - 1)
+            self._retired_msgs += agent.msgs_sent
 
     def counts(self) -> dict[str, int]:
-        """Devices held, online, streams opened and reopened (beyond each device's first), so far."""
+        """Devices held, online, streams opened and reopened (beyond each device's first), Msgs sent
+        (MSG_STATE aside), so far."""
         agents = list(self.agents)
         return {
             "devices": len(agents),
             "online": sum(1 for a in agents if a.online),
             "connects": self._retired_connects + sum(a.connects for a in agents),
             "reconnects": self._retired_reconnects + sum(max(0, a.connects - 1) for a in agents),
+            "msgs_sent": self._retired_msgs + sum(a.msgs_sent for a in agents),
         }
 
 

@@ -683,7 +683,8 @@ def test_cli_ready_line_device_and_sigterm(aloop: LoopThread) -> None:
         line = proc.stdout.readline()  # bounded by the test timeout
         assert line.endswith("\n"), (line, proc.stderr.read() if proc.poll() is not None else "")
         ready = json.loads(line)
-        assert set(ready) == {"event", "listen", "metrics", "pid", "protocol", "devices", "address_map"}
+        fields = {"event", "listen", "metrics", "pid", "protocol", "transport", "broker", "devices"}
+        assert set(ready) == fields | {"address_map"}
         assert (
             ready["event"] == "ready" and ready["pid"] == proc.pid and ready["protocol"] == protocol.DEFAULT
         )

@@ -24,6 +24,7 @@ class Agent:
 
     def __init__(self, online: bool, connects: int) -> None:
         self.online, self.connects = online, connects
+        self.msgs_sent = 0
 
 
 def _environment(agents: list[Agent]) -> SimpleNamespace:

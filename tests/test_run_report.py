@@ -372,3 +372,29 @@ def test_throughput_plot_splits_operator_and_device_side(
     assert device == ["CMD_POD_CTR_EXEC"]  # no connect / first_cmd among the rates
     assert device_top < 60 and device_notes == ["60"]  # the ramp peak is clipped and labelled
     assert connects == ["connects (cumulative)", "users"]
+
+
+def test_device_costs_from_resources_timeline_and_counts() -> None:
+    from analysis.run_summary import device_costs
+
+    # Generator and one worker sampled each second; the gateway's samples must not count.
+    rows = []
+    for t in range(6):
+        at = {"timestamp": 100.0 + t, "elapsed_s": float(t)}
+        rows.append(
+            {**at, "process": "generator", "cpu_percent": 50.0, "rss_bytes": 2**27 + t * 1000 * 2**10}
+        )
+        rows.append({**at, "process": "worker-0", "cpu_percent": 30.0, "rss_bytes": 2**26})
+        rows.append({**at, "process": "gateway", "cpu_percent": 90.0, "rss_bytes": 10**9})
+    resources = pd.DataFrame(rows)
+    timeline = pd.DataFrame({"timestamp": [100.0 + t for t in range(6)], "devices": [0, 2, 4, 6, 8, 10]})
+    meta = {"window": {"started_at": 100.0, "ended_at": 104.0, "fleet": {"msgs_sent": 400}}}
+    costs = device_costs(resources, timeline, meta)
+    # Samples at 1..5 s (the last covers the window's last second): 5 s x (0.5 + 0.3) cores.
+    assert costs["cpu_s"] == pytest.approx(4.0)
+    assert costs["cpu_us_per_device_msg"] == pytest.approx(4.0 / 400 * 1e6)
+    # RSS grew by 5 x 1000 KiB while 10 devices were added.
+    assert costs["rss_per_device_kib"] == pytest.approx(500.0)
+    assert costs["devices"] == 10
+    empty = device_costs(resources.iloc[0:0], timeline, {})
+    assert empty["cpu_us_per_device_msg"] is None and empty["rss_per_device_kib"] is None

@@ -2,8 +2,10 @@
 
 Prints exactly one JSON line on stdout once every endpoint is bound:
 ``{"event": "ready", "listen": "HOST:PORT", "metrics": "HOST:PORT", "pid": N,
-"protocol": NAME, "devices": {ID: "HOST:PORT", ...}, "address_map": PATH|null}`` (``devices``
-is empty unless each device has a listener of its own); everything else goes to stderr.
+"protocol": NAME, "transport": "grpc"|"mqtt", "broker": "HOST:PORT"|null, "devices": {ID:
+"HOST:PORT", ...}, "address_map": PATH|null}`` (``devices`` is empty unless each device has a
+listener of its own); everything else goes to stderr. With ``--transport mqtt`` devices reach
+the gateway through ``--broker``, one topic namespace each (``--mqtt-namespace``).
 SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0. The process stays
 free of Locust and gevent: it is measured on its own as "the gateway process", so heavy
 imports happen in ``run``.
@@ -26,7 +28,7 @@ from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval
 from aranya_perf.cli.serving import serve_until_stopped
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
-from aranya_perf.targets import TargetError, is_loopback, parse_address
+from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 if TYPE_CHECKING:
     from aranya_perf.gateway.config import GatewayConfig
@@ -58,6 +60,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--listener-per-device",
         action="store_true",
         help="one gRPC listener (port) per device, as aranya runs one per EdgeDevice; needs --devices",
+    )
+    p.add_argument(
+        "--transport",
+        default="grpc",
+        choices=("grpc", "mqtt"),
+        help="how devices reach the gateway: grpc Sync streams (default), or MQTT topics on --broker",
+    )
+    p.add_argument(
+        "--broker",
+        metavar="HOST:PORT",
+        help="MQTT broker the devices use (--transport mqtt); the gateway subscribes every namespace",
+    )
+    p.add_argument(
+        "--mqtt-namespace",
+        default="aranya-perf/{device}",
+        metavar="TEMPLATE",
+        help="topic namespace of a device, {device} its id (default aranya-perf/{device}): "
+        "NS/cmd, NS/msg, NS/status",
     )
     p.add_argument("--devices", type=count, default=0, help="devices that get a listener of their own")
     p.add_argument(
@@ -153,6 +173,22 @@ def run(args: argparse.Namespace) -> int:
     if args.tls_client_ca is not None and args.tls_cert is None:
         raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
 
+    if args.transport == "mqtt":
+        if args.listener_per_device:
+            raise UsageError(
+                "--listener-per-device is a gRPC topology; with --transport mqtt devices share the broker"
+            )
+        if args.broker is None:
+            raise UsageError("--transport mqtt needs --broker HOST:PORT")
+        from aranya_perf.transport.topics import MqttError, check_template
+
+        try:
+            check_target(args.broker, allow_remote=args.allow_remote)
+            check_template(args.mqtt_namespace)
+        except (TargetError, MqttError) as exc:
+            raise UsageError(f"--broker/--mqtt-namespace: {exc}") from None
+    elif args.broker is not None:
+        raise UsageError("--broker needs --transport mqtt")
     if args.listener_per_device and not args.devices:
         raise UsageError("--listener-per-device needs --devices N")
     if args.address_map_out is not None and not args.listener_per_device:
@@ -183,6 +219,9 @@ def run(args: argparse.Namespace) -> int:
             device_ids=tuple(device_ids(args.device_prefix, args.devices, args.device_offset))
             if args.listener_per_device
             else (),
+            transport=args.transport,
+            broker=args.broker,
+            mqtt_namespace=args.mqtt_namespace,
             tls_cert_file=args.tls_cert,
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
@@ -216,6 +255,8 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         "metrics": gateway.metrics_address,
         "pid": os.getpid(),
         "protocol": config.protocol,
+        "transport": config.transport,
+        "broker": config.broker,
         "devices": devices,
         "address_map": str(args.address_map_out) if args.address_map_out is not None else None,
     }

@@ -91,6 +91,20 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         },
     ),
     (
+        "--transport",
+        ("target.transport",),
+        {
+            "choices": ("grpc", "mqtt"),
+            "help": "how devices reach the target: grpc Sync streams (default) or mqtt through a broker "
+            "(embedded: mosquitto is started; --target mqtt://HOST:PORT: a cluster's broker)",
+        },
+    ),
+    (
+        "--mqtt-namespace",
+        ("target.mqtt_namespace",),
+        {"metavar": "TEMPLATE", "help": "mqtt: each device's topic namespace, {device} its id"},
+    ),
+    (
         "--control",
         ("target.control",),
         {"metavar": "HOST:PORT", "help": "control service the operators call (default: the target's own)"},
@@ -256,9 +270,18 @@ def _grpc(profile: profiles.Profile, allow_remote: bool) -> tuple[bytes, dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    flags = overrides(args)
+    if str(flags.get("target.address", "")).startswith("mqtt://") and "target.transport" not in flags:
+        flags["target.transport"] = "mqtt"  # a broker's address says how devices reach it
     try:
-        profile = profiles.resolve(args.profile, overrides(args), cli_calls(args.call))
+        profile = profiles.resolve(args.profile, flags, cli_calls(args.call))
     except profiles.ProfileError as exc:
+        raise UsageError(str(exc)) from None
+    from aranya_perf.run.target import check_transport
+
+    try:
+        check_transport(profile)
+    except TargetError as exc:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)
     live = _master_bind(args.metrics_listen, args.allow_remote) if args.metrics_listen else None

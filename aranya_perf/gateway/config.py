@@ -14,6 +14,8 @@ from typing import Any
 
 from aranya_perf import codec, protocol
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
+from aranya_perf.protocol.model import MAX_GRPC_MESSAGE
+from aranya_perf.transport.topics import MAX_MQTT_DATA_SIZE
 
 _DEFAULT = SCHEDULES[DEFAULT_SCHEDULE]
 
@@ -24,6 +26,9 @@ NODE_METRICS_COLLECT = (
     "thermal_zone", "time", "timex", "udp_queues", "uname", "vmstat", "xfs", "processes",
 )  # fmt: skip
 """The node-exporter collectors aranya's chart asks a Linux device for (CMD_METRICS_CONFIG)."""
+
+
+TRANSPORTS = ("grpc", "mqtt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +68,13 @@ class GatewayConfig:
     """The devices that get a listener of their own (with ``listener_per_device``)."""
     metrics_collect: tuple[str, ...] = NODE_METRICS_COLLECT
     """What CMD_METRICS_CONFIG asks the device to collect."""
+    transport: str = "grpc"
+    """How devices reach the gateway: ``grpc`` (Sync streams on its listeners) or ``mqtt`` (topics on
+    ``broker``, one namespace per device from ``mqtt_namespace``)."""
+    broker: str | None = None
+    """``host:port`` of the MQTT broker (``transport`` mqtt)."""
+    mqtt_namespace: str = "aranya-perf/{device}"
+    """Topic namespace template of a device over MQTT; ``{device}`` is its id."""
     tls_cert_file: str | None = None
     """Server certificate chain (PEM); with ``tls_key_file`` enables TLS."""
     tls_key_file: str | None = None
@@ -80,6 +92,15 @@ class GatewayConfig:
             raise ValueError("max_payload must be positive")
         if self.max_message_bytes < self.payload_limit + 1024:
             raise ValueError("max_message_bytes must exceed max_payload plus framing")
+        if self.transport not in TRANSPORTS:
+            raise ValueError(f"unknown transport {self.transport!r}; known: {', '.join(TRANSPORTS)}")
+        if self.transport == "mqtt":
+            if self.broker is None:
+                raise ValueError("transport mqtt needs a broker (--broker HOST:PORT)")
+            if self.listener_per_device:
+                raise ValueError(
+                    "a listener per device is a gRPC topology; over MQTT every device shares the broker"
+                )
         if self.listener_per_device and not self.device_ids:
             raise ValueError("listener_per_device needs device_ids")
         if len(set(self.device_ids)) != len(self.device_ids):
@@ -96,7 +117,13 @@ class GatewayConfig:
     @property
     def payload_limit(self) -> int:
         """Bytes per frame body when the gateway chunks data."""
-        return self.max_payload if self.max_payload is not None else protocol.get(self.protocol).max_payload
+        if self.max_payload is not None:
+            return self.max_payload
+        proto = protocol.get(self.protocol)
+        if self.transport == "mqtt":
+            # The agent's MQTT limit (arhat's MaxMQTTDataSize) sets the chunk size there.
+            return MAX_MQTT_DATA_SIZE - (MAX_GRPC_MESSAGE - proto.max_payload)
+        return proto.max_payload
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> GatewayConfig:

@@ -35,14 +35,16 @@ from aranya_perf.gateway.registry import DeviceRegistry
 from aranya_perf.gateway.schedule import Ticker, phase
 from aranya_perf.protocol import ErrorKind, Protocol, RejectReason, Reply, mismatch
 from aranya_perf.transport.grpc_sync import device_protocol
+from aranya_perf.transport.stream import EOF, FrameStream
 
 log = logging.getLogger(__name__)
 
-_EOF = aio.EOF
+_EOF = EOF
 
 
 class EdgeDeviceService:
-    """Serves Sync streams for one protocol version; ``behaviour(expected_id)`` is what a listener runs."""
+    """Serves device streams for one protocol version, whatever carries them: ``behaviour(expected_id)`` is
+    what a gRPC listener runs, ``serve(stream, expected_id)`` is the same for any ``FrameStream``."""
 
     def __init__(
         self,
@@ -67,17 +69,20 @@ class EdgeDeviceService:
         """The Sync handler of a shared listener (``expected_id`` None) or of one device's listener."""
 
         async def sync(request_iterator: Any, context: aio.ServicerContext) -> None:
-            await self._sync(context, expected_id)
+            proto = self.proto
+            claimed = device_protocol(context)
+            if claimed is not None and claimed != proto.name:
+                await context.abort(grpc.StatusCode.FAILED_PRECONDITION, mismatch(claimed, proto.name))
+            await self.serve(context, expected_id)
 
         return sync
 
     # -- handshake -------------------------------------------------------------------------------
 
-    async def _sync(self, context: aio.ServicerContext, expected_id: str | None) -> None:
+    async def serve(self, context: FrameStream, expected_id: str | None) -> None:
+        """One device stream from hello to goodbye; ``expected_id`` is the id its listener (or topic
+        namespace) belongs to, None for a shared listener."""
         proto = self.proto
-        claimed = device_protocol(context)
-        if claimed is not None and claimed != proto.name:
-            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, mismatch(claimed, proto.name))
         loop = asyncio.get_running_loop()
         started = loop.time()
         device_id = await self._wait_online(context, expected_id)
@@ -102,7 +107,7 @@ class EdgeDeviceService:
             link.drop(link.end_reason or "stream ended")
             self.registry.release(link)
 
-    async def _wait_online(self, context: aio.ServicerContext, expected_id: str | None) -> str | None:
+    async def _wait_online(self, context: FrameStream, expected_id: str | None) -> str | None:
         """The device id once the stream says online; None when it was rejected or went away first."""
         proto, cfg = self.proto, self.config
         loop = asyncio.get_running_loop()
@@ -156,7 +161,7 @@ class EdgeDeviceService:
                 return None
             return device_id
 
-    async def _reject(self, context: aio.ServicerContext, reason: RejectReason, message: str) -> None:
+    async def _reject(self, context: FrameStream, reason: RejectReason, message: str) -> None:
         proto = self.proto
         self._count_reject(reason, message)
         try:
@@ -179,7 +184,7 @@ class EdgeDeviceService:
 
     # -- after online --------------------------------------------------------------------------
 
-    async def _read(self, link: DeviceLink, context: aio.ServicerContext) -> None:
+    async def _read(self, link: DeviceLink, context: FrameStream) -> None:
         why = await link.read_loop(context)
         if why == "second online message on the stream":
             self._reject_link(

@@ -18,7 +18,6 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-from grpc import aio
 
 from aranya_perf import codec
 from aranya_perf.gateway.config import GatewayConfig
@@ -26,10 +25,11 @@ from aranya_perf.gateway.metrics import GatewayMetrics
 from aranya_perf.gateway.operations import Failure, Operation
 from aranya_perf.protocol import DeviceError, Protocol, Reply
 from aranya_perf.session import SessionIds, SessionTable
+from aranya_perf.transport.stream import EOF, FrameStream
 
 log = logging.getLogger(__name__)
 
-_EOF = aio.EOF
+_EOF = EOF
 
 QueueItem = tuple[Any, tuple[Any, ...], Operation | None] | None
 """(frame, counters to bump once written, op whose sent_at to stamp), or None: end the stream."""
@@ -206,7 +206,7 @@ class DeviceLink:
 
     # -- the stream ----------------------------------------------------------------------------
 
-    async def write_loop(self, context: aio.ServicerContext) -> None:
+    async def write_loop(self, context: FrameStream) -> None:
         """The only coroutine that writes to this stream; returns when the link is dropped or breaks."""
         get = self.queue.get
         write = context.write
@@ -227,7 +227,7 @@ class DeviceLink:
         except Exception as exc:  # the stream broke; the caller drops the device
             log.debug("device %s: write failed: %s", self.device_id, exc)
 
-    async def read_loop(self, context: aio.ServicerContext) -> str:
+    async def read_loop(self, context: FrameStream) -> str:
         """Dispatch the device's Msgs until the stream ends; return why it ended."""
         read = context.read
         proto = self.proto

@@ -5,14 +5,18 @@ device's Sync stream and the control service. Per device (``listener_per_device`
 aranya runs it: one gRPC server and port per device id, each serving only that device's
 Sync, and the control service alone on ``listen``; ``device_addresses()`` is the address
 map a fleet needs. All servers share one event loop, one device registry and one
-Prometheus registry. What happens on a stream lives in ``edge_service``, ``link`` and
-``control_service``; this module only wires them.
+Prometheus registry. Over MQTT (``transport`` mqtt) no device listener exists: one client of
+the broker subscribes every device's namespace (``aranya_perf.transport.mqtt.ControllerEnd``,
+wildcard filters) and each namespace's stream is served exactly as a gRPC stream is; the
+control service stays on ``listen``. What happens on a stream lives in ``edge_service``,
+``link`` and ``control_service``; this module only wires them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 from typing import Any
 
@@ -76,6 +80,8 @@ class Gateway:
         self._edge = EdgeDeviceService(
             self.protocol, self.config, self.metrics, self.registry, lambda: self._stopping
         )
+        self._mqtt: Any = None  # ControllerEnd, over MQTT
+        self._streams: set[asyncio.Task[None]] = set()
 
     @property
     def address(self) -> str:
@@ -118,7 +124,7 @@ class Gateway:
             main = aio.server(options=_server_options(cfg))
             control = ControlService(proto, cfg, self.metrics, self.registry, self._edge.pause_schedule)
             add_ControlServicer_to_server(control, main)
-            if not cfg.listener_per_device:
+            if not cfg.listener_per_device and cfg.transport == "grpc":
                 main.add_generic_rpc_handlers(sync_handlers(proto, self._edge.behaviour()))
             bound = _add_port(main, format_address(host, port), credentials)
             self._servers.append(main)
@@ -133,6 +139,8 @@ class Gateway:
                     self._device_addresses[device_id] = format_address(host, dev_port)
             for server in self._servers:
                 await server.start()
+            if cfg.transport == "mqtt":
+                await self._start_mqtt()
             if metrics_listen is not None:
                 m_bound = await asyncio.to_thread(self.metrics.serve_http, m_host, m_port)
                 self._metrics_address = format_address(m_host, m_bound)
@@ -150,7 +158,9 @@ class Gateway:
             "gateway (%s) listening on %s%s (tls=%s), metrics on http://%s/metrics",  # "" when not served
             proto.name,
             self._address,
-            f" plus {len(self._device_addresses)} device listeners" if self._device_addresses else "",
+            f" plus {len(self._device_addresses)} device listeners"
+            if self._device_addresses
+            else (f", devices through MQTT broker {cfg.broker}" if cfg.transport == "mqtt" else ""),
             cfg.tls,
             self._metrics_address,
         )
@@ -167,12 +177,54 @@ class Gateway:
             self._gc_task.cancel()
         for link in self.registry.links():
             link.drop("gateway stopping")
+        if self._mqtt is not None:
+            self._mqtt.stop()
+            for task in list(self._streams):
+                task.cancel()
         try:
             await self._stop_servers(grace)
         finally:
             if self._metrics_address:
                 await asyncio.to_thread(self.metrics.stop_http)
         log.info("gateway stopped")
+
+    async def _start_mqtt(self) -> None:
+        from aranya_perf.transport import mqtt
+
+        cfg, m = self.config, self.metrics
+        assert cfg.broker is not None
+
+        def stray(kind: int) -> None:
+            # A frame for a namespace without an open stream: counted as any Msg, dropped as unsolicited.
+            m.msgs_received[kind].inc()
+            m.unsolicited[kind].inc()
+
+        try:
+            host, port = parse_address(cfg.broker)
+            end = mqtt.ControllerEnd(
+                self.protocol,
+                cfg.mqtt_namespace,
+                self._serve_mqtt,
+                stray,
+                f"aranya-perf-gateway-{os.getpid()}",
+            )
+            await end.start(mqtt.resolve(host, port))
+        except (TargetError, mqtt.MqttError, ConnectionError) as exc:
+            await self._stop_servers(None)
+            raise GatewayError(f"MQTT broker {cfg.broker}: {exc}") from None
+        self._mqtt = end
+
+    def _serve_mqtt(self, stream: Any) -> None:
+        task = asyncio.get_running_loop().create_task(self._serve_stream(stream))
+        self._streams.add(task)
+        task.add_done_callback(self._streams.discard)
+
+    async def _serve_stream(self, stream: Any) -> None:
+        try:
+            # The namespace is the device's, as a device's own listener is: an online from another id fails.
+            await self._edge.serve(stream, stream.device_id)
+        finally:
+            stream.close()
 
     async def _stop_servers(self, grace: float | None) -> None:
         servers, self._servers = self._servers, []

@@ -108,6 +108,8 @@ def validate(p: Profile) -> None:
             fail("scenario grpc loads a service you run: set target.address (--target HOST:PORT)")
         if p.target.link is not None:
             fail(f"target.link applies to aranya's devices, not to scenario {p.run.scenario}")
+        if p.target.transport != "grpc":
+            fail(f"target.transport applies to aranya's devices, not to scenario {p.run.scenario}")
     if p.run.scenario == "grpc":
         if p.grpc.proto and p.grpc.reflection:
             fail("grpc.proto and grpc.reflection are both set: the descriptors come from one of them")

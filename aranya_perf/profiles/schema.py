@@ -74,6 +74,15 @@ class TargetSection:
     protocol: str = _f(
         protocol.DEFAULT, "choice", "protocol version the devices speak", choices=protocol.NAMES
     )
+    transport: str = _f(
+        "grpc", "choice", "how devices reach the target: grpc Sync streams, or mqtt topics through a broker "
+        "(the embedded run starts mosquitto; --target mqtt://HOST:PORT names a cluster's broker)",
+        choices=("grpc", "mqtt"),
+    )  # fmt: skip
+    mqtt_namespace: str = _f(
+        "aranya-perf/{device}", "str", "mqtt: topic namespace of each device ({device} = its id), as an "
+        "EdgeDevice's spec.mqtt.topicNamespace; NS/cmd, NS/msg, NS/status"
+    )  # fmt: skip
     tls_ca: str | None = _f(None, "path", "CA bundle (PEM) that signed the target's certificate; enables TLS")
     tls_cert: str | None = _f(None, "path", "client certificate (PEM), for mTLS")
     tls_key: str | None = _f(None, "path", "client key (PEM), for mTLS")

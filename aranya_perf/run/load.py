@@ -286,6 +286,10 @@ class Load:
         facts.metrics_error = self.target.save_metrics(self.run_dir / RunFiles.GATEWAY_METRICS)
         if facts.metrics_error and self.target.metrics:
             self.out.write(f"  {facts.metrics_error}\n")
+        broker_error = self.target.save_broker_sys(self.run_dir / RunFiles.BROKER_SYS)
+        if broker_error:
+            self.out.write(f"  {broker_error}\n")
+            self.events.write("broker_sys", error=broker_error)
         facts.ended_at = time.time()
         fleet, window = self._counts()
         facts.fleet, facts.window = fleet, window

@@ -25,7 +25,7 @@ from analysis import slo as slo_rules
 from analysis.outages import outages
 from analysis.run_data import judged, load_run
 from analysis.run_report import write_run_report
-from analysis.run_summary import format_summary_table, summary_rows
+from analysis.run_summary import device_costs, format_summary_table, summary_rows
 from aranya_perf import profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
@@ -88,7 +88,7 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
         }
     results.write_meta(run_dir, meta)
     events = EventLog(run_dir / RunFiles.EVENTS)
-    what = p.target.protocol if p.fleet_run else f"scenario {p.run.scenario}"
+    what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
     interrupted, start_error = False, None
     facts = WindowFacts()
@@ -166,6 +166,7 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         "workers": options.workers + options.remote_workers,
         "gateway_processes": p.gateway.processes if p.embedded else None,
         "listener_per_device": p.gateway.listener_per_device,
+        "transport": p.target.transport,
         "status_interval_s": p.fleet.status_interval_s,
         "schedule": p.gateway.schedule,
         "gc_freeze": p.fleet.gc_freeze,
@@ -181,6 +182,9 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         run_id=run_dir.name,
     )
     meta["protocol"] = {"name": proto.name, "source": proto.source, "service": proto.service}
+    meta["transport"] = {"name": p.target.transport}
+    if p.target.transport == "mqtt":
+        meta["transport"]["namespace"] = p.target.mqtt_namespace
     return meta
 
 
@@ -235,6 +239,7 @@ def _judge(
         "devices": p.fleet.devices,
         "operators": p.operators.count,
         "slo": slo_rules.status(slo_results),
+        "generator_per_device": device_costs(data.resources, data.timeline, meta),
     }
     results.write_meta(run_dir, meta)
     report = write_run_report(judged(data, meta, slo_doc, written))

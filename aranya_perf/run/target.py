@@ -6,6 +6,12 @@ sample, and whether the target is still there (``lost``). Only the embedded gate
 drained (its schedule stopped, its sessions let end, so both sides' counts are final) and
 frozen for a ground-truth stall.
 
+Over MQTT (``[target] transport = "mqtt"``) devices connect to a broker, not to the gateway:
+embedded, the run starts mosquitto (``aranya_perf.transport.mosquitto``) and one gateway
+process subscribed to every device's namespace; given (``mqtt://HOST:PORT``), the broker is
+a cluster's. The address map then holds the broker's address, the broker is sampled like a
+gateway process, and its ``$SYS`` counters are saved after the window (``broker_sys.json``).
+
 Several embedded processes each own part of the fleet: with shared listeners, the devices
 whose id hashes to them; with a listener per device, a consecutive range of ids
 (``--device-offset``). The address map routes every device, and every operator call, to the
@@ -57,6 +63,9 @@ class Target:
     """Local processes of the target, role -> pid, for resource sampling."""
     description: str = ""
     embedded: bool = False
+    transport: str = "grpc"
+    broker: str | None = None
+    """``host:port`` of the MQTT broker the devices use (transport mqtt)."""
 
     def lost(self) -> str | None:
         """Why the target is gone, or None while it is there."""
@@ -74,6 +83,13 @@ class Target:
 
     def close(self) -> None:
         """Stop what the run started."""
+
+    def save_broker_sys(self, path: Path) -> str | None:
+        """Over MQTT: the broker's ``$SYS`` counters into ``path`` once they are fresh (traffic has stopped:
+        the window closed); an error message, or None when saved (or when there is no broker)."""
+        if self.broker is None:
+            return None
+        return save_broker_sys(self.broker, path)
 
     def save_metrics(self, path: Path) -> str | None:
         """Snapshot the Prometheus metrics of every target process into ``path`` (each sample labelled
@@ -131,12 +147,51 @@ class RemoteTarget(Target):
         return None
 
 
+MQTT_SCHEME = "mqtt://"
+BROKER_SETTLE_S = 2.5
+"""Wait before reading ``$SYS``: mosquitto refreshes it once more than ``sys_interval`` (1 s) whole seconds
+have passed, so a value can be up to 2 s old."""
+
+
+def check_transport(p: Profile) -> None:
+    """Combinations of the profile the transport cannot serve: ``TargetError`` with one line."""
+    t, g = p.target, p.gateway
+    if not p.fleet_run:
+        return  # a service scenario has no devices to carry
+    if t.transport == "grpc":
+        if t.address is not None and t.address.startswith(MQTT_SCHEME):
+            raise TargetError(f"target {t.address} is an MQTT broker: use transport mqtt (--transport mqtt)")
+        return
+    from aranya_perf.transport import topics
+
+    try:
+        topics.check_template(t.mqtt_namespace)
+    except topics.MqttError as exc:
+        raise TargetError(str(exc)) from None
+    if p.embedded and g.listener_per_device:
+        raise TargetError(
+            "--listener-per-device is a gRPC topology: over MQTT every device shares the broker"
+        )
+    if p.embedded and g.processes > 1:
+        raise TargetError(
+            "--gateway-processes > 1 with mqtt: the embedded gateway subscribes every namespace, so one "
+            "process serves the whole fleet"
+        )
+    if t.address is not None and (
+        "," in t.address or "-" in t.address.rpartition(":")[2] or t.address.endswith((".csv", ".toml"))
+    ):
+        raise TargetError(f"mqtt target {t.address!r}: give the broker as mqtt://HOST:PORT")
+
+
 def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     """The profile's ``[target]``, checked and reached before anything is written (``TargetError``)."""
     t = p.target
     assert t.address is not None
     if not p.fleet_run:
         return service_target(p, allow_remote=allow_remote)
+    check_transport(p)
+    if t.transport == "mqtt":
+        return _remote_broker(p, allow_remote=allow_remote)
     amap = address_map.parse(t.address, allow_remote=allow_remote, prefix=p.fleet.prefix)
     amap.assign(p.fleet.devices)  # enough devices in the map?
     control = t.control or amap.shared
@@ -150,6 +205,50 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     wait_reachable(*check_target(first, allow_remote=allow_remote), timeout=REACH_TIMEOUT_S)
     metrics = (t.metrics,) if t.metrics else ()
     return RemoteTarget(amap, controls, metrics, description=t.address)
+
+
+def _remote_broker(p: Profile, *, allow_remote: bool) -> RemoteTarget:
+    t = p.target
+    assert t.address is not None
+    broker = format_address(*check_target(t.address.removeprefix(MQTT_SCHEME), allow_remote=allow_remote))
+    if (p.operators.count or p.operators.arrival_rate) and t.control is None:
+        raise TargetError(
+            "operators need a control service (--control HOST:PORT of a reference gateway); a real aranya "
+            "is driven through kubectl: set operators.count = 0"
+        )
+    controls = (format_address(*check_target(t.control, allow_remote=allow_remote)),) if t.control else ()
+    wait_reachable(*check_target(broker, allow_remote=allow_remote), timeout=REACH_TIMEOUT_S)
+    amap = AddressMap(f"{MQTT_SCHEME}{broker}", shards=(broker,))
+    metrics = (t.metrics,) if t.metrics else ()
+    return RemoteTarget(
+        amap, controls, metrics, description=f"{MQTT_SCHEME}{broker}", transport="mqtt", broker=broker
+    )
+
+
+def save_broker_sys(broker: str, path: Path, settle_s: float = BROKER_SETTLE_S) -> str | None:
+    """Read the broker's ``$SYS`` tree (on the load engine, after ``settle_s``) into ``path`` as JSON."""
+    import functools
+    import json
+    import time
+
+    from aranya_perf.transport import mosquitto
+    from loadtests.engine import get_engine
+
+    host, port = parse_address(broker)
+    try:
+        read = functools.partial(mosquitto.read_sys, host, port, settle_s=settle_s)
+        values = get_engine().call(read, timeout=settle_s + 15)
+    except Exception as exc:  # the broker is gone, refuses us, or hides $SYS
+        return f"could not read the broker's $SYS counters: {exc}"
+    doc = {
+        "broker": broker,
+        "read_at": time.time(),
+        "settle_s": settle_s,
+        "counters": mosquitto.summary(values),
+    }
+    doc["sys"] = values
+    atomic_write_text(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    return None
 
 
 def service_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
@@ -172,8 +271,12 @@ class EmbeddedTarget(Target):
     gateways: list[GatewayProcess]
     _logs: list[IO[bytes]]
     _frozen: bool = False
+    mosquitto: Any = None
 
     def lost(self) -> str | None:
+        broker = self.mosquitto
+        if broker is not None and broker.proc is not None and broker.proc.poll() is not None:
+            return f"embedded MQTT broker (pid {broker.pid}) exited with code {broker.proc.returncode}"
         for n, gw in enumerate(self.gateways):
             code = gw.proc.poll() if gw.proc is not None else None
             if code is not None:
@@ -201,6 +304,8 @@ class EmbeddedTarget(Target):
         self.thaw()  # a stopped process would not see SIGTERM
         for gw in self.gateways:
             gw.stop()
+        if self.mosquitto is not None:
+            self.mosquitto.stop()
         for log in self._logs:
             log.close()
 
@@ -241,15 +346,28 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     if not p.fleet_run:
         raise TargetStartError(f"scenario {p.run.scenario} has no embedded target: give --target")
     g, n = p.gateway, p.gateway.processes
-    target = EmbeddedTarget(AddressMap("embedded"), (), embedded=True)
+    target = EmbeddedTarget(AddressMap("embedded"), (), embedded=True, transport=p.target.transport)
     target.gateways, target._logs = [], []
     share = -(-p.fleet.devices // n)  # devices per process, rounded up
+    mqtt_args: list[str] = []
     try:
+        if p.target.transport == "mqtt":
+            from aranya_perf.transport.mosquitto import Broker, BrokerError
+
+            log = (run_dir / RunFiles.BROKER_LOG).open("wb")
+            target._logs.append(log)
+            try:
+                target.mosquitto = Broker(log=log).start()
+            except BrokerError as exc:
+                raise TargetStartError(f"embedded {exc} (see {run_dir / RunFiles.BROKER_LOG})") from None
+            target.broker = target.mosquitto.address
+            mqtt_args = ["--transport", "mqtt", "--broker", target.broker]
+            mqtt_args += ["--mqtt-namespace", p.target.mqtt_namespace]
         for k in range(n):
             log_name = RunFiles.GATEWAY_LOG if n == 1 else f"gateway-{k}.log"
             log = (run_dir / log_name).open("wb")
             target._logs.append(log)
-            args = gateway_args(p)
+            args = gateway_args(p) + mqtt_args
             if g.listener_per_device:
                 count = max(0, min(share, p.fleet.devices - k * share))
                 args += ["--listener-per-device", "--devices", str(max(count, 1))]
@@ -268,13 +386,18 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
         entries = [address_map.DeviceAddress(d, a) for gw in gws for d, a in gw.device_addresses.items()]
         target.address_map = AddressMap("embedded", tuple(entries[: p.fleet.devices]))
         address_map.write_csv(run_dir / RunFiles.ADDRESS_MAP, list(target.address_map.entries))
+    elif target.broker is not None:
+        target.address_map = AddressMap("embedded", shards=(target.broker,))
     else:
         target.address_map = AddressMap("embedded", shards=tuple(gw.address for gw in gws))
     target.controls = tuple(gw.address for gw in gws)
     target.metrics = tuple(gw.metrics_address for gw in gws)
     target.processes = {("gateway" if n == 1 else f"gateway-{k}"): gw.pid for k, gw in enumerate(gws)}
+    if target.mosquitto is not None:
+        target.processes["broker"] = target.mosquitto.pid
     listeners = f"{len(target.address_map.entries)} device listeners + " if g.listener_per_device else ""
-    target.description = f"{listeners}{', '.join(target.controls)}"
+    broker = f"mqtt://{target.broker} + " if target.broker is not None else ""
+    target.description = f"{listeners}{broker}{', '.join(target.controls)}"
     return target
 
 
@@ -332,7 +455,10 @@ def describe(target: Target) -> dict[str, Any]:
         "metrics": list(target.metrics),
         "listener_per_device": target.address_map.per_device,
         "processes": len(target.processes) if target.embedded else None,
+        "transport": target.transport,
     }
+    if target.broker is not None:
+        out["broker"] = target.broker
     if target.embedded and target.address_map.per_device:
         out["address_map"] = RunFiles.ADDRESS_MAP
     return out
