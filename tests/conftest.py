@@ -13,7 +13,7 @@ import os
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
 
 
-import pytest  # noqa: E402
+import pytest
 
 
 @pytest.fixture(scope="session")

@@ -108,7 +108,8 @@ def test_watch_sees_puts_on_its_prefix_made_through_another_member(
     created, events, canceled = _on(engine, etcd_cluster.endpoints[0], watch)
     assert created.created
     put, delete = pb.Event.PUT, pb.Event.DELETE
-    assert events == [(put, prefix + b"w0"), (put, prefix + b"w1"), (put, prefix + b"w2"), (delete, prefix + b"w0")]
+    expected = [(put, prefix + b"w0"), (put, prefix + b"w1"), (put, prefix + b"w2"), (delete, prefix + b"w0")]
+    assert events == expected
     assert canceled.canceled and canceled.watch_id == created.watch_id
 
 

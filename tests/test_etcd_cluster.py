@@ -74,7 +74,8 @@ def test_a_parent_that_dies_takes_the_cluster_with_it() -> None:
 
 
 def test_a_killed_verb_leaves_no_member_and_its_data_goes_at_the_next_start(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "aranya_perf", "etcd-cluster", "--members", "1", "--data-root", str(tmp_path)]
+    cmd = [sys.executable, "-m", "aranya_perf", "etcd-cluster", "--members", "1"]
+    cmd += ["--data-root", str(tmp_path)]
     verb = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     try:
         assert verb.stdout is not None
