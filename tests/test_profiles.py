@@ -78,7 +78,10 @@ def test_every_run_flag_names_a_profile_key() -> None:
         ),
         ('name = "a b"\n', "name must be letters"),
         ('[run]\nscenario = "grpc"\n', "scenario grpc loads a service you run: set target.address"),
-        ('[run]\nscenario = "etcd"\n[service]\nusers = 4\n[shape]\nlevels = [8]\n', "above service.users (4)"),
+        (
+            '[run]\nscenario = "etcd"\n[service]\nusers = 4\n[shape]\nlevels = [8]\n',
+            "above service.users (4)",
+        ),
     ],
 )
 def test_bad_profiles_are_one_line_errors_naming_the_file_and_key(

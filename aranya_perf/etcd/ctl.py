@@ -2,7 +2,7 @@
 
 Used between phases and around ``check perf`` (deleting a prefix, counting keys, reading the
 revision, compacting), from processes where a gRPC client of our own would have to share gevent's
-patched world; every call is a bounded subprocess.
+patched world; every call is a bounded child process (``spawn``, never a fork).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 from typing import Any
+
+from aranya_perf.etcd import spawn
 
 
 class EtcdctlError(RuntimeError):
@@ -41,14 +43,7 @@ class Etcdctl:
 
     def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
         try:
-            return subprocess.run(
-                self.command(*args),
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
+            return spawn.run(self.command(*args), env=self.env, timeout=timeout)
         except subprocess.TimeoutExpired:
             raise EtcdctlError(f"etcdctl {' '.join(args)} did not finish within {timeout:g}s") from None
 
