@@ -2,7 +2,8 @@
 
 Every request is reported with request type ``etcd`` (``[[slo]] kind = "etcd Put"`` etc.):
 
-* ``EtcdKvUser``: one call after another (think times from ``[service]``), each a Put, a
+* ``EtcdKvUser``: one call after another (think times from ``[service]``, or paced to a share
+  of ``[etcd] rate``), each a Put, a
   linearizable Range or a serializable Range of one key of the key space, chosen by
   ``[etcd] mix``; through ``timed_call``, so the window counts them and waits for them.
 * ``EtcdWatchUser``: one Watch stream with one watch on the prefix; ``Watch create`` is the time
@@ -26,7 +27,7 @@ from typing import Any
 
 import gevent
 from grpc import aio
-from locust import task
+from locust import constant_throughput, task
 
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
@@ -68,11 +69,18 @@ class EtcdKvUser(_EtcdUser):
     weight = 1
 
     def wait_time(self) -> float:
+        if self._paced is not None:
+            return self._paced(self)
         s = self.settings.profile.service
         return random.uniform(s.think_min_s, s.think_max_s)
 
+    _paced: Any = None
+
     def on_start(self) -> None:
         super().on_start()
+        if self.etcd.rate > 0:
+            # Locust's pacing: each call starts 1/share seconds after the previous one started.
+            self._paced = constant_throughput(self.etcd.rate / self.settings.profile.service.users)
         mix = self.etcd.mix
         self._calls = [c for c, w in mix.items() if w > 0]
         self._weights = [mix[c] for c in self._calls]

@@ -155,6 +155,10 @@ class EtcdSection:
         "relative weights of a KV client's calls: Put, linearizable Range, serializable Range (one key each)",
         choices=ETCD_CALLS,
     )  # fmt: skip
+    rate: float = _f(
+        0.0, "rate", "KV calls per second of all KV clients together, each paced to its share, as "
+        "check perf caps its Puts (0 = closed loop: each client calls again as soon as it has an answer)"
+    )  # fmt: skip
     prefix: str = _f(
         "/aranya-perf/", "str", "prefix of every key the run writes; deleted before and after it"
     )
