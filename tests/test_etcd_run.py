@@ -66,9 +66,10 @@ def test_run_against_its_own_cluster_counts_match_etcd_and_sit_beside_check_perf
 
     # Every successful Put is one revision; nothing else wrote during the window.
     assert etcd["puts_applied"] == ours["Put"]
-    # Each member applied every Put: the key space written before the window, then ours.
+    # The members apply every Put: the key space written before the window, then ours. A follower
+    # may still be applying the last ones when the snapshot is taken; the leader has them all.
     puts = _samples(run_dir, "etcd_mvcc_put_total")
-    assert puts == [PRELOADED + ours["Put"]] * 3
+    assert len(puts) == 3 and max(puts) == PRELOADED + ours["Put"]
     # The members' gRPC servers handled our calls (Put also the preload; Range also etcdctl's two
     # revision reads before the window: the compaction's and the recorded one).
     handled = {
