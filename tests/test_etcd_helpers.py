@@ -39,3 +39,27 @@ def test_spawn_kills_a_child_that_outlives_its_timeout() -> None:
 def test_spawn_of_a_missing_program_is_an_oserror() -> None:
     with pytest.raises(OSError):
         spawn.run(["/nonexistent/etcdctl"], timeout=5)
+
+
+def test_bare_clients_put_at_the_rate_and_leave_no_key(etcd_cluster) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import sys
+
+    from aranya_perf.etcd.ctl import Etcdctl
+
+    cmd = [sys.executable, "-m", "aranya_perf.etcd.bare", "--endpoints", ",".join(etcd_cluster.endpoints)]
+    cmd += ["--clients", "5", "--rate", "50", "--duration", "1s", "--prefix", "/test-bare/"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert 45 <= result["puts"] <= 51 and result["p50_ms"] > 0 and result["max_ms"] >= result["p99_ms"]
+    assert Etcdctl(etcd_cluster.endpoints).count("/test-bare/") == 0
+
+
+def test_bare_clients_refuse_a_remote_cluster() -> None:
+    import sys
+
+    cmd = [sys.executable, "-m", "aranya_perf.etcd.bare", "--endpoints", "10.0.0.1:2379"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "refusing non-loopback target" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
