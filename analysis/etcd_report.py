@@ -143,8 +143,9 @@ def notes(data: RunData) -> list[str]:
     if data.profile is not None:
         e = data.profile.etcd
         mix = ", ".join(f"{k} {v:g}" for k, v in e.mix.items() if v)
+        pace = f"paced to {e.rate:g} calls/s together" if e.rate else "closed loop (no rate limit)"
         out.append(
-            f"ours: {data.profile.service.users} closed-loop clients (no rate limit), mix {mix}, "
+            f"ours: {data.profile.service.users} clients, {pace}, mix {mix}, "
             f"{e.key_size}-byte keys (+ prefix) and {e.value_size}-byte values over {e.keys} keys."
         )
     return out
