@@ -107,6 +107,8 @@ def load_run(run_dir: Path) -> RunData:
     resources = rf.read_resources(run_dir, t0)
     timeline = read_timeline(run_dir, t0)
     states = {name: rf.file_state(run_dir, name) for name in rf.RUN_FILES}
+    if profile is not None and not profile.fleet_run and not profile.target.metrics:
+        states.pop(RunFiles.GATEWAY_METRICS, None)  # a service run has no gateway metrics unless asked
     return RunData(
         run_dir=run_dir,
         meta=meta,

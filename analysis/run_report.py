@@ -206,6 +206,14 @@ def _flatten(prefix: str, value: Any) -> Iterable[tuple[str, str]]:
         yield prefix, "-" if value is None else str(value)
 
 
+def _what_text(meta: dict[str, Any] | None) -> str:
+    """What the run loaded: aranya's protocol version, or a service scenario."""
+    scenario = ((meta or {}).get("config") or {}).get("scenario", "aranya")
+    if scenario != "aranya":
+        return f"Scenario: {scenario}"
+    return f"Protocol: {((meta or {}).get('protocol') or {}).get('name', 'not recorded')}"
+
+
 def _protocol_text(meta: dict[str, Any] | None) -> str:
     """The protocol version spoken, e.g. ``aranya-v0.3 (aranya-proto v0.3.5 ...)``; runs before it was
     recorded say so."""
@@ -298,7 +306,7 @@ def write_run_report(run: RunData | Path) -> Path:
     address = ((meta or {}).get("target") or {}).get("address", "-")
     doc.p(
         f"Status: {status} · profile: {(meta or {}).get('profile', '-')} · "
-        f"Protocol: {((meta or {}).get('protocol') or {}).get('name', 'not recorded')} · "
+        f"{_what_text(meta)} · "
         f"duration: {fmt_duration(duration)} · target: {address}"
     )
 
@@ -541,10 +549,15 @@ def _shape_section(
     doc.h2("Shape and outages")
     p = data.profile
     if p is not None:
-        doc.p(f"Shape: {p.shape.kind}, {p.fleet.devices} devices" + (
-            f", operators at {p.operators.arrival_rate:g} calls/s (open model)"
-            if p.operators.arrival_rate else f", {p.operators.count} operators (closed model)"
-        ) + ".")  # fmt: skip
+        if not p.fleet_run:
+            load = f"{p.service.users} clients (scenario {p.run.scenario})"
+        elif p.operators.arrival_rate:
+            load = (
+                f"{p.fleet.devices} devices, operators at {p.operators.arrival_rate:g} calls/s (open model)"
+            )
+        else:
+            load = f"{p.fleet.devices} devices, {p.operators.count} operators (closed model)"
+        doc.p(f"Shape: {p.shape.kind}, {load}.")
         doc.table(
             _Table(
                 ["Phase", "From s", "To s", "Devices"],

@@ -61,6 +61,7 @@ class RunFiles:
     ETCD_LOG = "etcd-cluster.log"  # scenario etcd: the run's own cluster (its members log into its data dir)
     ETCD_CHECK_PERF = "etcd_check_perf.json"  # scenario etcd: etcdctl check perf against the same cluster
     PROMETHEUS = "prometheus"  # one JSON per [[query]] of the profile
+    GRPC_DESCRIPTORS = "grpc_descriptors.binpb"  # scenario grpc: the service's FileDescriptorSet
     SLO = "slo.json"
     SLO_JUNIT = "slo.xml"
     REPORT_MD = "report.md"

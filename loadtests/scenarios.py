@@ -44,6 +44,7 @@ def _etcd_fixed(p: Profile) -> dict[str, int]:
 SCENARIOS: dict[str, Scenario] = {
     "aranya": Scenario("aranya", "loadtests.devices:DeviceUser", _aranya_fixed),
     "etcd": Scenario("etcd", "loadtests.etcd_users:EtcdKvUser", _etcd_fixed),
+    "grpc": Scenario("grpc", "loadtests.service_user:ServiceUser", lambda _p: {}),
 }
 
 

@@ -37,6 +37,10 @@ class Window:
     queued_starts: int = 0
     """Open-model arrivals that waited for a free in-flight slot (the target was slow)."""
     arrivals: int = 0
+    messages_sent: int = 0
+    """Scenario grpc: request messages written (loop thread only), every method kind."""
+    messages_received: int = 0
+    """Scenario grpc: response messages read (loop thread only)."""
 
     def counts(self) -> dict[str, int]:
         return {
@@ -44,6 +48,8 @@ class Window:
             "queued_starts": self.queued_starts,
             "arrivals": self.arrivals,
             "calls_in_flight": self.calls_in_flight,
+            "messages_sent": self.messages_sent,
+            "messages_received": self.messages_received,
         }
 
     @property

@@ -49,6 +49,29 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
             "help": "scenario etcd: etcdctl check perf load after the window, or off",
         },
     ),
+    (
+        "--proto",
+        ("grpc.proto",),
+        {
+            "action": "append",
+            "metavar": "FILE",
+            "help": "scenario grpc: a .proto file of the service (repeatable)",
+        },
+    ),
+    (
+        "--import-path",
+        ("grpc.import_paths",),
+        {
+            "action": "append",
+            "metavar": "DIR",
+            "help": "scenario grpc: where protoc finds imports (repeatable)",
+        },
+    ),
+    (
+        "--reflection",
+        ("grpc.reflection",),
+        {"action": "store_const", "const": True, "help": "scenario grpc: the target's server reflection"},
+    ),
     ("--devices", ("fleet.devices",), {"type": count, "help": "simulated devices (the shape's full level)"}),
     ("--operators", ("operators.count",), {"type": count, "help": "closed-model operators"}),
     (
@@ -163,6 +186,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     for flag, _keys, kwargs in PROFILE_FLAGS:
         p.add_argument(flag, default=None, **kwargs)
+    p.add_argument(
+        "--call",
+        action="append",
+        metavar="METHOD[=JSON]",
+        help="scenario grpc: call package.Service/Method with this request (repeatable; replaces the "
+        "profile's [[call]] tables)",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not loopback")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument(
@@ -208,9 +238,34 @@ def _master_bind(text: str, allow_remote: bool) -> tuple[str, int]:
     return host, port
 
 
+def cli_calls(specs: list[str] | None) -> tuple[profiles.Call, ...] | None:
+    """``--call METHOD[=JSON]`` flags as ``[[call]]`` tables (weight 1 each)."""
+    if not specs:
+        return None
+    from aranya_perf.profiles.parse import call
+
+    out = []
+    for i, spec in enumerate(specs, start=1):
+        method, eq, request = spec.partition("=")
+        out.append(call({"method": method.strip(), **({"request": request} if eq else {})}, "--call", i))
+    return tuple(out)
+
+
+def _grpc(profile: profiles.Profile, allow_remote: bool) -> tuple[bytes, dict[str, str]]:
+    """Scenario grpc's descriptors and calls, resolved before Locust (and its gevent) is imported."""
+    from aranya_perf.grpc_service import ServiceError
+    from aranya_perf.grpc_service.calls import describe, prepare
+
+    try:
+        descriptors, calls = prepare(profile, allow_remote=allow_remote)
+    except ServiceError as exc:
+        raise UsageError(str(exc)) from None
+    return descriptors, describe(calls)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
-        profile = profiles.resolve(args.profile, overrides(args))
+        profile = profiles.resolve(args.profile, overrides(args), cli_calls(args.call))
     except profiles.ProfileError as exc:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)
@@ -222,9 +277,19 @@ def run(args: argparse.Namespace) -> int:
                     check_target(spec, allow_remote=args.allow_remote)
                 except TargetError as exc:
                     raise UsageError(str(exc)) from None
+    from aranya_perf.targets import TargetUnreachable
+
+    descriptors, grpc_calls = None, {}
+    if profile.run.scenario == "grpc":
+        try:
+            descriptors, grpc_calls = _grpc(profile, args.allow_remote)
+        except TargetUnreachable as exc:
+            print(f"aranya-perf run: error: {exc}", file=sys.stderr)
+            return 1
+        except TargetError as exc:
+            raise UsageError(str(exc)) from None
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
     from aranya_perf.run.orchestrate import RunOptions, run_profile
-    from aranya_perf.targets import TargetUnreachable
 
     options = RunOptions(
         out=args.out,
@@ -234,6 +299,8 @@ def run(args: argparse.Namespace) -> int:
         metrics_listen=live,
         allow_remote=args.allow_remote,
         argv=tuple(sys.argv[1:]),
+        descriptors=descriptors,
+        grpc_calls=grpc_calls,
     )
     try:
         outcome = run_profile(profile, options)

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
-from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Profile, Slo
+from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Call, Profile, Slo
 
 __all__ = [
     "BUILTIN",
     "SHAPES",
     "SLO_METRICS",
+    "Call",
     "Profile",
     "ProfileError",
     "Slo",
@@ -32,6 +34,7 @@ __all__ = [
     "validate",
 ]
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 BUILTIN = Path(__file__).resolve().parent / "builtin"
 DEFAULT = "smoke"
 
@@ -57,11 +60,18 @@ def load(name_or_path: str) -> Profile:
     return read_profile(path)
 
 
-def resolve(name_or_path: str = DEFAULT, overrides: Mapping[str, Any] | None = None) -> Profile:
-    """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated."""
+def resolve(
+    name_or_path: str = DEFAULT,
+    overrides: Mapping[str, Any] | None = None,
+    calls: tuple[Call, ...] | None = None,
+) -> Profile:
+    """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated;
+    ``calls`` (``--call``) replace its ``[[call]]`` tables when given."""
     profile = load(name_or_path)
     if overrides:
         profile = apply(profile, overrides)
+    if calls:
+        profile = dataclasses.replace(profile, calls=calls)
     validate(profile)
     return profile
 
@@ -100,6 +110,20 @@ def validate(p: Profile) -> None:
             fail(f"target.link applies to aranya's devices, not to scenario {p.run.scenario}")
         if p.run.scenario == "etcd":
             _validate_etcd(p, fail)
+    if p.run.scenario == "grpc":
+        if p.grpc.proto and p.grpc.reflection:
+            fail("grpc.proto and grpc.reflection are both set: the descriptors come from one of them")
+        if not (p.grpc.proto or p.grpc.reflection):
+            fail(
+                "scenario grpc needs descriptors: grpc.proto files (--proto) or grpc.reflection "
+                "(--reflection)"
+            )
+        if not p.calls:
+            fail("scenario grpc needs [[call]] tables (or --call METHOD)")
+        if not any(c.weight > 0 for c in p.calls):
+            fail("every [[call]] has a weight of 0")
+    elif p.calls:
+        fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
@@ -177,6 +201,9 @@ def render(p: Profile) -> str:
     for item in p.slo:
         lines += ["", "[[slo]]"]
         lines += list(_fields(item))
+    for item in p.calls:
+        lines += ["", "[[call]]"]
+        lines += list(_fields(item))
     for name, table in p.links.items():
         lines += ["", f"[link.{json.dumps(name)}]", *(f"{k} = {_toml(v)}" for k, v in table.items())]
     for query in p.queries:
@@ -203,7 +230,8 @@ def _toml(value: Any, kind: str = "") -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {v:g}" for k, v in value.items()) + " }"
+        items = [f"{k if _BARE_KEY.match(k) else json.dumps(k)} = {_toml(v)}" for k, v in value.items()]
+        return "{ " + ", ".join(items) + " }" if items else "{}"
     if isinstance(value, float):
         return f"{value:g}"
     return json.dumps(value)

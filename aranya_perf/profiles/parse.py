@@ -8,16 +8,18 @@ field names, without the ``_s`` of durations (``duration = "45s"``, ``backoff_ma
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Profile, Slo
+from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Call, Profile, Slo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_METHOD = re.compile(r"^[A-Za-z_][\w.]*\.[A-Za-z_]\w*/[A-Za-z_]\w*$|^[A-Za-z_]\w*/[A-Za-z_]\w*$")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 LATENCY_METRICS = ("p50", "p90", "p99", "p999", "mean", "max")
 
@@ -92,6 +94,23 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
             raise ValueError(f"unknown name(s) {', '.join(unknown)}; known: {', '.join(spec['choices'])}")
         weights = {name: read_value("rate", v, key, spec) for name, v in value.items()}
         return {name: weights.get(name, 0.0) for name in spec["choices"]}
+    if kind == "paths":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"expected a list of file names, got {value!r}")
+        return list(value)
+    if kind == "template":
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON: {exc}") from None
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a table or a JSON object, got {value!r}")
+        return json.dumps(value, separators=(",", ":"), default=str)
+    if kind == "labels":
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ValueError(f"expected a table of strings, got {value!r}")
+        return dict(value)
     raise ValueError(f"no reader for kind {kind!r}")  # a schema bug, not the user's
 
 
@@ -131,6 +150,18 @@ def slo(table: Any, where: str, index: int) -> Slo:
     return dataclasses.replace(item, **values)
 
 
+def call(table: Any, where: str, index: int) -> Call:
+    """One ``[[call]]`` table; the method's existence is checked against the service's descriptors later."""
+    if not isinstance(table, dict):
+        raise ProfileError(f"{where}: [[call]] #{index} must be a table")
+    item = section(Call, table, where, f"call #{index}")
+    if not _METHOD.match(item.method):
+        raise ProfileError(
+            f"{where}: call #{index}.method: expected 'package.Service/Method', got {item.method!r}"
+        )
+    return item
+
+
 def threshold(metric: str, value: Any) -> float:
     """A bound in the metric's unit: ms for latencies ('250ms', '1.5s' or a number of ms), seconds for
     ``online_within``, a plain number otherwise."""
@@ -153,7 +184,7 @@ def threshold(metric: str, value: Any) -> float:
 def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile | None = None) -> Profile:
     """A profile from a parsed TOML document, layered on ``base`` (built-in defaults when None)."""
     base = base if base is not None else Profile()
-    top = {"name", "description", *SECTIONS, "slo", "link", "query"}
+    top = {"name", "description", *SECTIONS, "slo", "call", "link", "query"}
     unknown = sorted(set(doc) - top)
     if unknown:
         raise ProfileError(f"{where}: unknown key {unknown[0]} (known: {', '.join(sorted(top))})")
@@ -173,6 +204,11 @@ def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile |
         if not isinstance(doc["slo"], list):
             raise ProfileError(f"{where}: slo must be a list of [[slo]] tables")
         slos = tuple(slo(t, where, i) for i, t in enumerate(doc["slo"], start=1))
+    calls = base.calls
+    if "call" in doc:
+        if not isinstance(doc["call"], list):
+            raise ProfileError(f"{where}: call must be a list of [[call]] tables")
+        calls = tuple(call(t, where, i) for i, t in enumerate(doc["call"], start=1))
     links, queries = base.links, base.queries
     if "link" in doc:
         from aranya_perf.link.profiles import LinkProfileError, from_document
@@ -201,6 +237,7 @@ def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile |
         description=description,
         source=where,
         slo=slos,
+        calls=calls,
         links=links,
         queries=queries,
         **sections,

@@ -1,13 +1,15 @@
 """What a run profile says: one frozen dataclass per section, with the rule for each key.
 
-A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
-``[gateway]``, ``[shape]`` and ``[[slo]]``). Each field's ``metadata["kind"]`` names how its
-TOML value is read (``parse.py``): ``duration`` ("45s", "2m", or seconds), ``interval`` (a
-duration where 0 means off), ``count`` (an integer >= 0), ``positive``, ``rate`` (a number >=
-0), ``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations``
-(a list of durations), ``counts`` (a list of counts), ``weights`` (a table of names to
-numbers >= 0). Defaults are the built-in layer of the rule "built-in defaults < profile <
-command-line flags" (``aranya_perf.profiles.resolve``).
+A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``, ``[service]``,
+``[grpc]``, ``[gateway]``, ``[shape]``, ``[[slo]]`` and ``[[call]]``). Each field's
+``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
+or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
+``positive``, ``rate`` (a number >= 0), ``bool``, ``str``, ``path``, ``choice`` (one of
+``metadata["choices"]``), ``durations`` (a list of durations), ``counts`` (a list of counts),
+``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
+``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
+``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
+"built-in defaults < profile < command-line flags" (``aranya_perf.profiles.resolve``).
 """
 
 from __future__ import annotations
@@ -180,6 +182,32 @@ class EtcdSection:
 
 
 @dataclass(frozen=True)
+class GrpcSection:
+    """Scenario grpc: where the service's descriptors come from (``aranya_perf.grpc_service``)."""
+
+    proto: list[str] = _f([], "paths", ".proto files of the service, compiled with protoc at the start")
+    import_paths: list[str] = _f([], "paths", "directories protoc resolves the files' imports in")
+    reflection: bool = _f(False, "bool", "ask the target for its descriptors (gRPC server reflection)")
+
+
+@dataclass(frozen=True)
+class Call:
+    """Scenario grpc: one ``[[call]]`` table, a request template of one method and its weight."""
+
+    method: str = _f("", "str", "the method, 'package.Service/Method'")
+    name: str = _f("", "str", "its name in the results (request type 'grpc'; default: the method)")
+    weight: float = _f(1.0, "rate", "relative weight among the calls")
+    request: str = _f("{}", "template", "the request (a table or a JSON object), with {variables}")
+    messages: int = _f(1, "count", "client and bidi streams: requests each call sends")
+    interval_s: float = _f(0.0, "interval", "client and bidi streams: wait between the requests")
+    metadata: dict[str, str] = _f({}, "labels", "gRPC metadata sent with each call")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.method
+
+
+@dataclass(frozen=True)
 class GatewaySection:
     schedule: str = _f(
         DEFAULT_SCHEDULE, "choice", "periodic commands of the embedded gateway", choices=tuple(SCHEDULES)
@@ -245,9 +273,12 @@ class Profile:
     operators: OperatorsSection = field(default_factory=OperatorsSection)
     service: ServiceSection = field(default_factory=ServiceSection)
     etcd: EtcdSection = field(default_factory=EtcdSection)
+    grpc: GrpcSection = field(default_factory=GrpcSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
+    calls: tuple[Call, ...] = ()
+    """``[[call]]`` tables: scenario grpc's requests."""
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Custom ``[link.NAME]`` tables (``aranya_perf.link.profiles`` reads them)."""
     queries: tuple[dict[str, Any], ...] = ()
@@ -270,6 +301,7 @@ SECTIONS: dict[str, type] = {
     "operators": OperatorsSection,
     "service": ServiceSection,
     "etcd": EtcdSection,
+    "grpc": GrpcSection,
     "gateway": GatewaySection,
     "shape": ShapeSection,
 }

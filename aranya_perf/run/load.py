@@ -44,6 +44,7 @@ from loadtests import distributed, hooks
 from loadtests.fleet import existing_plan
 from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
 from loadtests.scenarios import all_user_classes
+from loadtests.service_user import DESCRIPTORS_OPTION, descriptors_option, provide_descriptors
 from loadtests.settings import CONTROLS_OPTION, DEVICES_OPTION, PROFILE_OPTION, configure, map_option
 from loadtests.shapes import ProfileShape
 from loadtests.window import window_for
@@ -78,7 +79,9 @@ class WindowFacts:
     window: dict[str, int] = field(default_factory=dict)
 
 
-def _master_options(p: Profile, target: Target, workers: int, allow_remote: bool) -> argparse.Namespace:
+def _master_options(
+    p: Profile, target: Target, workers: int, allow_remote: bool, descriptors: bytes | None = None
+) -> argparse.Namespace:
     """Locust's parsed options for the master, with the run in our keys: Locust copies them into every
     spawn message, which is how a worker anywhere learns the run."""
     parser = get_empty_argument_parser()
@@ -90,6 +93,8 @@ def _master_options(p: Profile, target: Target, workers: int, allow_remote: bool
     setattr(opts, DEVICES_OPTION, map_option(target.address_map))
     setattr(opts, CONTROLS_OPTION, list(target.controls))
     opts.allow_remote = allow_remote
+    if descriptors is not None:
+        setattr(opts, DESCRIPTORS_OPTION, descriptors_option(descriptors))
     return opts
 
 
@@ -107,7 +112,10 @@ class Load:
         master_bind: tuple[str, int] = ("127.0.0.1", 0),
         allow_remote: bool = False,
         metrics_listen: tuple[str, int] | None = None,
+        descriptors: bytes | None = None,
     ) -> None:
+        self.descriptors = descriptors
+        """Scenario grpc: the service's ``FileDescriptorSet``, for every Locust process."""
         self.p, self.target, self.run_dir, self.events, self.out = p, target, run_dir, events, out
         self.workers, self.remote_workers = workers, remote_workers
         self.master_bind, self.allow_remote = master_bind, allow_remote
@@ -139,7 +147,9 @@ class Load:
         distributed_run = self.workers + self.remote_workers > 0
         opts = None
         if distributed_run:
-            opts = _master_options(p, target, self.workers + self.remote_workers, self.allow_remote)
+            opts = _master_options(
+                p, target, self.workers + self.remote_workers, self.allow_remote, self.descriptors
+            )
         self.env = env = Environment(
             user_classes=all_user_classes(),
             shape_class=self.shape,
@@ -147,6 +157,8 @@ class Load:
             parsed_options=opts,
         )
         configure(env, p, target.address_map, target.controls, allow_remote=self.allow_remote)
+        if self.descriptors is not None:
+            provide_descriptors(env, self.descriptors)
         hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
         if self.metrics_listen is not None:
             from loadtests.live_metrics import LiveMetrics
@@ -325,18 +337,26 @@ class Load:
 
     def _progress(self, elapsed: float) -> None:
         total = self.env.stats.total
+        fleet_run = self.p.fleet_run
+        # A service scenario's clients make one kind of call: all of them are its latency.
         ops = merge(
             h
             for k, h in self.recorder.histograms().items()
-            if split_key(k)[0] == OPERATOR_REQUESTS and not k.endswith(SERVICE_SUFFIX)
+            if (split_key(k)[0] == OPERATOR_REQUESTS or not fleet_run) and not k.endswith(SERVICE_SUFFIX)
         )
-        latency = "no operator calls yet"
+        what = "operator" if fleet_run else "call"
+        latency = f"no {what} calls yet" if fleet_run else "no calls yet"
         if ops.get_total_count():
-            latency = f"operator p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
+            latency = f"{what} p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
             latency += f"p99 {ops.get_value_at_percentile(99) / 1000:.2f} ms"
         fleet, _ = self._counts()
+        level = (
+            f"devices online {fleet.get('online', 0):5d}"
+            if fleet_run
+            else f"clients {self.runner.user_count:5d}"
+        )
         self.out.write(
-            f"  [{elapsed:4.0f}s/{self.p.run.duration_s:.0f}s] devices online {fleet.get('online', 0):5d}  "
+            f"  [{elapsed:4.0f}s/{self.p.run.duration_s:.0f}s] {level}  "
             f"req/s {total.current_rps:7.1f}  requests {total.num_requests:7d}  "
             f"failures {total.num_failures:4d}  {latency}\n"
         )

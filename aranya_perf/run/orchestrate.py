@@ -56,6 +56,10 @@ class RunOptions:
     """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
     argv: tuple[str, ...] = ()
+    descriptors: bytes | None = None
+    """Scenario grpc: the service's serialized ``FileDescriptorSet``, resolved by the run verb."""
+    grpc_calls: dict[str, str] = field(default_factory=dict)
+    """Scenario grpc: call name -> method kind, for meta.json."""
 
 
 @dataclass
@@ -80,6 +84,14 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     run_dir = results.new_run_dir(options.out, p.name)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     meta = _initial_meta(p, options, run_dir)
+    if options.descriptors is not None:
+        results.atomic_write_bytes(run_dir / RunFiles.GRPC_DESCRIPTORS, options.descriptors)
+        source = "reflection" if p.grpc.reflection else "proto"
+        meta["grpc"] = {
+            "descriptors": RunFiles.GRPC_DESCRIPTORS,
+            "source": source,
+            "calls": options.grpc_calls,
+        }
     results.write_meta(run_dir, meta)
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = p.target.protocol if p.fleet_run else f"scenario {p.run.scenario}"
@@ -123,6 +135,7 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 master_bind=options.master_bind,
                 allow_remote=options.allow_remote,
                 metrics_listen=options.metrics_listen,
+                descriptors=options.descriptors,
             ) as load:
                 facts = load.measure()
                 etcd_run.run_phase(phases, "after_window", out)
