@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from analysis import etcd_report, run_plots
 from analysis import run_frames as rf
-from analysis import run_plots
 from analysis.outages import outages
 from analysis.run_data import RunData, load_run
 from analysis.run_summary import (
@@ -360,6 +362,7 @@ def write_run_report(run: RunData | Path) -> Path:
         doc, images, "throughput", "Throughput", f"no throughput plot: {rf.HISTORY_CSV} missing or empty"
     )
     _add_image(doc, images, "latency", "Latency", "no latency plot: no latency data")
+    _etcd_section(doc, data, summary)
 
     doc.h2("Failures")
     if failures.empty:
@@ -507,6 +510,30 @@ def _link_text(link: dict[str, Any]) -> str:
     if link.get("partition_every_s"):
         parts.append(f"a {link.get('partition_s', 0):g} s partition every {link['partition_every_s']:g} s")
     return f"{link.get('name', '?')} ({', '.join(parts) or 'no impairment'})"
+
+
+def _etcd_section(doc: _Doc, data: RunData, summary: pd.DataFrame) -> None:
+    """Scenario etcd: our Put and Range beside etcdctl check perf against the same cluster."""
+    if data.profile is None or data.profile.run.scenario != "etcd":
+        return
+    doc.h2("etcd beside etcdctl check perf")
+    theirs, ours = etcd_report.rows(data, summary)
+    if theirs is None:
+        doc.p(
+            f"No check perf result ({RunFiles.ETCD_CHECK_PERF} missing: etcd.check_perf = off, or it failed)."
+        )
+        return
+    doc.p(
+        "Same cluster, same sitting, check perf after our window. Latencies in ms; "
+        "ratios are ours over check perf's."
+    )
+    aligns = ["l"] + ["r"] * (len(etcd_report.HEADERS) - 1)
+    doc.table(_Table(list(etcd_report.HEADERS), etcd_report.table_cells(theirs, ours), aligns))
+    doc.ul(etcd_report.notes(data))
+    etcd = (data.meta or {}).get("etcd") or {}
+    if etcd.get("compactions"):
+        where = "; ".join(f"{c['where']} (revision {c.get('revision')})" for c in etcd["compactions"])
+        doc.p(f"History compacted: {where}.")
 
 
 def _slo_section(doc: _Doc, data: RunData) -> None:

@@ -60,6 +60,8 @@ class RunFiles:
     LINK_MAP = "link_map.csv"  # where devices connect through the link
     LINK_EVENTS = "link_events.jsonl"  # the link's partitions and resets
     LINK_LOG = "link.log"
+    ETCD_LOG = "etcd-cluster.log"  # scenario etcd: the run's own cluster (its members log into its data dir)
+    ETCD_CHECK_PERF = "etcd_check_perf.json"  # scenario etcd: etcdctl check perf against the same cluster
     PROMETHEUS = "prometheus"  # one JSON per [[query]] of the profile
     GRPC_DESCRIPTORS = "grpc_descriptors.binpb"  # scenario grpc: the service's FileDescriptorSet
     SLO = "slo.json"

@@ -34,8 +34,16 @@ def _aranya_fixed(p: Profile) -> dict[str, int]:
     }
 
 
+def _etcd_fixed(p: Profile) -> dict[str, int]:
+    return {
+        "loadtests.etcd_users:EtcdWatchUser": p.etcd.watchers,
+        "loadtests.etcd_users:EtcdLeaseUser": p.etcd.leases,
+    }
+
+
 SCENARIOS: dict[str, Scenario] = {
     "aranya": Scenario("aranya", "loadtests.devices:DeviceUser", _aranya_fixed),
+    "etcd": Scenario("etcd", "loadtests.etcd_users:EtcdKvUser", _etcd_fixed),
     "grpc": Scenario("grpc", "loadtests.service_user:ServiceUser", lambda _p: {}),
 }
 

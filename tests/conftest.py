@@ -11,3 +11,22 @@ so fork support is turned off before anything imports grpc.
 import os
 
 os.environ["GRPC_ENABLE_FORK_SUPPORT"] = "false"
+
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def etcd_cluster():
+    """A real 3-member etcd cluster on loopback, shared by the tests that need one (about 1-2 s to start).
+
+    Run through ``aranya-perf etcd-cluster`` as the suite runs it; stopped (data removed) at the end.
+    Tests that write keep to their own key prefix, so they do not see each other's keys.
+    """
+    from aranya_perf.etcd.cluster import EtcdClusterProcess
+
+    cluster = EtcdClusterProcess(stderr=None).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()

@@ -23,8 +23,8 @@ def test_every_proto_has_its_modules_checked_in(tmp_path: Path) -> None:
     # Guards the comparison above against generate() silently writing fewer files.
     written = {p.relative_to(tmp_path) for p in generate.generate(tmp_path)}
     protos = generate.protos()
-    # Four versions (two of them with a runtime.proto) plus the control service.
-    assert len(protos) == 7
+    # Four versions (two of them with a runtime.proto), the control service and etcd's API.
+    assert len(protos) == 8
     for proto in protos:
         assert set(generate.outputs(proto)) <= written
         assert (generate.INCLUDE_ROOT / proto.with_suffix("").parent / "__init__.py").is_file()

@@ -13,6 +13,7 @@ import sys
 VERBS = {
     "run": "aranya_perf.cli.run",
     "gateway": "aranya_perf.cli.gateway",
+    "etcd-cluster": "aranya_perf.cli.etcd_cluster",
     "link": "aranya_perf.cli.link",
     "report": "aranya_perf.cli.report",
     "evaluate": "aranya_perf.cli.evaluate",

@@ -17,7 +17,7 @@ from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval, positive
 from aranya_perf.gateway.schedule import SCHEDULES
-from aranya_perf.profiles.schema import SCENARIOS, SHAPES
+from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
@@ -41,6 +41,14 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         {"choices": SCENARIOS, "help": "what is loaded: aranya's fleet (default), any gRPC service, etcd"},
     ),
     ("--users", ("service.users",), {"type": count, "help": "scenarios grpc, etcd: concurrent clients"}),
+    (
+        "--check-perf",
+        ("etcd.check_perf",),
+        {
+            "choices": CHECK_PERF_LOADS,
+            "help": "scenario etcd: etcdctl check perf load after the window, or off",
+        },
+    ),
     (
         "--proto",
         ("grpc.proto",),

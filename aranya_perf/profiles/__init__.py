@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,8 @@ def validate(p: Profile) -> None:
             fail(f"target.link applies to aranya's devices, not to scenario {p.run.scenario}")
         if p.target.transport != "grpc":
             fail(f"target.transport applies to aranya's devices, not to scenario {p.run.scenario}")
+        if p.run.scenario == "etcd":
+            _validate_etcd(p, fail)
     if p.run.scenario == "grpc":
         if p.grpc.proto and p.grpc.reflection:
             fail("grpc.proto and grpc.reflection are both set: the descriptors come from one of them")
@@ -168,6 +170,24 @@ def validate(p: Profile) -> None:
             fail("target.link goes in front of one shared listener, or of a listener per device")
     if p.queries and not p.target.prometheus:
         fail("[[query]] tables need target.prometheus, the server to ask")
+
+
+def _validate_etcd(p: Profile, fail: Callable[[str], None]) -> None:
+    e = p.etcd
+    if not any(e.mix.values()):
+        fail("etcd.mix gives every call a weight of 0")
+    if e.keys < 1:
+        fail("etcd.keys must be at least 1")
+    if not e.prefix:
+        fail("etcd.prefix must not be empty: the run deletes every key under it")
+    if e.key_size < len(str(e.keys - 1)):
+        fail(f"etcd.key_size ({e.key_size}) is too small to number {e.keys} keys")
+    if e.value_size < 8:
+        fail("etcd.value_size must be at least 8 (each value starts with the put's time)")
+    if not 1 <= e.members <= 7:
+        fail("etcd.members must be between 1 and 7")
+    if e.leases and e.keepalive_interval_s >= e.lease_ttl_s:
+        fail("etcd.keepalive_interval must be below etcd.lease_ttl, or the leases expire")
 
 
 def render(p: Profile) -> str:

@@ -153,6 +153,43 @@ class ServiceSection:
     deadline_s: float = _f(10.0, "duration", "gRPC deadline of each call")
 
 
+ETCD_CALLS = ("put", "range", "range_serializable")
+CHECK_PERF_LOADS = ("off", "s", "m", "l", "xl")
+
+
+@dataclass(frozen=True)
+class EtcdSection:
+    """Scenario etcd: what its KV clients call, its Watch and Lease streams, the cluster, check perf."""
+
+    mix: dict[str, float] = _f(
+        {"put": 1.0, "range": 1.0, "range_serializable": 1.0}, "weights",
+        "relative weights of a KV client's calls: Put, linearizable Range, serializable Range (one key each)",
+        choices=ETCD_CALLS,
+    )  # fmt: skip
+    rate: float = _f(
+        0.0, "rate", "KV calls per second of all KV clients together, each paced to its share, as "
+        "check perf caps its Puts (0 = closed loop: each client calls again as soon as it has an answer)"
+    )  # fmt: skip
+    prefix: str = _f(
+        "/aranya-perf/", "str", "prefix of every key the run writes; deleted before and after it"
+    )
+    keys: int = _f(1000, "count", "key space the clients put and range over, each key written once before")
+    key_size: int = _f(256, "count", "bytes of each key after the prefix (etcdctl check perf: 256)")
+    value_size: int = _f(1024, "count", "bytes of each value, its first 8 the put's time (check perf: 1024)")
+    watchers: int = _f(
+        0, "count", "Watch streams, each holding one watch on the prefix (not scaled by the shape)"
+    )
+    leases: int = _f(0, "count", "lease streams: grant, keep alive over LeaseKeepAlive, revoke at the end")
+    lease_ttl_s: float = _f(10.0, "duration", "TTL each lease is granted")
+    keepalive_interval_s: float = _f(1.0, "duration", "how often a lease stream sends a keep-alive")
+    members: int = _f(3, "count", "members of the cluster the run starts on loopback when no target is given")
+    check_perf: str = _f(
+        "s", "choice", "etcdctl check perf load run against the same cluster after the window (off: none)",
+        choices=CHECK_PERF_LOADS,
+    )  # fmt: skip
+    compact: bool = _f(True, "bool", "compact the cluster's history between the run's phases")
+
+
 @dataclass(frozen=True)
 class GrpcSection:
     """Scenario grpc: where the service's descriptors come from (``aranya_perf.grpc_service``)."""
@@ -244,6 +281,7 @@ class Profile:
     fleet: FleetSection = field(default_factory=FleetSection)
     operators: OperatorsSection = field(default_factory=OperatorsSection)
     service: ServiceSection = field(default_factory=ServiceSection)
+    etcd: EtcdSection = field(default_factory=EtcdSection)
     grpc: GrpcSection = field(default_factory=GrpcSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
@@ -271,6 +309,7 @@ SECTIONS: dict[str, type] = {
     "fleet": FleetSection,
     "operators": OperatorsSection,
     "service": ServiceSection,
+    "etcd": EtcdSection,
     "grpc": GrpcSection,
     "gateway": GatewaySection,
     "shape": ShapeSection,

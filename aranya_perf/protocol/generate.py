@@ -4,8 +4,9 @@ Run ``make gen`` (``python -m aranya_perf.protocol.generate``);
 ``tests/test_proto_generated.py`` fails when a checked-in module differs from a fresh
 generation. grpcio-tools is pinned to the same version as grpcio in pyproject.toml
 because generated stubs refuse a grpcio older than the tools that made them. gRPC stubs
-are generated for the control service only: the device protocols declare no service, since
-their proto packages are our own and aranya's method paths are set by ``Protocol``.
+are generated for the control service and etcd's API only: the device protocols declare no
+service, since their proto packages are our own and aranya's method paths are set by ``Protocol``;
+etcd's method paths come from its file's package (``etcdserverpb``), as a real etcd expects.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ PROTO_DIR = Path(__file__).resolve().parent / "proto"
 # Compiled relative to the repository root so generated imports read
 # ``from aranya_perf.protocol.proto.aranya_v0_3 import aranya_pb2``.
 INCLUDE_ROOT = PROTO_DIR.parent.parent.parent
-SERVICES = ("control.proto",)
+SERVICES = ("control.proto", "etcd/rpc.proto")
+"""The protos, relative to ``PROTO_DIR``, that get gRPC stubs too."""
 
 
 def protos() -> list[Path]:
@@ -29,8 +31,12 @@ def protos() -> list[Path]:
 def outputs(proto: Path) -> list[Path]:
     """The modules generated for one .proto file (relative paths)."""
     stem = proto.with_suffix("")
-    suffixes = ["_pb2.py", "_pb2.pyi"] + (["_pb2_grpc.py"] if proto.name in SERVICES else [])
+    suffixes = ["_pb2.py", "_pb2.pyi"] + (["_pb2_grpc.py"] if _has_services(proto) else [])
     return [stem.parent / f"{stem.name}{s}" for s in suffixes]
+
+
+def _has_services(proto: Path) -> bool:
+    return (INCLUDE_ROOT / proto).relative_to(PROTO_DIR).as_posix() in SERVICES
 
 
 def generate(out_dir: Path = INCLUDE_ROOT) -> list[Path]:
@@ -43,7 +49,7 @@ def generate(out_dir: Path = INCLUDE_ROOT) -> list[Path]:
     for proto in protos():
         args = ["grpc_tools.protoc", f"-I{INCLUDE_ROOT}", f"-I{well_known}"]
         args += [f"--python_out={out_dir}", f"--pyi_out={out_dir}"]
-        if proto.name in SERVICES:
+        if _has_services(proto):
             args.append(f"--grpc_python_out={out_dir}")
         if protoc.main([*args, str(proto)]) != 0:
             raise RuntimeError("protoc failed: " + " ".join(args))

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+from analysis import etcd_report
 from analysis import slo as slo_rules
 from analysis.outages import outages
 from analysis.run_data import judged, load_run
@@ -29,6 +30,7 @@ from analysis.run_summary import device_costs, format_summary_table, summary_row
 from aranya_perf import profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
+from aranya_perf.run import etcd as etcd_run
 from aranya_perf.run.load import Load, LoadError, WindowFacts
 from aranya_perf.run.target import (
     Target,
@@ -73,8 +75,12 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     """Run ``p``. Raises ``TargetError`` (or ``TargetUnreachable``) before anything is written when a given
     target is refused or dead; every later failure ends in the outcome."""
     target: Target | None = None
+    etcd = p.run.scenario == "etcd"
     if not p.embedded:
         target = remote_target(p, allow_remote=options.allow_remote)
+        if etcd:
+            assert isinstance(target, etcd_run.RemoteTarget)
+            target = etcd_run.given_cluster(target, p)
     run_dir = results.new_run_dir(options.out, p.name)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     meta = _initial_meta(p, options, run_dir)
@@ -92,9 +98,14 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
     interrupted, start_error = False, None
     facts = WindowFacts()
+    phases: etcd_run.EtcdPhases | None = None
     try:
         with contextlib.ExitStack() as stack:
-            if target is None:
+            if target is None and etcd:
+                target = etcd_run.start_cluster(p, run_dir)
+                stack.callback(target.close)
+                out.write(f"  etcd cluster ({p.etcd.members} members on loopback): {target.description}\n")
+            elif target is None:
                 target = start_embedded(p, run_dir)
                 stack.callback(target.close)
                 out.write(f"  embedded gateway ({p.target.protocol}): {target.description}\n")
@@ -105,28 +116,38 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 out.write(f"  devices through the {p.target.link} link ({link.ready.get('method')})\n")
             meta["target"] = describe(target)
             results.write_meta(run_dir, meta)
-            load = stack.enter_context(
-                Load(
-                    p,
-                    target,
-                    run_dir,
-                    events,
-                    out,
-                    workers=options.workers,
-                    remote_workers=options.remote_workers,
-                    master_bind=options.master_bind,
-                    allow_remote=options.allow_remote,
-                    metrics_listen=options.metrics_listen,
-                    descriptors=options.descriptors,
-                )
-            )
-            facts = load.measure()
+            if etcd:
+                try:
+                    phases = etcd_run.EtcdPhases(p, target.address_map.shards, events, out)
+                    phases.started_cluster(target)
+                    stack.callback(etcd_run.run_phase, phases, "cleanup", out)
+                    phases.before_window()
+                except (etcd_run.EtcdctlError, RuntimeError) as exc:
+                    raise TargetStartError(f"etcd: {exc}") from None
+            with Load(
+                p,
+                target,
+                run_dir,
+                events,
+                out,
+                workers=options.workers,
+                remote_workers=options.remote_workers,
+                master_bind=options.master_bind,
+                allow_remote=options.allow_remote,
+                metrics_listen=options.metrics_listen,
+                descriptors=options.descriptors,
+            ) as load:
+                facts = load.measure()
+                etcd_run.run_phase(phases, "after_window", out)
             if p.queries:
                 _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
+            etcd_run.run_phase(phases, "check_perf", out, run_dir)
     except KeyboardInterrupt:
         interrupted = True
     except (TargetStartError, LoadError) as exc:
         start_error = str(exc)
+    if phases is not None:
+        meta["etcd"] = phases.facts
     # A second Ctrl-C while judging must not lose the verdict or the report.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
@@ -247,6 +268,8 @@ def _judge(
     lines = [r.line() for r in slo_results]
     reason = f" ({verdict.reason})" if verdict.reason else ""
     slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
-    out.write(f"\n{table}\n{slo_text}\nstatus: {verdict.status}{reason}\nreport: {report}\n")
+    beside = etcd_report.summary_lines(data, summary) if p.run.scenario == "etcd" else []
+    beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""
+    out.write(f"\n{table}\n{beside_text}{slo_text}\nstatus: {verdict.status}{reason}\nreport: {report}\n")
     out.flush()
     return RunOutcome(run_dir, verdict.status, verdict.reason, table, lines)

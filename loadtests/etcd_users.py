@@ -1,0 +1,261 @@
+"""The etcd scenario's Locust users: KV clients (the shape's level), Watch streams and lease streams.
+
+Every request is reported with request type ``etcd`` (``[[slo]] kind = "etcd Put"`` etc.):
+
+* ``EtcdKvUser``: one call after another (think times from ``[service]``, or paced to a share
+  of ``[etcd] rate``), each a Put, a
+  linearizable Range or a serializable Range of one key of the key space, chosen by
+  ``[etcd] mix``; through ``timed_call``, so the window counts them and waits for them.
+* ``EtcdWatchUser``: one Watch stream with one watch on the prefix; ``Watch create`` is the time
+  from the create request to its ``created`` answer, and every Put event it receives is a
+  ``Watch event`` whose response time is from the put's stamp (the first 8 bytes of the value,
+  taken on the generator right before sending) to its arrival: exact when the Put came from the
+  same host's clock, as in a run on one machine.
+* ``EtcdLeaseUser``: ``LeaseGrant``, then a ``LeaseKeepAlive`` stream with one keep-alive per
+  ``[etcd] keepalive_interval`` (each round trip reported), ``LeaseRevoke`` when the user stops.
+
+Users spread over the target's endpoints round-robin, each on its own connection to one member.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from typing import Any
+
+import gevent
+from grpc import aio
+from locust import task
+
+from aranya_perf.etcd.api import Stubs, pb, prefix_end
+from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
+from loadtests.engine import TaskHandle
+from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+
+REQUEST_TYPE = "etcd"
+CALL_NAMES = {"put": "Put", "range": "Range", "range_serializable": "Range serializable"}
+_IDLE_S = 1.0
+
+
+class _EtcdUser(GrpcUser):
+    abstract = True
+    _order = itertools.count()  # per process: spreads users of every class over the endpoints
+
+    def resolve_target(self) -> str:
+        endpoints = self.settings.address_map.shards or ((self.host,) if self.host else ())
+        if not endpoints:
+            return target_from_host(None, allow_remote=False)  # raises the one-line "no target"
+        s = self.settings
+        n = s.worker_index + s.workers * next(_EtcdUser._order)
+        return target_from_host(endpoints[n % len(endpoints)], allow_remote=allow_remote_for(self))
+
+    def on_start(self) -> None:
+        super().on_start()
+        p = self.settings.profile
+        self.etcd, self.deadline = p.etcd, p.service.deadline_s
+        self.prefix = p.etcd.prefix.encode()
+        self.stubs: Stubs = self.engine.call(self._stubs, timeout=10)
+
+    async def _stubs(self) -> Stubs:
+        assert self.channel is not None
+        return Stubs.on(self.channel)
+
+
+class EtcdKvUser(_EtcdUser):
+    """A KV client: Put / Range / serializable Range of random keys, one after another."""
+
+    weight = 1
+
+    _period = 0.0
+    _next_start = 0.0
+
+    def wait_time(self) -> float:
+        if self._period:
+            # Each call starts one period after the previous one was due; one that ran late starts
+            # the next period from now rather than catching up with a burst (as check perf's limiter).
+            now = time.perf_counter()
+            self._next_start = max(self._next_start + self._period, now)
+            return self._next_start - now
+        s = self.settings.profile.service
+        return random.uniform(s.think_min_s, s.think_max_s)
+
+    def on_start(self) -> None:
+        super().on_start()
+        if self.etcd.rate > 0:
+            # A random phase per client: Locust's constant_throughput anchors every user to the time
+            # it was created, so users spawned together call together, in bursts of up to all of
+            # them (measured: 50 clients at 3 calls/s each made bursts of 21 on average, and their
+            # Put p50 was 10x that of the same load spread evenly).
+            self._period = self.settings.profile.service.users / self.etcd.rate
+            gevent.sleep(random.uniform(0, self._period))
+            self._next_start = time.perf_counter()
+        mix = self.etcd.mix
+        self._calls = [c for c, w in mix.items() if w > 0]
+        self._weights = [mix[c] for c in self._calls]
+
+    @task
+    def call(self) -> None:
+        if not self.window.open:
+            gevent.sleep(0.1)  # the run is ending: no new calls
+            return
+        e, kv, deadline = self.etcd, self.stubs.kv, self.deadline
+        which = random.choices(self._calls, self._weights)[0]
+        key = key_of(self.prefix, random.randrange(e.keys), e.key_size)
+        if which == "put":
+            # The value is made inside the call's coroutine, on the loop, right before it is sent:
+            # its stamp is what a watcher measures the event's latency from.
+            def put() -> Any:
+                return kv.Put(pb.PutRequest(key=key, value=stamped_value(e.value_size)), timeout=deadline)
+
+            self.timed_call(REQUEST_TYPE, "Put", put, _put_ok)
+        else:
+            req = pb.RangeRequest(key=key, serializable=which == "range_serializable")
+            self.timed_call(
+                REQUEST_TYPE, CALL_NAMES[which], lambda: kv.Range(req, timeout=deadline), _range_length
+            )
+
+
+def _put_ok(resp: pb.PutResponse) -> int:
+    if resp.header.revision <= 0:
+        raise ValueError(f"Put answered without a revision: {resp.header}")
+    return 0
+
+
+def _range_length(resp: pb.RangeResponse) -> int:
+    return sum(len(kv.key) + len(kv.value) for kv in resp.kvs)
+
+
+class _StreamUser(_EtcdUser):
+    """A user whose work is one coroutine on the loop, started in on_start and cancelled on stop."""
+
+    abstract = True
+    lazy_reports = True  # events and keep-alives: reported in batches, nobody waits on them
+    _handle: TaskHandle | None = None
+
+    def wait_time(self) -> float:
+        return 0.0
+
+    def start_stream(self) -> None:
+        self._handle = self.engine.spawn(self.stream, on_done=self._stream_done)
+
+    async def stream(self) -> None:
+        raise NotImplementedError
+
+    def _stream_done(self, _result: Any, error: BaseException | None) -> None:
+        if error is not None and not isinstance(error, asyncio.CancelledError):
+            exc = RpcFailure.of(error) if isinstance(error, aio.AioRpcError) else error
+            self.environment.events.request.fire(
+                request_type=REQUEST_TYPE, name=self.stream_name, response_time=0, response_length=0,
+                exception=exc, context={},
+            )  # fmt: skip
+
+    stream_name = "stream"
+
+    @task
+    def hold(self) -> None:
+        gevent.sleep(_IDLE_S)
+
+    def on_stop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+        super().on_stop()
+
+
+class EtcdWatchUser(_StreamUser):
+    """One Watch stream holding one watch on the key prefix; reports its events' latency."""
+
+    weight = 1
+    stream_name = "Watch"
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.start_stream()
+
+    async def stream(self) -> None:
+        requests: asyncio.Queue[pb.WatchRequest] = asyncio.Queue()
+
+        async def outgoing() -> Any:
+            while True:
+                yield await requests.get()
+
+        create = pb.WatchCreateRequest(key=self.prefix, range_end=prefix_end(self.prefix))
+        call = self.stubs.watch.Watch(outgoing())
+        start = time.perf_counter()
+        await requests.put(pb.WatchRequest(create_request=create))
+        try:
+            first = await call.read()
+            if first is aio.EOF or not first.created:
+                raise RuntimeError(f"Watch not created: {first}")
+            self.report(REQUEST_TYPE, "Watch create", (time.perf_counter() - start) * 1000)
+            while (resp := await call.read()) is not aio.EOF:
+                if resp.canceled or resp.compact_revision:
+                    raise RuntimeError(f"watch cancelled by etcd: {resp.cancel_reason or 'compacted'}")
+                now = time.time_ns()
+                for ev in resp.events:
+                    stamp = stamp_of(ev.kv.value) if ev.type == pb.Event.PUT else None
+                    if stamp is not None and self.window.open:
+                        self.report(
+                            REQUEST_TYPE, "Watch event", max(0.0, (now - stamp) / 1e6), len(ev.kv.value)
+                        )
+            raise RuntimeError("etcd ended the Watch stream")
+        finally:
+            call.cancel()
+
+
+class EtcdLeaseUser(_StreamUser):
+    """A lease kept alive over one LeaseKeepAlive stream, revoked when the user stops."""
+
+    weight = 1
+    stream_name = "LeaseKeepAlive"
+    lease_id = 0
+
+    def on_start(self) -> None:
+        super().on_start()
+        lease, deadline = self.stubs.lease, self.deadline
+        ttl = max(1, round(self.etcd.lease_ttl_s))
+        req = pb.LeaseGrantRequest(TTL=ttl)
+        grant = self.timed_call(
+            REQUEST_TYPE, "LeaseGrant", lambda: lease.LeaseGrant(req, timeout=deadline), _grant_ok
+        )
+        if grant is not None:
+            self.lease_id = grant.ID
+            self.start_stream()
+
+    async def stream(self) -> None:
+        call = self.stubs.lease.LeaseKeepAlive()
+        interval = self.etcd.keepalive_interval_s
+        try:
+            while True:
+                start = time.perf_counter()
+                await call.write(pb.LeaseKeepAliveRequest(ID=self.lease_id))
+                resp = await asyncio.wait_for(call.read(), self.deadline)
+                elapsed = time.perf_counter() - start
+                if resp is aio.EOF:
+                    raise RuntimeError("etcd ended the LeaseKeepAlive stream")
+                error = None if resp.TTL > 0 else RuntimeError(f"lease {self.lease_id:x} expired")
+                if self.window.open:
+                    self.report(REQUEST_TYPE, "LeaseKeepAlive", elapsed * 1000, 0, error)
+                if error is not None:
+                    return
+                await asyncio.sleep(max(0.0, interval - elapsed))
+        finally:
+            call.cancel()
+
+    def on_stop(self) -> None:
+        lease_id, self.lease_id = self.lease_id, 0
+        if lease_id and self.engine.running and self.channel is not None:
+            lease, deadline = self.stubs.lease, self.deadline
+            self.timed_call(
+                REQUEST_TYPE, "LeaseRevoke",
+                lambda: lease.LeaseRevoke(pb.LeaseRevokeRequest(ID=lease_id), timeout=deadline),
+            )  # fmt: skip
+        super().on_stop()
+
+
+def _grant_ok(resp: pb.LeaseGrantResponse) -> int:
+    if resp.error or resp.ID == 0:
+        raise ValueError(f"LeaseGrant refused: {resp.error or 'no lease id'}")
+    return 0
