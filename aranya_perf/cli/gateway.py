@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import sys
@@ -260,10 +259,8 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         "devices": devices,
         "address_map": str(args.address_map_out) if args.address_map_out is not None else None,
     }
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
     try:
-        await serve_until_stopped(args.run_time)
+        await serve_until_stopped(args.run_time, ready)
     finally:
         await gateway.stop(grace=1.0)
     return 0

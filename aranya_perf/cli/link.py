@@ -130,11 +130,8 @@ async def _serve(args: argparse.Namespace, profile: Any, amap: Any, events: IO[s
         "kernel": kernel,
         "pid": os.getpid(),
     }
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
-
     try:
-        await serve_until_stopped(args.run_time)
+        await serve_until_stopped(args.run_time, ready)
     finally:
         await relay.stop()
     summary = json.dumps({"event": "stopped", "time": time.time(), **relay.stats.as_dict()})

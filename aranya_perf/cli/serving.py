@@ -4,22 +4,28 @@ end of its ``--run-time``, whichever comes first."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import sys
+from typing import Any
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-async def serve_until_stopped(run_time: float | None) -> None:
-    """Wait on the running loop for a stop signal or ``run_time`` seconds (None: no limit).
+async def serve_until_stopped(run_time: float | None, ready: dict[str, Any]) -> None:
+    """Print the verb's ``ready`` line, then wait on the running loop for a stop signal or ``run_time``
+    seconds (None: no limit).
 
-    Called right after the verb prints its ready line, with no await in between, so a signal
-    sent on reading that line already finds the handlers in place.
+    The handlers are in place before the line is written: a parent that sends SIGTERM as soon as it
+    has read the line must get a clean stop, not the default action's death by signal.
     """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     try:
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
         await asyncio.wait_for(stop.wait(), run_time)
     except TimeoutError:
         pass

@@ -11,12 +11,10 @@ itself SIGKILLed is removed by the next start (its owner pid is written inside i
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import functools
 import json
 import os
-import select
 import shutil
 import signal
 import socket
@@ -30,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from aranya_perf import child_process
 
 DEFAULT_MEMBERS = 3
 START_TIMEOUT_S = 30.0
@@ -271,16 +271,7 @@ class EtcdCluster:
         return bool(self._procs) and all(p.poll() is None for p in self._procs)
 
     def _kill_members(self, timeout: float = MEMBER_STOP_TIMEOUT_S) -> None:
-        for proc in self._procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self._procs:
-            try:
-                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        child_process.terminate(self._procs, timeout)
         self._procs = []
 
     def stop(self, timeout: float = MEMBER_STOP_TIMEOUT_S) -> None:
@@ -372,39 +363,15 @@ class EtcdClusterProcess:
         return self
 
     def _ready_line(self, timeout: float) -> str:
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        data = b""
-        while not data.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise EtcdClusterError(f"no ready line within {timeout:g}s")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if readable:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise EtcdClusterError("etcd-cluster exited before it was ready")
-                data += chunk
-        return data.decode()
+        assert self.proc is not None
+        try:
+            return child_process.read_ready_line(self.proc, timeout, "etcd-cluster")
+        except child_process.NotReady as exc:
+            raise EtcdClusterError(str(exc)) from None
 
     def stop(self, timeout: float = STOP_TIMEOUT_S + 5.0) -> int | None:
         """SIGTERM (the child stops its members and removes the data), SIGKILL after ``timeout``."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-        return proc.returncode
+        return child_process.stop(self.proc, timeout)
 
     def __enter__(self) -> EtcdClusterProcess:
         return self.start()

@@ -10,15 +10,13 @@ gateway this way, so it is measured as its own process and never shares a GIL
 from __future__ import annotations
 
 import json
-import os
-import select
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Sequence
 from typing import IO, Any
+
+from aranya_perf import child_process
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -74,39 +72,15 @@ class GatewayProcess:
         return self
 
     def _ready_line(self, timeout: float) -> str:
-        # Raw reads on the pipe's fd, so no buffered file object (gevent's or the stdlib's)
-        # can hold half a line while select() says there is nothing left to read.
-        assert self.proc is not None and self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + timeout
-        data = b""
-        while not data.endswith(b"\n"):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise GatewayStartError(f"no ready line within {timeout:g}s")
-            readable, _, _ = select.select([fd], [], [], remaining)
-            if readable:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise GatewayStartError("gateway exited before it was ready")
-                data += chunk
-        return data.decode()
+        assert self.proc is not None
+        try:
+            return child_process.read_ready_line(self.proc, timeout, "gateway")
+        except child_process.NotReady as exc:
+            raise GatewayStartError(str(exc)) from None
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; returns the exit code (None if never started)."""
-        proc = self.proc
-        if proc is None:
-            return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-        return proc.returncode
+        return child_process.stop(self.proc, timeout)
 
     def metrics_text(self, timeout: float = 5.0) -> str:
         with urllib.request.urlopen(f"http://{self.metrics_address}/metrics", timeout=timeout) as resp:

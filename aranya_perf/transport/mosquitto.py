@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +21,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from aranya_perf import child_process
 from aranya_perf.targets import format_address
 from aranya_perf.transport import mqtt
 
@@ -152,17 +152,7 @@ class Broker:
 
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGTERM, then SIGKILL after ``timeout``; the exit code (None if never started)."""
-        proc = self.proc
-        code = None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            code = proc.returncode
+        code = child_process.stop(self.proc, timeout)
         if self._dir is not None:
             self._dir.cleanup()
             self._dir = None
