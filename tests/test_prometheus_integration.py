@@ -98,7 +98,6 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
             promql.Query("gateway_control", 'aranya_gateway_control_requests_total{code="OK"}', step_s=1),
             promql.Query("bad", "sum(", step_s=1),
         ]
-        files = promql.store_series(run_dir, url, queries, start, end + 2 * SCRAPE_S)
         dashboard_answers = {
             expr: _instant(url, expr.replace("$__rate_interval", "30s"))
             for panel in json.loads(DASHBOARD.read_text())["panels"]
@@ -106,6 +105,11 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
         }
         with urllib.request.urlopen(f"{url}/api/v1/label/__name__/values", timeout=10) as resp:
             names = set(json.load(resp)["data"])
+        # The range ends two scrapes after the run: wait for them, or the gateway's last answers (made
+        # after its last scrape so far) are not in Prometheus yet. After the dashboard's instant
+        # queries: the generator has exited, and its series go stale at its next failed scrape.
+        time.sleep(2 * SCRAPE_S + 0.5)
+        files = promql.store_series(run_dir, url, queries, start, end + 2 * SCRAPE_S)
 
     # The run's own counts: Locust's final stats (its CSV snapshot can be a second stale).
     stats = {(r["method"], r["name"]): r for r in json.loads((tmp_path / "stats.json").read_text())}
