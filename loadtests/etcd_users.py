@@ -32,7 +32,7 @@ from locust import task
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
 from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 
 REQUEST_TYPE = "etcd"
 CALL_NAMES = {"put": "Put", "range": "Range", "range_serializable": "Range serializable"}
@@ -44,12 +44,7 @@ class _EtcdUser(GrpcUser):
     _order = itertools.count()  # per process: spreads users of every class over the endpoints
 
     def resolve_target(self) -> str:
-        endpoints = self.settings.address_map.shards or ((self.host,) if self.host else ())
-        if not endpoints:
-            return target_from_host(None, allow_remote=False)  # raises the one-line "no target"
-        s = self.settings
-        n = s.worker_index + s.workers * next(_EtcdUser._order)
-        return target_from_host(endpoints[n % len(endpoints)], allow_remote=allow_remote_for(self))
+        return service_endpoint(self, _EtcdUser._order)[1]
 
     def on_start(self) -> None:
         super().on_start()

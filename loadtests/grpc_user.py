@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,21 @@ def target_from_host(host: str | None, *, allow_remote: bool) -> str:
     if not host:
         raise TargetError("no target: pass --host HOST:PORT")
     return format_address(*check_target(strip_scheme(host), allow_remote=allow_remote))
+
+
+def service_endpoint(user: User, order: Iterator[int]) -> tuple[int, str]:
+    """A service scenario's client: its number in the run and the endpoint it connects to, round-robin
+    over the target's endpoints (``[target] address``, else ``--host``).
+
+    ``order`` counts this process's clients; workers interleave (worker index + workers x count), so
+    numbers are unique across processes.
+    """
+    s = user.settings
+    number = s.worker_index + s.workers * next(order)
+    endpoints = s.address_map.shards or ((user.host,) if user.host else ())
+    if not endpoints:
+        return number, target_from_host(None, allow_remote=False)  # raises the one-line "no target"
+    return number, target_from_host(endpoints[number % len(endpoints)], allow_remote=allow_remote_for(user))
 
 
 def allow_remote_for(user: User) -> bool:

@@ -35,7 +35,7 @@ from aranya_perf.grpc_service import ServiceError
 from aranya_perf.grpc_service.calls import REQUEST_TYPE, ServiceCall, resolve_calls
 from aranya_perf.grpc_service.templates import Context
 from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 
 DESCRIPTORS_OPTION = "aranya_perf_grpc_descriptors"
 """The master's parsed option: the ``FileDescriptorSet``, base64 (Locust's messages carry it as text)."""
@@ -82,13 +82,8 @@ class ServiceUser(GrpcUser):
     _handle: TaskHandle | None = None
 
     def resolve_target(self) -> str:
-        s = self.settings
-        # The client's number in the run: workers interleave, so numbers are unique across processes.
-        self.number = s.worker_index + s.workers * next(self._numbers)
-        endpoints = s.address_map.shards or ((self.host,) if self.host else ())
-        if not endpoints:
-            return target_from_host(None, allow_remote=False)
-        return target_from_host(endpoints[self.number % len(endpoints)], allow_remote=allow_remote_for(self))
+        self.number, endpoint = service_endpoint(self, self._numbers)
+        return endpoint
 
     def on_start(self) -> None:
         super().on_start()
