@@ -21,6 +21,7 @@ from hdrh.histogram import HdrHistogram
 
 from analysis import run_frames as rf
 from analysis.run_summary import load_meta, run_duration
+from aranya_perf.judge.measured import Measured
 from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
 from aranya_perf.profiles import Profile, ProfileError
 from aranya_perf.profiles.parse import read_profile
@@ -63,6 +64,22 @@ class RunData:
         if isinstance(w.get("started_at"), int | float) and isinstance(w.get("ended_at"), int | float):
             return float(w["started_at"]), float(w["ended_at"])
         return None
+
+
+def measured(data: RunData) -> Measured:
+    """What the judge's rules read, from a run directory as read."""
+    span = data.window_span()
+    window = data.window
+    return Measured(
+        histograms=data.histograms,
+        failures=data.hdr_failures,
+        intervals=data.intervals,
+        timeline=data.timeline,
+        t0=data.t0,
+        seconds=span[1] - span[0] if span else data.duration,
+        fleet=dict(window.get("fleet") or {}),
+        window=dict(window.get("window") or {}),
+    )
 
 
 def judged(data: RunData, meta: dict[str, Any], slo: dict[str, Any], events: list[dict[str, Any]]) -> RunData:

@@ -3,32 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import pandas as pd
 
-from analysis.outages import fleet_outages, request_outages
-from analysis.run_data import RunData
-from analysis.slo import evaluate, junit_xml, status
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap, parse
+from aranya_perf.judge.measured import Measured
+from aranya_perf.judge.outages import fleet_outages, request_outages
+from aranya_perf.judge.slo import evaluate, junit_xml, status
+from aranya_perf.judge.verdict import decide
 from aranya_perf.measure.latency import new_histogram
 from aranya_perf.profiles.schema import Slo
-from aranya_perf.results import TIMELINE_COLUMNS
 from aranya_perf.run.target import merge_prometheus
-from aranya_perf.run.verdict import decide
 
 
-def _data(**fields: object) -> RunData:
-    empty = pd.DataFrame()
-    base = dict(
-        run_dir=Path("."), meta={"window": {"started_at": 100.0, "ended_at": 110.0}}, profile=None, t0=100.0,
-        stats=empty, history=empty, failures=empty, exceptions=empty, latency=empty, histograms={},
-        hdr_failures={}, intervals=[], timeline=pd.DataFrame(columns=list(TIMELINE_COLUMNS)),
-        resources=empty, gateway_metrics=empty, events=[], missing={},
-    )  # fmt: skip
-    base.update(fields)
-    return RunData(**base)  # type: ignore[arg-type]
+def _data(**fields: object) -> Measured:
+    return Measured(t0=100.0, seconds=10.0, **fields)  # type: ignore[arg-type]
 
 
 def _hist(*ms: float):
@@ -68,7 +58,7 @@ def test_slo_values_and_junit() -> None:
         "control Exec (service time)": _hist(*([1.0] * 100)),  # never matched by "control Exec"
         "device status_push": _hist(1.0),
     }
-    data = _data(histograms=hists, hdr_failures={"control Exec": 1})
+    data = _data(histograms=hists, failures={"control Exec": 1})
     results = evaluate(data, p)
     by = {r.metric: r for r in results}
     assert abs(by["p99"].value - 100.0) <= 0.1 and not by["p99"].passed  # HDR: within 0.1 %

@@ -28,6 +28,7 @@ from analysis.run_data import judged, load_run
 from analysis.run_report import write_run_report
 from analysis.run_summary import device_costs, format_summary_table, summary_rows
 from aranya_perf import profiles, protocol, results
+from aranya_perf.judge.verdict import Verdict, decide
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
 from aranya_perf.run import etcd as etcd_run
@@ -40,7 +41,6 @@ from aranya_perf.run.target import (
     start_embedded,
     through_link,
 )
-from aranya_perf.run.verdict import Verdict, decide
 from aranya_perf.targets import TargetError
 
 
