@@ -10,7 +10,6 @@ else the run's start, so ``elapsed_s`` columns line up with the profile's shape.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,20 +78,6 @@ def measured(data: RunData) -> Measured:
         seconds=span[1] - span[0] if span else data.duration,
         fleet=dict(window.get("fleet") or {}),
         window=dict(window.get("window") or {}),
-    )
-
-
-def judged(data: RunData, meta: dict[str, Any], slo: dict[str, Any], events: list[dict[str, Any]]) -> RunData:
-    """``data`` after the run judged itself: its final meta.json, slo.json and events, without reading
-    again what was already read."""
-    states = {name: rf.file_state(data.run_dir, name) for name in rf.RUN_FILES}
-    return dataclasses.replace(
-        data,
-        meta=dict(meta),
-        slo=slo,
-        events=[*data.events, *events],
-        file_states=states,
-        missing={n: s for n, s in states.items() if s != "ok"},
     )
 
 

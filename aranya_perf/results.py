@@ -28,9 +28,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Self
 
-META_SCHEMA_VERSION = 2
+META_SCHEMA_VERSION = 3
 """2: meta.json gains ``protocol``, ``shape`` and ``window``; profile.toml, events.jsonl, timeline.csv,
-latency_intervals.jsonl, slo.json, slo.xml and (distributed runs) workers.csv join the run directory."""
+latency_intervals.jsonl, slo.json, slo.xml and (distributed runs) workers.csv join the run directory.
+3: meta.json is the run's record (``aranya_perf.run.record``), written once per phase: it gains ``phases``,
+``reason`` always and ``window.workers_lost``; every key of 2 stays."""
 META_FILE = "meta.json"
 
 
@@ -207,11 +209,14 @@ def collect_meta(
         "argv": list(argv),
         "config": dict(config),
         "target": dict(target),
-        "git": _git_info(),
-        "host": _host_info(),
-        "packages": _package_versions(),
+        **provenance(),
         "summary": {},
     }
+
+
+def provenance() -> dict[str, dict[str, Any]]:
+    """What ties a result to the stack that produced it: ``git``, ``host``, ``packages``."""
+    return {"git": _git_info(), "host": _host_info(), "packages": _package_versions()}
 
 
 def write_meta(run_dir: Path, meta: Mapping[str, Any]) -> None:

@@ -9,9 +9,10 @@ master with local and remote workers).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError
@@ -19,6 +20,9 @@ from aranya_perf.cli.args import count, duration, interval, positive
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
+
+if TYPE_CHECKING:
+    from aranya_perf.run.orchestrate import RunOutcome
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
 
@@ -332,6 +336,32 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except TargetError as exc:
         raise UsageError(str(exc)) from None
+    _report(outcome, etcd=profile.run.scenario == "etcd")
     if outcome.status != "ok":
         print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
     return EXIT_CODES[outcome.status]
+
+
+def _report(outcome: RunOutcome, *, etcd: bool) -> None:
+    """The report of the run's directory, as written, and the summary printed under the run's progress."""
+    # Imported here: pandas and matplotlib; the run itself imports no report code.
+    from analysis import etcd_report
+    from analysis.run_data import load_run
+    from analysis.run_report import format_summary_table, summary_rows, write_run_report
+
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose the report
+    try:
+        data = load_run(outcome.run_dir)
+        report = write_run_report(data)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    summary = summary_rows(data)
+    beside = etcd_report.summary_lines(data, summary) if etcd else []
+    beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""
+    lines = outcome.slo_lines
+    slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
+    reason = f" ({outcome.reason})" if outcome.reason else ""
+    table = format_summary_table(summary)
+    print(
+        f"\n{table}\n{beside_text}{slo_text}\nstatus: {outcome.status}{reason}\nreport: {report}", flush=True
+    )

@@ -77,6 +77,8 @@ class WindowFacts:
     metrics_error: str | None = None
     fleet: dict[str, int] = field(default_factory=dict)
     window: dict[str, int] = field(default_factory=dict)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+    """The rows of timeline.csv, as sampled."""
 
 
 def _master_options(
@@ -305,22 +307,21 @@ class Load:
         fleet, window = self._counts()
         now = time.time()
         elapsed = now - started
-        self.timeline.append(
-            {
-                "timestamp": round(now, 3),
-                "elapsed_s": round(elapsed, 3),
-                "phase": phase,
-                "devices_target": devices_at(self.p, elapsed),
-                "users": self.runner.user_count,
-                **{k: fleet.get(k, 0) for k in ("devices", "online", "connects", "reconnects")},
-                **{
-                    k: window.get(k, 0)
-                    for k in ("arrivals", "missed_starts", "queued_starts", "calls_in_flight")
-                },
-                "workers": self.runner.worker_count if self.tally is not None else 1,
-                "target_up": int(target_up),
-            }
-        )
+        row = {
+            "timestamp": round(now, 3),
+            "elapsed_s": round(elapsed, 3),
+            "phase": phase,
+            "devices_target": devices_at(self.p, elapsed),
+            "users": self.runner.user_count,
+            **{k: fleet.get(k, 0) for k in ("devices", "online", "connects", "reconnects")},
+            **{
+                k: window.get(k, 0) for k in ("arrivals", "missed_starts", "queued_starts", "calls_in_flight")
+            },
+            "workers": self.runner.worker_count if self.tally is not None else 1,
+            "target_up": int(target_up),
+        }
+        self.timeline.append(row)
+        self.facts.timeline.append(row)
 
     def _check_workers(self) -> None:
         if self.tally is None:

@@ -1,12 +1,13 @@
-"""``aranya-perf run``: one load test, from a resolved profile to a verdict and a report.
+"""``aranya-perf run``: one load test, from a resolved profile to a verdict.
 
 Order of work: check a given target (a refused or dead one is an error and nothing is
-written), create the results directory with ``profile.toml`` and ``meta.json`` (status
-``running``), start the embedded gateway unless a target was given, run the load
-(``load.Load``: shape, window, generator files), then judge what was measured: SLOs
-(``slo.json``, ``slo.xml``), the status rules (``verdict``), outage windows into
-``events.jsonl``, the final ``meta.json``, the report. Whatever happens once the directory
-exists (a failure, Ctrl-C), it is left readable with a status saying how the run ended.
+written), create the results directory with ``profile.toml`` and the run's record
+(``record``: ``meta.json``, status ``running``), start the embedded gateway unless a target was
+given, run the load (``load.Load``: shape, window, generator files), then judge what was
+measured (``aranya_perf.judge``): SLOs (``slo.json``, ``slo.xml``), outage windows into
+``events.jsonl``, the status; the record gains each phase as it is known. Whatever happens once
+the directory exists (a failure, Ctrl-C), it is left readable with a status saying how the run
+ended. The report is the CLI's to render, from the directory, once this returns.
 
 Importing this module imports Locust (through ``load``), which monkey-patches the process
 with gevent: only the ``run`` verb imports it.
@@ -21,17 +22,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from analysis import etcd_report
-from analysis import slo as slo_rules
-from analysis.outages import outages
-from analysis.run_data import judged, load_run
-from analysis.run_report import write_run_report
-from analysis.run_summary import device_costs, format_summary_table, summary_rows
+import pandas as pd
+
 from aranya_perf import profiles, protocol, results
-from aranya_perf.judge.verdict import Verdict, decide
+from aranya_perf.judge import slo as slo_rules
+from aranya_perf.judge.measured import Measured, totals
+from aranya_perf.judge.outages import outages
+from aranya_perf.judge.verdict import decide
+from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
 from aranya_perf.profiles import Profile
-from aranya_perf.results import EventLog, RunFiles
+from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
 from aranya_perf.run import etcd as etcd_run
+from aranya_perf.run import record as rec
 from aranya_perf.run.load import Load, LoadError, WindowFacts
 from aranya_perf.run.target import (
     Target,
@@ -67,7 +69,6 @@ class RunOutcome:
     run_dir: Path
     status: str
     reason: str = ""
-    summary_table: str = ""
     slo_lines: list[str] = field(default_factory=list)
 
 
@@ -83,16 +84,10 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
             target = etcd_run.given_cluster(target, p)
     run_dir = results.new_run_dir(options.out, p.name)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
-    meta = _initial_meta(p, options, run_dir)
     if options.descriptors is not None:
         results.atomic_write_bytes(run_dir / RunFiles.GRPC_DESCRIPTORS, options.descriptors)
-        source = "reflection" if p.grpc.reflection else "proto"
-        meta["grpc"] = {
-            "descriptors": RunFiles.GRPC_DESCRIPTORS,
-            "source": source,
-            "calls": options.grpc_calls,
-        }
-    results.write_meta(run_dir, meta)
+    record = _identity(p, run_dir, options).add(_config(p, options))
+    results.write_meta(run_dir, record.meta())
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
@@ -109,13 +104,14 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 target = start_embedded(p, run_dir)
                 stack.callback(target.close)
                 out.write(f"  embedded gateway ({p.target.protocol}): {target.description}\n")
+            link_profile = None
             if p.target.link is not None:
                 link = through_link(p, target, run_dir, allow_remote=options.allow_remote)
                 stack.callback(link.stop)
-                meta["link"] = link.profile
+                link_profile = link.profile
                 out.write(f"  devices through the {p.target.link} link ({link.ready.get('method')})\n")
-            meta["target"] = describe(target)
-            results.write_meta(run_dir, meta)
+            record = record.add(rec.Target(describe(target), link_profile))
+            results.write_meta(run_dir, record.meta())
             if etcd:
                 try:
                     phases = etcd_run.EtcdPhases(p, target.address_map.shards, events, out)
@@ -146,12 +142,14 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
         interrupted = True
     except (TargetStartError, LoadError) as exc:
         start_error = str(exc)
-    if phases is not None:
-        meta["etcd"] = phases.facts
-    # A second Ctrl-C while judging must not lose the verdict or the report.
+    # A second Ctrl-C while judging must not lose the verdict.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        return _judge(p, run_dir, meta, events, facts, interrupted, start_error, out)
+        record = record.add(_window(facts, phases))
+        results.write_meta(
+            run_dir, record.meta()
+        )  # the window first: SLOs and outages are measured against it
+        return _judge(p, run_dir, record, events, facts, interrupted=interrupted, start_error=start_error)
     finally:
         events.close()
         signal.signal(signal.SIGINT, previous)
@@ -175,7 +173,18 @@ def _store_queries(
     events.write("prometheus", stored=sorted(stored))
 
 
-def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
+def _identity(p: Profile, run_dir: Path, options: RunOptions) -> rec.RunRecord:
+    identity = rec.Identity(
+        run_id=run_dir.name,
+        profile=p.name,
+        argv=tuple(options.argv),
+        started_at=results.utc_now_iso(),
+        provenance=results.provenance(),
+    )
+    return rec.RunRecord(identity)
+
+
+def _config(p: Profile, options: RunOptions) -> rec.Config:
     proto = protocol.get(p.target.protocol)
     config = {
         "scenario": p.run.scenario,
@@ -195,54 +204,78 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
     }
     if not p.fleet_run:
         config["users"] = p.service.users
-    meta = results.collect_meta(
-        argv=list(options.argv),
-        config=config,
-        target={"address": p.target.address, "embedded": p.embedded},
-        profile=p.name,
-        run_id=run_dir.name,
-    )
-    meta["protocol"] = {"name": proto.name, "source": proto.source, "service": proto.service}
-    meta["transport"] = {"name": p.target.transport}
+    transport = {"name": p.target.transport}
     if p.target.transport == "mqtt":
-        meta["transport"]["namespace"] = p.target.mqtt_namespace
-    return meta
+        transport["namespace"] = p.target.mqtt_namespace
+    grpc = None
+    if options.descriptors is not None:
+        source = "reflection" if p.grpc.reflection else "proto"
+        grpc = {"descriptors": RunFiles.GRPC_DESCRIPTORS, "source": source, "calls": dict(options.grpc_calls)}
+    return rec.Config(
+        config=config,
+        protocol={"name": proto.name, "source": proto.source, "service": proto.service},
+        transport=transport,
+        target={"address": p.target.address, "embedded": p.embedded},
+        grpc=grpc,
+    )
+
+
+def _window(facts: WindowFacts, phases: etcd_run.EtcdPhases | None) -> rec.Window:
+    return rec.Window(
+        started_at=facts.started_at or None,
+        ended_at=facts.ended_at or None,
+        ended_early=facts.ended_early,
+        fleet=dict(facts.fleet),
+        window=dict(facts.window),
+        in_flight_at_close=facts.in_flight_at_close,
+        sessions_open_after_drain=facts.sessions_open_after_drain,
+        workers_lost=tuple(facts.workers_lost),
+        etcd=phases.facts if phases is not None else None,
+    )
+
+
+def _measured(run_dir: Path, facts: WindowFacts) -> Measured:
+    """What the window recorded: the latency files just written and the timeline sampled."""
+    try:
+        histograms, failures = load_histograms(run_dir), load_failures(run_dir)
+    except ResultsError:  # the run never got to write them (it could not start)
+        histograms, failures = {}, {}
+    started = facts.started_at or None
+    return Measured(
+        histograms=histograms,
+        failures=failures,
+        intervals=load_intervals(run_dir / RunFiles.LATENCY_INTERVALS),
+        timeline=pd.DataFrame(facts.timeline, columns=list(TIMELINE_COLUMNS)),
+        t0=started,
+        seconds=facts.ended_at - facts.started_at if started and facts.ended_at else None,
+        fleet=dict(facts.fleet),
+        window=dict(facts.window),
+    )
 
 
 def _judge(
     p: Profile,
     run_dir: Path,
-    meta: dict,
+    record: rec.RunRecord,
     events: EventLog,
     facts: WindowFacts,
+    *,
     interrupted: bool,
     start_error: str | None,
-    out: TextIO,
 ) -> RunOutcome:
-    meta["window"] = {
-        "started_at": facts.started_at or None,
-        "ended_at": facts.ended_at or None,
-        "ended_early": facts.ended_early,
-        "fleet": facts.fleet,
-        "window": facts.window,
-        "in_flight_at_close": facts.in_flight_at_close,
-        "sessions_open_after_drain": facts.sessions_open_after_drain,
-    }
-    results.write_meta(run_dir, meta)  # the window first: SLOs and outages are measured against it
-    data = load_run(run_dir)
-    slo_results = slo_rules.evaluate(data, p) if not (interrupted or start_error) else []
-    slo_doc = slo_rules.slo_json(slo_results, run_dir.name)
-    results.atomic_write_json(run_dir / RunFiles.SLO, slo_doc)
+    """SLOs, outages and the status of what was measured, into slo.json/xml, events.jsonl and the record."""
+    measured = _measured(run_dir, facts)
+    slo_results = slo_rules.evaluate(measured, p) if not (interrupted or start_error) else []
+    results.atomic_write_json(run_dir / RunFiles.SLO, slo_rules.slo_json(slo_results, run_dir.name))
     results.atomic_write_text(run_dir / RunFiles.SLO_JUNIT, slo_rules.junit_xml(slo_results, run_dir.name))
-    written = [events.write("slo", **asdict(r)) for r in slo_results]
-    for o in outages(data):
-        at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
-        written.append(events.write("outage", what=o.what, detail=o.detail, **at))
-    summary = summary_rows(data)
-    total = summary[summary["name"] == "Aggregated"]
-    requests = int(total["count"].iloc[0]) if len(total) else 0
-    failures = int(total["failures"].iloc[0]) if len(total) else 0
-    verdict: Verdict = decide(
+    for r in slo_results:
+        events.write("slo", **asdict(r))
+    for o in outages(measured):
+        events.write(
+            "outage", what=o.what, detail=o.detail, start_s=round(o.start_s, 1), end_s=round(o.end_s, 1)
+        )
+    requests, failures = totals(measured)
+    verdict = decide(
         p,
         interrupted=interrupted,
         start_error=start_error,
@@ -252,24 +285,8 @@ def _judge(
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
     )
-    written.append(events.write("run_end", status=verdict.status, reasons=list(verdict.reasons)))
-    meta.update(status=verdict.status, reason=verdict.reason, finished_at=results.utc_now_iso())
-    meta["summary"] = {
-        "requests": requests,
-        "failures": failures,
-        "devices": p.fleet.devices,
-        "operators": p.operators.count,
-        "slo": slo_rules.status(slo_results),
-        "generator_per_device": device_costs(data.resources, data.timeline, meta),
-    }
-    results.write_meta(run_dir, meta)
-    report = write_run_report(judged(data, meta, slo_doc, written))
-    table = format_summary_table(summary)
-    lines = [r.line() for r in slo_results]
-    reason = f" ({verdict.reason})" if verdict.reason else ""
-    slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
-    beside = etcd_report.summary_lines(data, summary) if p.run.scenario == "etcd" else []
-    beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""
-    out.write(f"\n{table}\n{beside_text}{slo_text}\nstatus: {verdict.status}{reason}\nreport: {report}\n")
-    out.flush()
-    return RunOutcome(run_dir, verdict.status, verdict.reason, table, lines)
+    events.write("run_end", status=verdict.status, reasons=list(verdict.reasons))
+    counts = rec.Counts(requests, failures, p.fleet.devices, p.operators.count, slo_rules.status(slo_results))
+    record = record.add(counts).add(rec.Verdict(verdict.status, verdict.reason, results.utc_now_iso()))
+    results.write_meta(run_dir, record.meta())
+    return RunOutcome(run_dir, verdict.status, verdict.reason, [r.line() for r in slo_results])
