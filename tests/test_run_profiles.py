@@ -219,6 +219,23 @@ def test_killed_target_fails_and_marks_the_outage(tmp_path: Path) -> None:
     assert "Status: failed" in report
 
 
+def test_a_frozen_target_is_a_stall_and_fails_the_run(tmp_path: Path) -> None:
+    proc, run_dir = _run(tmp_path, "--profile", str(PROFILES / "freeze.toml"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "target stalled: no answer for" in proc.stderr.splitlines()[-1]
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "failed" and "target stalled" in meta["reason"]
+    stalls = [
+        e for e in read_events(run_dir / "events.jsonl")
+        if e["event"] == "outage" and e["what"] == "target" and "no answer" in e["detail"]
+    ]  # fmt: skip
+    (stall,) = stalls
+    assert 4.0 <= stall["end_s"] - stall["start_s"] <= 7.0 and 3.0 <= stall["start_s"] <= 7.0, stall
+    report = (run_dir / "report.md").read_text()
+    assert "the target always answered" not in report
+    assert "| target |" in report and "no answer for" in report
+
+
 @pytest.mark.parametrize(
     ("body", "expect"),
     [

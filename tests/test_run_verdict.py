@@ -9,7 +9,7 @@ import pandas as pd
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap, parse
 from aranya_perf.judge.measured import Measured
-from aranya_perf.judge.outages import fleet_outages, request_outages
+from aranya_perf.judge.outages import fleet_outages, request_outages, stalls
 from aranya_perf.judge.slo import evaluate, junit_xml, status
 from aranya_perf.judge.verdict import decide
 from aranya_perf.measure.latency import new_histogram
@@ -95,6 +95,32 @@ def test_outage_windows() -> None:
         ("target", 2.0, 2.5),
     ]
     assert outages[0].detail == "down to 3 of 10 devices online"
+
+
+def test_stalls_need_requests_outstanding_and_no_answer() -> None:
+    def second(at: float, *ms: float) -> tuple:
+        return (100.0 + at, {"control Exec": _hist(*ms), "device status_push": _hist(1.0)}, {})
+
+    quiet = [second(0, 1.0), second(1, 1.0), second(5, 1.0), second(6, 1.0)]  # nobody asked from 2 to 5
+    frozen = [second(0, 1.0), second(1, 1.0), second(5, 1.0, 3_900.0), second(6, 1.0)]  # one call waited
+    timeline = pd.DataFrame({"elapsed_s": [0.0, 3.0, 6.0], "calls_in_flight": [0, 0, 0]})
+    assert stalls(_data(intervals=quiet, timeline=timeline), 2.0) == []
+    (stall,) = stalls(_data(intervals=frozen, timeline=timeline), 2.0)
+    assert stall.what == "target" and abs(stall.seconds - 3.9) < 0.01 and stall.end_s == 5.5  # HDR: 0.1 %
+    assert stalls(_data(intervals=frozen, timeline=timeline), 4.0) == []  # not longer than the threshold
+    in_flight = pd.DataFrame({"elapsed_s": [0.0, 3.0, 6.0], "calls_in_flight": [0, 2, 0]})
+    (seen,) = stalls(_data(intervals=quiet, timeline=in_flight), 2.0)  # calls in flight, none answered
+    assert seen.seconds == 3.0
+
+    p = profiles.resolve("smoke")
+    common = dict(interrupted=False, start_error=None, target_lost=[], workers_lost=[], slo_failures=[])
+    failed = decide(p, requests=100, failures=0, stalls=["no answer for 3.9s"], **common)
+    assert failed.status == "failed" and failed.reason == "target stalled: no answer for 3.9s"
+    # A profile with SLOs judges stalls with max_stall.
+    gated = dataclasses.replace(p, slo=(Slo(metric="max_stall", max=2.0),))
+    assert decide(gated, requests=100, failures=0, stalls=["no answer for 3.9s"], **common).status == "ok"
+    (result,) = evaluate(_data(intervals=frozen, timeline=timeline), gated)
+    assert abs(result.value - 3.9) < 0.01 and not result.passed and result.unit == "s"
 
 
 def test_several_gateway_processes_one_metrics_file() -> None:

@@ -5,11 +5,14 @@ or where the target did not answer. Pure functions over a ``Measured``.
   in which every one failed, as long as no second with a success comes between;
 - the fleet is out where devices online fell below ``ONLINE_DROP`` of the shape's target, once
   it had first reached it (the ramp is not an outage);
-- the target is out where the run's probe found it gone (``target_up`` 0 in the timeline).
+- the target is out where the run's probe found it gone (``target_up`` 0 in the timeline);
+- the target is out where it stalled: requests were outstanding and none was answered for longer
+  than the profile's ``stall_threshold`` (``stalls``).
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import pandas as pd
@@ -20,6 +23,10 @@ from aranya_perf.measure.latency import SERVICE_SUFFIX, split_key
 ONLINE_DROP = 0.95
 TALLY_NAMES = ("offline_at_end",)
 """Request names that count something once at the end, not a series in time."""
+UNANSWERED_TYPES = ("device",)
+"""Request types that are no answer of the target: a device's status push completes on its write, and its
+command replies answer the target, so a frozen target leaves them complete or absent, not outstanding."""
+STALLED = "no answer for {seconds:.1f}s with requests outstanding"
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,49 @@ def fleet_outages(timeline: pd.DataFrame) -> list[Outage]:
     return out
 
 
-def outages(m: Measured) -> list[Outage]:
+def stalls(m: Measured, threshold_s: float) -> list[Outage]:
+    """Spans longer than ``threshold_s`` in which requests were outstanding and none was answered.
+
+    Answers are the completed requests (success or failure) of every kind but ``UNANSWERED_TYPES``, per
+    interval of the latency record (a second). Between two intervals with answers, ``gap`` seconds had
+    none; the span lasted from the gap to two seconds more, and the slowest answer that ended it tells how
+    long its request waited: the stall is that, within those bounds, ending mid-interval. Requests were
+    outstanding when the ending answers waited through the gap or the timeline saw calls in flight in it.
+    A gap from the last answer to the window's end counts when calls were in flight at its end.
+    """
+    t0 = m.t0 or 0.0
+    answered: dict[float, float] = {}  # interval start (s into the window) -> slowest answer in it (s)
+    for start, hists, _failures in m.intervals:
+        for key, hist in hists.items():
+            kind, name = split_key(key)
+            if kind in UNANSWERED_TYPES or name in TALLY_NAMES or key.endswith(SERVICE_SUFFIX):
+                continue
+            if hist.get_total_count():
+                at = start - t0
+                answered[at] = max(answered.get(at, 0.0), hist.get_max_value() / 1e6)
+    tl = m.timeline
+    in_flight = tl[pd.to_numeric(tl["calls_in_flight"], errors="coerce") > 0]["elapsed_s"].tolist()
+    starts = sorted(answered)
+    # (start of an interval with answers, of the next one with answers, when that one's answers came, slowest)
+    ends = [(a, b, b + 0.5, answered[b]) for a, b in itertools.pairwise(starts)]
+    if starts and m.seconds and in_flight and in_flight[-1] >= starts[-1] + 1:
+        ends.append((starts[-1], m.seconds, m.seconds, 0.0))  # outstanding at the close, never answered
+    out = []
+    for a, b, end, slowest in ends:
+        gap = b - a - 1.0
+        waited = slowest >= gap or any(a + 1 <= t < b for t in in_flight)
+        stalled = min(max(gap, slowest), gap + 2.0)
+        if gap > 0 and waited and stalled > threshold_s:
+            out.append(Outage("target", end - stalled, end, STALLED.format(seconds=stalled)))
+    return out
+
+
+def max_stall(m: Measured) -> float:
+    """Seconds of the longest stall of the run (0 when every request found its answer in time)."""
+    return max((o.seconds for o in stalls(m, 0.0)), default=0.0)
+
+
+def outages(m: Measured, stall_threshold_s: float) -> list[Outage]:
     """Every outage window of the run, by start time."""
-    return sorted([*request_outages(m), *fleet_outages(m.timeline)], key=lambda o: (o.start_s, o.what))
+    found = [*request_outages(m), *fleet_outages(m.timeline), *stalls(m, stall_threshold_s)]
+    return sorted(found, key=lambda o: (o.start_s, o.what))

@@ -13,7 +13,8 @@ shapes) one more per step. Values, by metric:
 - ``online_within``: seconds from the window's start until every device of the fleet was online
   (infinite when that never happened);
 - ``devices_online``: devices online / the shape's target, at the end of the window;
-- ``missed_starts``: open-model arrivals the generator started late with a slot free.
+- ``missed_starts``: open-model arrivals the generator started late with a slot free;
+- ``max_stall``: seconds of the run's longest stall (``outages.stalls``: requests outstanding, no answer).
 
 ``slo_json`` and ``junit_xml`` are the two files a run writes; ``status`` is ``passed``,
 ``failed`` or ``none`` (no SLOs declared).
@@ -32,6 +33,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from aranya_perf.judge.measured import Measured
+from aranya_perf.judge.outages import max_stall
 from aranya_perf.measure.latency import SERVICE_SUFFIX, merge
 from aranya_perf.profiles import Profile, Slo
 from aranya_perf.profiles.parse import LATENCY_METRICS
@@ -39,7 +41,12 @@ from aranya_perf.profiles.plan import phases
 
 SLO_SCHEMA_VERSION = 1
 _PERCENTILE = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p999": 99.9}
-UNITS = {**dict.fromkeys(LATENCY_METRICS, "ms"), "throughput": "req/s", "online_within": "s"}
+UNITS = {
+    **dict.fromkeys(LATENCY_METRICS, "ms"),
+    "throughput": "req/s",
+    "online_within": "s",
+    "max_stall": "s",
+}
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,8 @@ def _value(
         return online_within(m.timeline, p.fleet.devices)
     if metric == "devices_online":
         return devices_online(m.timeline)
+    if metric == "max_stall":
+        return max_stall(m)
     raise ValueError(f"no rule for SLO metric {metric!r}")  # the schema's choices and this list agree
 
 

@@ -6,6 +6,8 @@ Rules, all checked (the first reason leads):
 - the run could not start its target or its workers: ``failed``;
 - the target went away during the window, or a worker was lost: ``failed`` (a pre-release
   stress test must never pass against a dead target);
+- the target stalled (``outages.stalls``) and the profile declares no SLOs: ``failed`` (a profile
+  with SLOs decides with its own ``max_stall``, if any);
 - no request succeeded: ``failed``;
 - more than ``DEFAULT_MAX_FAILURE_RATE`` of all requests failed, unless the profile declares its
   own ``error_rate`` SLO over every kind: ``failed``;
@@ -38,6 +40,7 @@ def decide(
     start_error: str | None,
     target_lost: Sequence[str],
     workers_lost: Sequence[str],
+    stalls: Sequence[str] = (),
     requests: int,
     failures: int,
     slo_failures: Sequence[str],
@@ -49,6 +52,8 @@ def decide(
         reasons.append(start_error)
     reasons += [f"target went away: {r}" for r in target_lost]
     reasons += [f"worker lost: {w}" for w in workers_lost]
+    if not p.slo:
+        reasons += [f"target stalled: {s}" for s in stalls]
     if not start_error:
         if requests - failures <= 0:
             reasons.append("no successful request")

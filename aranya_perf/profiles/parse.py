@@ -164,14 +164,14 @@ def call(table: Any, where: str, index: int) -> Call:
 
 def threshold(metric: str, value: Any) -> float:
     """A bound in the metric's unit: ms for latencies ('250ms', '1.5s' or a number of ms), seconds for
-    ``online_within``, a plain number otherwise."""
+    ``online_within`` and ``max_stall``, a plain number otherwise."""
     if metric in LATENCY_METRICS:
         if isinstance(value, str):
             s = seconds(value)
             if s is None:
                 raise ValueError(f"expected a latency like '250ms', got {value!r}")
             return s * 1000.0
-    elif metric == "online_within" and isinstance(value, str):
+    elif metric in ("online_within", "max_stall") and isinstance(value, str):
         s = seconds(value)
         if s is None:
             raise ValueError(f"expected a duration like '30s', got {value!r}")

@@ -31,6 +31,7 @@ SLO_METRICS = (
     "online_within",  # seconds from the start until every device was online
     "devices_online",  # fraction of the fleet online at the end of the window
     "missed_starts",  # open-model arrivals the generator could not start on time
+    "max_stall",  # seconds of the longest span with requests outstanding and no answer
 )  # fmt: skip
 KIND_METRICS = ("p50", "p90", "p99", "p999", "mean", "max", "error_rate", "throughput")
 """Metrics measured over the request kinds an SLO's ``kind`` glob matches; the others are the fleet's."""
@@ -56,6 +57,11 @@ class RunSection:
     seed: int = _f(0, "count", "seed of every random choice the run makes")
     keep_samples: bool = _f(
         False, "bool", "also keep every raw response time (samples.csv; memory grows with the run)"
+    )
+    stall_threshold_s: float = _f(
+        2.0,
+        "duration",
+        "requests outstanding and no answer for longer than this: the target stalled (an outage)",
     )
 
 
@@ -139,7 +145,7 @@ class OperatorsSection:
     forward_frame_bytes: int = _f(4096, "count", "bytes per port-forward frame")
     pod_uid: str = _f("pod-0", "str", "pod the calls target (empty: the device host)")
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
-    deadline_s: float = _f(30.0, "duration", "gRPC deadline of each call")
+    deadline_s: float = _f(5.0, "duration", "gRPC deadline of each call")
 
 
 @dataclass(frozen=True)

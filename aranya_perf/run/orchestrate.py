@@ -27,7 +27,7 @@ import pandas as pd
 from aranya_perf import profiles, protocol, results
 from aranya_perf.judge import slo as slo_rules
 from aranya_perf.judge.measured import Measured, totals
-from aranya_perf.judge.outages import outages
+from aranya_perf.judge.outages import outages, stalls
 from aranya_perf.judge.verdict import decide
 from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
 from aranya_perf.profiles import Profile
@@ -270,10 +270,10 @@ def _judge(
     results.atomic_write_text(run_dir / RunFiles.SLO_JUNIT, slo_rules.junit_xml(slo_results, run_dir.name))
     for r in slo_results:
         events.write("slo", **asdict(r))
-    for o in outages(measured):
-        events.write(
-            "outage", what=o.what, detail=o.detail, start_s=round(o.start_s, 1), end_s=round(o.end_s, 1)
-        )
+    for o in outages(measured, p.run.stall_threshold_s):
+        at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
+        events.write("outage", what=o.what, detail=o.detail, **at)
+    stalled = stalls(measured, p.run.stall_threshold_s) if not (interrupted or start_error) else []
     requests, failures = totals(measured)
     verdict = decide(
         p,
@@ -281,6 +281,7 @@ def _judge(
         start_error=start_error,
         target_lost=[f"{x['reason']} (at {x['at_s']:g}s)" for x in facts.target_lost],
         workers_lost=facts.workers_lost,
+        stalls=[f"{o.detail} (at {o.start_s:.0f}s)" for o in stalled],
         requests=requests,
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
