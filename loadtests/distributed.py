@@ -13,12 +13,15 @@ and Locust's distributed mode, whether the workers run on this machine or others
 - the end of the measured window is a barrier (``close_window``, then ``flush``): every process
   closes its window, or delivers every result its engine still holds (device reports are handed
   over lazily, in batches) and reports, then sends a final report, then answers; the master waits
-  for all answers, so the numbers it writes are every worker's, complete.
+  for all answers, so the numbers it writes are every worker's, complete;
+- a worker lost mid-run (its process exited, or its heartbeats stopped: ``RunTally.lose``) counts
+  no more from then: its devices are offline, the barriers do not wait for it.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -175,7 +178,7 @@ def barrier(runner: Any, step: str, timeout: float) -> dict[str, int]:
         left = _close_here(environment, timeout) if step == CLOSE else _flush_here(timeout)
         return {"workers": 1, "missing": 0, "in_flight": left}
     tally: RunTally = environment._aranya_perf_tally
-    expected = {c.id for c in runner.clients.all}
+    expected = {c.id for c in runner.clients.all if c.state != "missing"} - set(tally.lost)
     tally.barrier_answers[step] = {}
     runner.send_message(BARRIER, {"step": step, "timeout": timeout})
     deadline = time.monotonic() + timeout + 10
@@ -200,6 +203,9 @@ class RunTally:
     fleet: dict[str, dict[str, int]] = field(default_factory=dict)
     window: dict[str, dict[str, int]] = field(default_factory=dict)
     index: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    lost: dict[str, float] = field(default_factory=dict)
+    """Workers lost (exited, or missing their heartbeats) -> when (unix s): their reports count no more."""
     requests: dict[str, dict[str, int]] = field(default_factory=dict)
     """Worker -> request kind -> requests it reported (from its histograms)."""
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -207,11 +213,12 @@ class RunTally:
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         part = data.get(REPORT_KEY)
-        if not part:
+        if not part or client_id in self.lost:
             return
         delta = part["latency"]
         self.recorder.import_delta(delta)
         self.index[client_id] = int(part.get("worker", -1))
+        self.pids[client_id] = int(part.get("pid", 0))
         self.fleet[client_id] = dict(part.get("fleet") or {})
         self.window[client_id] = dict(part.get("window") or {})
         from hdrh.histogram import HdrHistogram
@@ -222,6 +229,14 @@ class RunTally:
         fails = self.failures.setdefault(client_id, {})
         for key, n in delta.get("failures", {}).items():
             fails[key] = fails.get(key, 0) + int(n)
+
+    def lose(self, client_id: str, at: float) -> int:
+        """Worker ``client_id`` is gone since ``at``: its devices are offline from now on (what it measured
+        until its last report stays). Returns how many devices it held."""
+        self.lost.setdefault(client_id, at)
+        fleet = self.fleet.setdefault(client_id, {})
+        fleet["online"] = 0
+        return int(fleet.get("devices", 0))
 
     def total(self, part: str) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -270,6 +285,7 @@ def install_worker(environment: Any) -> LatencyRecorder:
             "fleet": plan.counts() if plan is not None else {},
             "window": window_for(environment).counts(),
             "worker": runner.worker_index,
+            "pid": os.getpid(),
         }
 
     def on_barrier(environment: Any, msg: Any) -> None:

@@ -18,6 +18,7 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 
@@ -186,6 +187,47 @@ def test_two_workers_add_up_exactly(tmp_path: Path) -> None:
     assert rows and all(gw == gen for _, _, gw, gen in rows), rows
     roles = {line.split(",")[2] for line in (run_dir / "resources.csv").read_text().splitlines()[1:]}
     assert {"generator", "worker-0", "worker-1", "gateway-0", "gateway-1"} <= roles
+
+
+def test_a_lost_worker_ends_on_time_fails_and_its_devices_count_offline(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "aranya_perf", "run", "--devices", "20", "--operators", "2"),
+            *("--workers", "2", "--duration", "15s", "--out", str(tmp_path)),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and "[   5s/" not in (line := proc.stdout.readline()):
+            assert line or proc.poll() is None, proc.stderr.read()
+        timeline = next(p for p in tmp_path.iterdir() if p.is_dir()) / "timeline.csv"
+        while time.monotonic() < deadline and _last_online(timeline) < 20:  # every device reported
+            time.sleep(0.2)
+        worker = next(c for c in psutil.Process(proc.pid).children() if "worker" in c.cmdline())
+        worker.kill()
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, out + err
+    assert re.search(rf"worker lost: worker \d \(pid {worker.pid}\) exited", err.splitlines()[-1]), err
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "failed" and f"(pid {worker.pid}) exited" in meta["reason"]
+    events = read_events(run_dir / "events.jsonl")
+    at = {e["event"]: e for e in events}
+    assert at["run_end"]["t"] - at["window_open"]["t"] <= 15 + 10  # the window did not wait for the dead
+    lost_at = at["worker_lost"]["at_s"]
+    assert _last_online(timeline) <= 10  # the lost worker's devices are offline from the loss on
+    fleet = [e for e in events if e["event"] == "outage" and e["what"] == "devices online"]
+    assert fleet and lost_at - 1 <= fleet[0]["start_s"] <= lost_at + 1, (fleet, lost_at)
+
+
+def _last_online(timeline: Path) -> int:
+    rows = list(csv.DictReader(timeline.open())) if timeline.exists() else []
+    return int(rows[-1]["online"]) if rows else 0
 
 
 def test_killed_target_fails_and_marks_the_outage(tmp_path: Path) -> None:

@@ -257,7 +257,7 @@ class Load:
                 elif not reason and lost_since is not None:
                     self.events.write("target_back", at_s=round(elapsed, 1))
                     lost_since = None
-            self._check_workers()
+            self._check_workers(elapsed)
             self._sample(started, plan[max(phase_index, 0)].name, target_up=lost_since is None)
             if lost_since is not None and elapsed - lost_since >= LOST_GRACE_S:
                 facts.ended_early = f"target gone since {lost_since:.0f}s"
@@ -323,15 +323,23 @@ class Load:
         self.timeline.append(row)
         self.facts.timeline.append(row)
 
-    def _check_workers(self) -> None:
+    def _check_workers(self, elapsed: float) -> None:
+        """A worker whose process exited (local workers) or whose heartbeats stopped is lost from now on."""
         if self.tally is None:
             return
-        missing = [c.id for c in self.runner.clients.missing]
-        for client in missing:
-            note = f"worker {client} missing (no heartbeat)"
-            if note not in self.facts.workers_lost:
-                self.facts.workers_lost.append(note)
-                self.events.write("worker_lost", client=client)
+        procs = self.local_workers.procs if self.local_workers is not None else []
+        exited = {p.pid for p in procs if p.poll() is not None}
+        gone = {c.id: "missing (no heartbeat)" for c in self.runner.clients.missing}
+        gone |= {c: "exited" for c, pid in self.tally.pids.items() if pid in exited}
+        for client, how in gone.items():
+            if client in self.tally.lost:
+                continue
+            devices = self.tally.lose(client, time.time())
+            index, pid = self.tally.index.get(client, -1), self.tally.pids.get(client, 0)
+            note = f"worker {index} (pid {pid}) {how} at {elapsed:.0f}s: its {devices} devices offline since"
+            self.facts.workers_lost.append(note)
+            self.events.write("worker_lost", client=client, worker=index, pid=pid, at_s=round(elapsed, 1))
+            self.out.write(f"  {note}\n")
 
     def _on_storm(self, index: int, at: float) -> None:
         s = self.p.shape
