@@ -108,9 +108,11 @@ def test_stalls_need_requests_outstanding_and_no_answer() -> None:
     (stall,) = stalls(_data(intervals=frozen, timeline=timeline), 2.0)
     assert stall.what == "target" and abs(stall.seconds - 3.9) < 0.01 and stall.end_s == 5.5  # HDR: 0.1 %
     assert stalls(_data(intervals=frozen, timeline=timeline), 4.0) == []  # not longer than the threshold
-    in_flight = pd.DataFrame({"elapsed_s": [0.0, 3.0, 6.0], "calls_in_flight": [0, 2, 0]})
+    in_flight = pd.DataFrame({"elapsed_s": [0.0, 2.5, 3.5, 4.5, 6.0], "calls_in_flight": [0, 2, 2, 2, 0]})
     (seen,) = stalls(_data(intervals=quiet, timeline=in_flight), 2.0)  # calls in flight, none answered
     assert seen.seconds == 3.0
+    caught = pd.DataFrame({"elapsed_s": [0.0, 2.5, 3.5, 4.5, 6.0], "calls_in_flight": [0, 0, 1, 0, 0]})
+    assert stalls(_data(intervals=quiet, timeline=caught), 2.0) == []  # one quick call caught in flight
 
     p = profiles.resolve("smoke")
     common = dict(interrupted=False, start_error=None, target_lost=[], workers_lost=[], slo_failures=[])

@@ -102,11 +102,12 @@ def stalls(m: Measured, threshold_s: float) -> list[Outage]:
     """Spans longer than ``threshold_s`` in which requests were outstanding and none was answered.
 
     Answers are the completed requests (success or failure) of every kind but ``UNANSWERED_TYPES``, per
-    interval of the latency record (a second). Between two intervals with answers, ``gap`` seconds had
+    interval of the latency record (a whole second). Between two intervals with answers, ``gap`` seconds had
     none; the span lasted from the gap to two seconds more, and the slowest answer that ended it tells how
     long its request waited: the stall is that, within those bounds, ending mid-interval. Requests were
-    outstanding when the ending answers waited through the gap or the timeline saw calls in flight in it.
-    A gap from the last answer to the window's end counts when calls were in flight at its end.
+    outstanding when the ending answers waited through the gap, or when every timeline sample in it saw
+    calls in flight (one call caught in flight in a quiet gap is no stall). A gap from the last answer
+    to the window's end counts the same way.
     """
     t0 = m.t0 or 0.0
     answered: dict[float, float] = {}  # interval start (s into the window) -> slowest answer in it (s)
@@ -118,17 +119,22 @@ def stalls(m: Measured, threshold_s: float) -> list[Outage]:
             if hist.get_total_count():
                 at = start - t0
                 answered[at] = max(answered.get(at, 0.0), hist.get_max_value() / 1e6)
-    tl = m.timeline
-    in_flight = tl[pd.to_numeric(tl["calls_in_flight"], errors="coerce") > 0]["elapsed_s"].tolist()
+    flying = pd.to_numeric(m.timeline["calls_in_flight"], errors="coerce") > 0
+    samples = list(zip(m.timeline["elapsed_s"], flying, strict=True))
+
+    def busy(a: float, b: float) -> bool:
+        inside = [flying for t, flying in samples if a <= t < b]
+        return bool(inside) and all(inside)
+
     starts = sorted(answered)
     # (start of an interval with answers, of the next one with answers, when that one's answers came, slowest)
     ends = [(a, b, b + 0.5, answered[b]) for a, b in itertools.pairwise(starts)]
-    if starts and m.seconds and in_flight and in_flight[-1] >= starts[-1] + 1:
+    if starts and m.seconds and m.seconds > starts[-1] + 1:
         ends.append((starts[-1], m.seconds, m.seconds, 0.0))  # outstanding at the close, never answered
     out = []
     for a, b, end, slowest in ends:
         gap = b - a - 1.0
-        waited = slowest >= gap or any(a + 1 <= t < b for t in in_flight)
+        waited = slowest >= gap or busy(a + 1, b)
         stalled = min(max(gap, slowest), gap + 2.0)
         if gap > 0 and waited and stalled > threshold_s:
             out.append(Outage("target", end - stalled, end, STALLED.format(seconds=stalled)))
