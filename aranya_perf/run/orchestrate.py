@@ -145,10 +145,9 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     # A second Ctrl-C while judging must not lose the verdict.
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        # The window first: SLOs and outages are measured against it.
         record = record.add(_window(facts, phases))
-        results.write_meta(
-            run_dir, record.meta()
-        )  # the window first: SLOs and outages are measured against it
+        results.write_meta(run_dir, record.meta())
         return _judge(p, run_dir, record, events, facts, interrupted=interrupted, start_error=start_error)
     finally:
         events.close()

@@ -121,9 +121,8 @@ class RunRecord:
             if t.link is not None:
                 doc["link"] = dict(t.link)
         if (w := self.window) is not None:
-            window = {f.name: getattr(w, f.name) for f in dataclasses.fields(w) if f.name not in ("etcd",)}
-            window["fleet"], window["window"] = dict(w.fleet), dict(w.window)
-            window["workers_lost"] = list(w.workers_lost)
+            window = {f.name: getattr(w, f.name) for f in dataclasses.fields(w) if f.name != "etcd"}
+            window.update(fleet=dict(w.fleet), window=dict(w.window), workers_lost=list(w.workers_lost))
             doc["window"] = window
             if w.etcd is not None:
                 doc["etcd"] = dict(w.etcd)
