@@ -15,7 +15,8 @@ and Locust's distributed mode, whether the workers run on this machine or others
   over lazily, in batches) and reports, then sends a final report, then answers; the master waits
   for all answers, so the numbers it writes are every worker's, complete;
 - a worker lost mid-run (its process exited, or its heartbeats stopped: ``RunTally.lose``) counts
-  no more from then: its devices are offline, the barriers do not wait for it.
+  no more from then: its devices are offline; the barriers wait neither for it nor for a worker
+  missing its heartbeats at that moment.
 """
 
 from __future__ import annotations

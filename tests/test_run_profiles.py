@@ -204,7 +204,10 @@ def test_a_lost_worker_ends_on_time_fails_and_its_devices_count_offline(tmp_path
         timeline = next(p for p in tmp_path.iterdir() if p.is_dir()) / "timeline.csv"
         while time.monotonic() < deadline and _last_online(timeline) < 20:  # every device reported
             time.sleep(0.2)
-        worker = next(c for c in psutil.Process(proc.pid).children() if "worker" in c.cmdline())
+        assert _last_online(timeline) == 20, timeline.read_text()
+        workers = [c for c in psutil.Process(proc.pid).children() if "worker" in c.cmdline()]
+        assert len(workers) == 2, workers
+        worker = workers[0]
         worker.kill()
         out, err = proc.communicate(timeout=90)
     finally:

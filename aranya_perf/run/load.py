@@ -57,6 +57,8 @@ WORKERS_TIMEOUT_S = 30.0
 TIMELINE_PERIOD_S = 0.5  # short enough to catch a fleet that drops and is back within a second
 LOST_GRACE_S = 10.0
 """A target gone this long ends the window early: the outage is on record, waiting longer shows nothing."""
+MISSING_GRACE_S = 5.0
+"""A worker missing its heartbeats this much longer than Locust allows is lost (a busy one comes back)."""
 
 
 class LoadError(RuntimeError):
@@ -124,6 +126,8 @@ class Load:
         self.metrics_listen = metrics_listen
         self.live: Any = None
         self.facts = WindowFacts()
+        self.missing_since: dict[str, float] = {}
+        """Workers missing their heartbeats -> since when (s into the window)."""
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -324,21 +328,27 @@ class Load:
         self.facts.timeline.append(row)
 
     def _check_workers(self, elapsed: float) -> None:
-        """A worker whose process exited (local workers) or whose heartbeats stopped is lost from now on."""
+        """A worker whose process exited (local workers), or missing its heartbeats for ``MISSING_GRACE_S``,
+        is lost from then on."""
         if self.tally is None:
             return
         procs = self.local_workers.procs if self.local_workers is not None else []
         exited = {p.pid for p in procs if p.poll() is not None}
-        gone = {c.id: "missing (no heartbeat)" for c in self.runner.clients.missing}
+        missing = {c.id for c in self.runner.clients.missing}
+        self.missing_since = {c: self.missing_since.get(c, elapsed) for c in missing}
+        gone = {
+            c: "missing (no heartbeat)" for c in missing if elapsed - self.missing_since[c] >= MISSING_GRACE_S
+        }
         gone |= {c: "exited" for c, pid in self.tally.pids.items() if pid in exited}
         for client, how in gone.items():
             if client in self.tally.lost:
                 continue
-            devices = self.tally.lose(client, time.time())
+            at = self.missing_since.get(client, elapsed)
+            devices = self.tally.lose(client, self.facts.started_at + at)
             index, pid = self.tally.index.get(client, -1), self.tally.pids.get(client, 0)
-            note = f"worker {index} (pid {pid}) {how} at {elapsed:.0f}s: its {devices} devices offline since"
+            note = f"worker {index} (pid {pid}) {how} at {at:.0f}s: its {devices} devices offline since"
             self.facts.workers_lost.append(note)
-            self.events.write("worker_lost", client=client, worker=index, pid=pid, at_s=round(elapsed, 1))
+            self.events.write("worker_lost", client=client, worker=index, pid=pid, at_s=round(at, 1))
             self.out.write(f"  {note}\n")
 
     def _on_storm(self, index: int, at: float) -> None:
