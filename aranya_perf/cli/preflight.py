@@ -1,0 +1,113 @@
+"""Checks of a run's inputs that need the file system or more than one setting, made before anything starts.
+
+Each raises ``UsageError`` with one line naming the flag or key and where it came from (a flag,
+the profile file, the environment): the results root (``--out``), TLS material, and sizes one
+process cannot hold (``limits``). Single values are checked where they are read (``cli.args``,
+``profiles.parse``); rules across profile keys in ``profiles.validate``.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections.abc import Mapping
+from pathlib import Path
+
+from aranya_perf.cli import UsageError
+from aranya_perf.limits import CONNECTIONS_PER_PROCESS, GATEWAY_DEVICES_PER_PROCESS
+from aranya_perf.profiles import Profile
+
+KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
+TLS_ENVIRONMENT = {"ca": "ARANYA_PERF_TLS_CA", "cert": "ARANYA_PERF_TLS_CERT", "key": "ARANYA_PERF_TLS_KEY"}
+"""The variables ``loadtests.grpc_user.GrpcUser`` reads when the profile names no TLS material."""
+
+
+def check_out(root: Path, flag: str = "--out") -> None:
+    """``root`` can hold run directories: not a file, not a kernel file system, writable where it exists."""
+    path = Path(os.path.abspath(root))
+    for kernel in KERNEL_FILE_SYSTEMS:
+        if path == kernel or kernel in path.parents:
+            raise UsageError(f"{flag} {root}: {kernel} is a kernel file system, not a place for results")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"{flag} {root}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK) or os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise UsageError(f"{flag} {root}: {existing} is not writable")
+
+
+def _origin(key: str, origins: Mapping[str, str], p: Profile) -> str:
+    return origins.get(key) or f"{key} in {p.source}"
+
+
+def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None:
+    """Devices (or service clients) within what ``generators`` generator processes hold, and devices within
+    what the embedded gateway's processes serve (``limits``); the message says which flag adds processes."""
+    if p.fleet_run:
+        key, held = "fleet.devices", max(p.fleet.devices, p.shape.spike_devices)
+        if p.shape.spike_devices > p.fleet.devices:
+            key = "shape.spike_devices"
+    else:
+        key, held = "service.users", p.service.users
+    room = CONNECTIONS_PER_PROCESS * generators
+    if held > room:
+        need = -(-held // CONNECTIONS_PER_PROCESS)
+        raise UsageError(
+            f"{_origin(key, origins, p)}: {held:,} is more than {generators} generator process(es) hold "
+            f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use --workers {need}"
+        )
+    if p.fleet_run and p.embedded:
+        room = GATEWAY_DEVICES_PER_PROCESS * p.gateway.processes
+        if held > room:
+            need = -(-held // GATEWAY_DEVICES_PER_PROCESS)
+            raise UsageError(
+                f"{_origin(key, origins, p)}: {held:,} devices are more than {p.gateway.processes} embedded "
+                f"gateway process(es) serve (about {GATEWAY_DEVICES_PER_PROCESS:,} each): use "
+                f"--gateway-processes {need}"
+            )
+
+
+def check_tls(p: Profile, environ: Mapping[str, str] = os.environ) -> None:
+    """The TLS material the devices and clients will use, loaded once as they would load it: the profile's
+    ``target.tls_*`` when it names a CA or a certificate, else the environment's (``TLS_ENVIRONMENT``)."""
+    t = p.target
+    if t.tls_ca or t.tls_cert or t.tls_key:
+        files = {"ca": t.tls_ca, "cert": t.tls_cert, "key": t.tls_key}
+        where = {name: f"target.tls_{name} in {p.source}" for name in files}
+    else:
+        files = {name: environ.get(var) or None for name, var in TLS_ENVIRONMENT.items()}
+        where = {name: f"environment {var}" for name, var in TLS_ENVIRONMENT.items()}
+    given = [name for name, path in files.items() if path]
+    if not given:
+        return
+    if p.embedded:
+        raise UsageError(
+            f"{where[given[0]]}: TLS applies to a given --target; the embedded target is plaintext"
+        )
+    if bool(files["cert"]) != bool(files["key"]):
+        have, lack = ("cert", "key") if files["cert"] else ("key", "cert")
+        raise UsageError(f"{where[have]}: a client {have} needs a client {lack} too ({where[lack]})")
+    for name in given:
+        path = Path(str(files[name]))
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{where[name]}: cannot read {path}: {exc.strerror or exc}") from None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        if files["ca"]:
+            context.load_verify_locations(cafile=files["ca"])
+    except ssl.SSLError as exc:
+        raise UsageError(
+            f"{where['ca']}: {files['ca']} holds no usable PEM certificate ({exc.reason})"
+        ) from None
+    try:
+        if files["cert"]:
+            context.load_cert_chain(files["cert"], files["key"])
+    except ssl.SSLError as exc:
+        raise UsageError(
+            f"{where['cert']}: {files['cert']} and {files['key']} are not a usable PEM certificate and key "
+            f"({exc.reason})"
+        ) from None
