@@ -16,10 +16,9 @@ from pathlib import Path
 from aranya_perf.cli import UsageError
 from aranya_perf.limits import CONNECTIONS_PER_PROCESS, GATEWAY_DEVICES_PER_PROCESS
 from aranya_perf.profiles import Profile
+from aranya_perf.targets import TLS_ENVIRONMENT
 
 KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
-TLS_ENVIRONMENT = {"ca": "ARANYA_PERF_TLS_CA", "cert": "ARANYA_PERF_TLS_CERT", "key": "ARANYA_PERF_TLS_KEY"}
-"""The variables ``loadtests.grpc_user.GrpcUser`` reads when the profile names no TLS material."""
 
 
 def check_out(root: Path, flag: str = "--out") -> None:
