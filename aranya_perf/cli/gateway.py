@@ -25,6 +25,7 @@ from aranya_perf import protocol
 from aranya_perf.address_map import DEFAULT_PREFIX, DeviceAddress, device_ids, write_csv
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval
+from aranya_perf.cli.preflight import check_pem
 from aranya_perf.cli.serving import serve_until_stopped
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_client_ca is not None and args.tls_cert is None:
         raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+    files = {"ca": args.tls_client_ca, "cert": args.tls_cert, "key": args.tls_key}
+    check_pem(files, {"ca": "--tls-client-ca", "cert": "--tls-cert", "key": "--tls-key"})
 
     if args.transport == "mqtt":
         if args.listener_per_device:

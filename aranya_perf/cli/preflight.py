@@ -84,9 +84,17 @@ def check_tls(p: Profile, environ: Mapping[str, str] = os.environ) -> None:
         raise UsageError(
             f"{where[given[0]]}: TLS applies to a given --target; the embedded target is plaintext"
         )
-    if bool(files["cert"]) != bool(files["key"]):
-        have, lack = ("cert", "key") if files["cert"] else ("key", "cert")
-        raise UsageError(f"{where[have]}: a client {have} needs a client {lack} too ({where[lack]})")
+    check_pem(files, where)
+
+
+def check_pem(files: Mapping[str, str | None], where: Mapping[str, str]) -> None:
+    """PEM files (``ca``, ``cert``, ``key``, each optional) loaded once with ``ssl``, as gRPC will load them:
+    readable, certificates where certificates belong, a key that matches its certificate. ``where`` names
+    each one's flag or key for the message."""
+    given = [name for name, path in files.items() if path]
+    if bool(files.get("cert")) != bool(files.get("key")):
+        have, lack = ("cert", "key") if files.get("cert") else ("key", "cert")
+        raise UsageError(f"{where[have]}: a {have} needs a {lack} too ({where[lack]})")
     for name in given:
         path = Path(str(files[name]))
         try:
@@ -96,17 +104,17 @@ def check_tls(p: Profile, environ: Mapping[str, str] = os.environ) -> None:
             raise UsageError(f"{where[name]}: cannot read {path}: {exc.strerror or exc}") from None
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     try:
-        if files["ca"]:
+        if files.get("ca"):
             context.load_verify_locations(cafile=files["ca"])
     except ssl.SSLError as exc:
         raise UsageError(
-            f"{where['ca']}: {files['ca']} holds no usable PEM certificate ({exc.reason})"
+            f"{where['ca']}: {files['ca']} holds no usable PEM certificate ({exc.reason or exc.args[-1]})"
         ) from None
     try:
-        if files["cert"]:
-            context.load_cert_chain(files["cert"], files["key"])
+        if files.get("cert"):
+            context.load_cert_chain(str(files["cert"]), files["key"])
     except ssl.SSLError as exc:
         raise UsageError(
             f"{where['cert']}: {files['cert']} and {files['key']} are not a usable PEM certificate and key "
-            f"({exc.reason})"
+            f"({exc.reason or exc.args[-1]})"
         ) from None
