@@ -60,6 +60,14 @@ def number(text: str) -> float:
     return value
 
 
+def port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    value = count(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
+    return value
+
+
 def positive(text: str) -> float:
     """A finite positive number."""
     value = number(text)

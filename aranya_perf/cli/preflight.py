@@ -1,9 +1,9 @@
 """Checks of a run's inputs that need the file system or more than one setting, made before anything starts.
 
 Each raises ``UsageError`` with one line naming the flag or key and where it came from (a flag,
-the profile file, the environment): the results root (``--out``), TLS material, and sizes one
-process cannot hold (``limits``). Single values are checked where they are read (``cli.args``,
-``profiles.parse``); rules across profile keys in ``profiles.validate``.
+the profile file, the environment): the results root (``--out``), TLS material, a device address
+map's file, and sizes one process cannot hold (``limits``). Single values are checked where they
+are read (``cli.args``, ``profiles.parse``); rules across profile keys in ``profiles.validate``.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ import ssl
 from collections.abc import Mapping
 from pathlib import Path
 
+from aranya_perf import address_map
 from aranya_perf.cli import UsageError
 from aranya_perf.limits import CONNECTIONS_PER_PROCESS, GATEWAY_DEVICES_PER_PROCESS
 from aranya_perf.profiles import Profile
-from aranya_perf.targets import TLS_ENVIRONMENT
+from aranya_perf.targets import TLS_ENVIRONMENT, TargetError
 
 KERNEL_FILE_SYSTEMS = (Path("/proc"), Path("/sys"), Path("/dev"))
 
@@ -118,3 +119,15 @@ def check_pem(files: Mapping[str, str | None], where: Mapping[str, str]) -> None
             f"{where['cert']}: {files['cert']} and {files['key']} are not a usable PEM certificate and key "
             f"({exc.reason or exc.args[-1]})"
         ) from None
+
+
+def check_address_map(p: Profile, allow_remote: bool) -> None:
+    """A device address map given as a file (``--target X.csv|X.toml``): readable, decodable, every address
+    allowed, enough devices for the fleet. The run reads it again when it reaches the target."""
+    spec = p.target.address
+    if not p.fleet_run or p.target.transport != "grpc" or spec is None or spec.startswith("k8s:"):
+        return
+    try:
+        address_map.parse(spec, allow_remote=allow_remote, prefix=p.fleet.prefix).assign(p.fleet.devices)
+    except TargetError as exc:
+        raise UsageError(str(exc)) from None

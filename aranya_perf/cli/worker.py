@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aranya_perf.cli.args import count, duration
+from aranya_perf.cli.args import duration, port
 
 DEFAULT_MASTER_PORT = 5557  # Locust's
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--master-host", required=True, help="host of the run's Locust master")
     p.add_argument(
         "--master-port",
-        type=count,
+        type=port,
         default=DEFAULT_MASTER_PORT,
         help=f"its port (default {DEFAULT_MASTER_PORT})",
     )
