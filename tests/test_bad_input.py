@@ -73,6 +73,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("devices-need-workers", ["run", "--devices", "30000"], "use --workers 2"),
     ("devices-need-gateways", ["run", "--devices", "30000", "--workers", "2"], "use --gateway-processes 2"),
+    (
+        "operators-million",
+        ["run", "--operators", "1000000"],
+        "--operators: 1,000,000 is more than 1 generator",
+    ),
     ("devices-zero", ["run", "--devices", "0"], "--devices: fleet.devices = 0 with the embedded gateway"),
     (
         "nothing-to-run",

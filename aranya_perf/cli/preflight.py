@@ -42,30 +42,33 @@ def _origin(key: str, origins: Mapping[str, str], p: Profile) -> str:
 
 
 def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None:
-    """Devices (or service clients) within what ``generators`` generator processes hold, and devices within
-    what the embedded gateway's processes serve (``limits``); the message says which flag adds processes."""
+    """Devices, operators or service clients within what ``generators`` generator processes hold, and
+    devices within what the embedded gateway's processes serve (``limits``); the message says which flag
+    adds processes."""
     if p.fleet_run:
-        key, held = "fleet.devices", max(p.fleet.devices, p.shape.spike_devices)
-        if p.shape.spike_devices > p.fleet.devices:
-            key = "shape.spike_devices"
+        sizes = {
+            "fleet.devices": p.fleet.devices,
+            "shape.spike_devices": p.shape.spike_devices,
+            "operators.count": p.operators.count,
+        }
     else:
-        key, held = "service.users", p.service.users
+        sizes = {"service.users": p.service.users}
     room = CONNECTIONS_PER_PROCESS * generators
-    if held > room:
-        need = -(-held // CONNECTIONS_PER_PROCESS)
-        raise UsageError(
-            f"{_origin(key, origins, p)}: {held:,} is more than {generators} generator process(es) hold "
-            f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use --workers {need}"
-        )
-    if p.fleet_run and p.embedded:
-        room = GATEWAY_DEVICES_PER_PROCESS * p.gateway.processes
+    for key, held in sizes.items():
         if held > room:
-            need = -(-held // GATEWAY_DEVICES_PER_PROCESS)
             raise UsageError(
-                f"{_origin(key, origins, p)}: {held:,} devices are more than {p.gateway.processes} embedded "
-                f"gateway process(es) serve (about {GATEWAY_DEVICES_PER_PROCESS:,} each): use "
-                f"--gateway-processes {need}"
+                f"{_origin(key, origins, p)}: {held:,} is more than {generators} generator process(es) hold "
+                f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use --workers "
+                f"{-(-held // CONNECTIONS_PER_PROCESS)}"
             )
+    devices = max(p.fleet.devices, p.shape.spike_devices)
+    if p.fleet_run and p.embedded and devices > GATEWAY_DEVICES_PER_PROCESS * p.gateway.processes:
+        key = "fleet.devices" if devices == p.fleet.devices else "shape.spike_devices"
+        raise UsageError(
+            f"{_origin(key, origins, p)}: {devices:,} devices are more than {p.gateway.processes} embedded "
+            f"gateway process(es) serve (about {GATEWAY_DEVICES_PER_PROCESS:,} each): use "
+            f"--gateway-processes {-(-devices // GATEWAY_DEVICES_PER_PROCESS)}"
+        )
 
 
 def check_tls(p: Profile, environ: Mapping[str, str] = os.environ) -> None:
