@@ -7,6 +7,8 @@ message that says what to do instead.
 
 from __future__ import annotations
 
+import os
+
 MAX_DURATION_S = 7 * 86400.0
 """Longest duration any flag or profile key accepts: a week, longer than any soak we run."""
 
@@ -18,6 +20,12 @@ devices held in one process, 30,000 over two workers). Above it, a run needs ``-
 GATEWAY_DEVICES_PER_PROCESS = CONNECTIONS_PER_PROCESS
 """Devices one embedded gateway process may serve (the same file-descriptor limit on its side); above it,
 ``--gateway-processes``."""
+
+
+def max_local_workers() -> int:
+    """Local Locust worker processes a run may start: 4 per CPU core. Each is a whole Python process
+    with its own event loop; more than that only shares the same cores."""
+    return 4 * (os.cpu_count() or 1)
 
 
 def format_duration(seconds: float) -> str:

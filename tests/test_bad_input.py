@@ -71,7 +71,13 @@ CASES: list[tuple[str, list[str], str]] = [
         ["run", "--devices", "1000000000"],
         "--devices: 1,000,000,000 is more than 1 generator",
     ),
+    (
+        "devices-need-remote-workers",
+        ["run", "--devices", "1000000000"],
+        "use 50000 workers (--remote-workers)",
+    ),
     ("devices-need-workers", ["run", "--devices", "30000"], "use --workers 2"),
+    ("workers-absurd", ["run", "--workers", "100000"], "--workers 100000: more than this machine's"),
     ("devices-need-gateways", ["run", "--devices", "30000", "--workers", "2"], "use --gateway-processes 2"),
     (
         "operators-million",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aranya_perf import address_map
 from aranya_perf.cli import UsageError
-from aranya_perf.limits import CONNECTIONS_PER_PROCESS, GATEWAY_DEVICES_PER_PROCESS
+from aranya_perf.limits import CONNECTIONS_PER_PROCESS, GATEWAY_DEVICES_PER_PROCESS, max_local_workers
 from aranya_perf.profiles import Profile
 from aranya_perf.targets import TLS_ENVIRONMENT, TargetError
 
@@ -41,6 +41,15 @@ def _origin(key: str, origins: Mapping[str, str], p: Profile) -> str:
     return origins.get(key) or f"{key} in {p.source}"
 
 
+def check_workers(workers: int) -> None:
+    """Local worker processes within ``limits.max_local_workers``."""
+    if workers > max_local_workers():
+        raise UsageError(
+            f"--workers {workers}: more than this machine's {os.cpu_count()} cores run (at most "
+            f"{max_local_workers()}); add workers on other machines with --remote-workers"
+        )
+
+
 def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None:
     """Devices, operators or service clients within what ``generators`` generator processes hold, and
     devices within what the embedded gateway's processes serve (``limits``); the message says which flag
@@ -56,10 +65,13 @@ def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None
     room = CONNECTIONS_PER_PROCESS * generators
     for key, held in sizes.items():
         if held > room:
+            need = -(-held // CONNECTIONS_PER_PROCESS)
+            more = (
+                f"--workers {need}" if need <= max_local_workers() else f"{need} workers (--remote-workers)"
+            )
             raise UsageError(
                 f"{_origin(key, origins, p)}: {held:,} is more than {generators} generator process(es) hold "
-                f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use --workers "
-                f"{-(-held // CONNECTIONS_PER_PROCESS)}"
+                f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use {more}"
             )
     devices = max(p.fleet.devices, p.shape.spike_devices)
     if p.fleet_run and p.embedded and devices > GATEWAY_DEVICES_PER_PROCESS * p.gateway.processes:
