@@ -180,6 +180,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("report-a-file", ["report", "{tmp}/file"], "not a directory"),
     ("report-meta-not-utf8", ["report", "{tmp}/badmeta"], "meta.json is not UTF-8 text"),
     ("compare-missing", ["compare", "{tmp}/a", "{tmp}/b"], "no such directory"),
+    (
+        "compare-out-a-file",
+        ["compare", "{tmp}/a", "{tmp}/b", "--out", "{tmp}/file"],
+        "--out {tmp}/file: {tmp}/file is",
+    ),
     ("profile-show-not-utf8", ["profile", "show", "{tmp}/latin1.toml"], "not UTF-8 text"),
     (
         "gateway-run-time-absurd",
