@@ -138,5 +138,6 @@ def probe_grpc(host: str, port: int, timeout: float) -> None:
         raise TargetNotGrpc(
             f"target does not speak gRPC in plaintext: {address} answered with TLS (set target.tls_ca)"
         )
-    said = repr(answer.decode("latin-1").splitlines()[0][:60]) if answer.strip() else "nothing (closed)"
+    lines = [line for line in answer.decode("latin-1").splitlines() if line.strip()]
+    said = repr(lines[0][:60]) if lines else "nothing (closed)"
     raise TargetNotGrpc(f"target does not speak gRPC: {address} answered HTTP/2's preface with {said}")

@@ -50,6 +50,17 @@ def check_workers(workers: int) -> None:
         )
 
 
+def check_fleet(p: Profile, origins: Mapping[str, str]) -> None:
+    """A run of scenario aranya against the embedded gateway has devices: operators call devices through
+    the gateway, and it would have none. A given target may hold another run's devices, so operators alone
+    are allowed there (and a library caller, like ``capacity``, may point operators anywhere)."""
+    if p.fleet_run and p.embedded and p.fleet.devices == 0:
+        raise UsageError(
+            f"{_origin('fleet.devices', origins, p)}: fleet.devices = 0 with the embedded gateway: operators "
+            "would have no device to call"
+        )
+
+
 def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None:
     """Devices, operators or service clients within what ``generators`` generator processes hold, and
     devices within what the embedded gateway's processes serve (``limits``); the message says which flag

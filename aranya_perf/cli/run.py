@@ -344,6 +344,7 @@ def run(args: argparse.Namespace) -> int:
     except profiles.ProfileError as exc:
         raise UsageError(str(exc)) from None
     preflight.check_out(args.out)
+    preflight.check_fleet(profile, given)
     preflight.check_workers(args.workers)
     preflight.check_sizes(profile, max(1, args.workers + args.remote_workers), given)
     preflight.check_tls(profile)

@@ -135,10 +135,6 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
         fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
-    if p.fleet_run and p.embedded and p.fleet.devices == 0:
-        # Operators call devices through the gateway: the embedded one would have none online. A given
-        # target may hold devices of another run, so operators alone are allowed there.
-        fail("fleet.devices = 0 with the embedded gateway: operators would have no device to call")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
         fail("fleet.backoff_max must not be below fleet.backoff_initial")
     if p.operators.think_max_s < p.operators.think_min_s:
