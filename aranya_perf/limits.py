@@ -12,6 +12,11 @@ import os
 MAX_DURATION_S = 7 * 86400.0
 """Longest duration any flag or profile key accepts: a week, longer than any soak we run."""
 
+MAX_PAYLOAD_BYTES = 256 * 1024 * 1024
+"""Largest payload size (``*_bytes``, ``*_size`` keys) a profile may ask for. Payloads are built in memory,
+per call and per device; 16 times the largest gRPC message (``codec.MAX_MESSAGE_BYTES``; larger ones
+travel in frames) is past any test we run, and below what would exhaust a machine by a typo."""
+
 CONNECTIONS_PER_PROCESS = 20_000
 """Devices (or service clients) one generator process may hold, each on its own connection: one process's
 file-descriptor limit on the machines we measured on (docs/benchmarks.md, "Generator capacity": 15,000

@@ -37,6 +37,7 @@ FILES: dict[str, str | bytes] = {
     "nan-slo.toml": '[[slo]]\nmetric = "p99"\nmax = nan\n',
     "no-gateway.toml": "[gateway]\nprocesses = 0\n",
     "storm.toml": "[shape]\nstorm_fraction = 2.0\n",
+    "huge-payload.toml": "[fleet]\nmetrics_bytes = 100000000000\n",
     "tls-missing.toml": '[target]\naddress = "127.0.0.1:1"\ntls_ca = "{tmp}/missing.pem"\n',
     "tls-garbage.toml": '[target]\naddress = "127.0.0.1:1"\ntls_ca = "{tmp}/garbage.pem"\n',
     "tls-no-key.toml": (
@@ -146,6 +147,11 @@ CASES: list[tuple[str, list[str], str]] = [
         "key-gateway-processes",
         ["run", "--profile", "{tmp}/no-gateway.toml"],
         "no-gateway.toml: gateway.processes",
+    ),
+    (
+        "key-payload-huge",
+        ["run", "--profile", "{tmp}/huge-payload.toml"],
+        "fleet.metrics_bytes: 100,000,000,000",
     ),
     ("key-storm-fraction", ["run", "--profile", "{tmp}/storm.toml"], "storm.toml: shape.storm_fraction"),
     # --out

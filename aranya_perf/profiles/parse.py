@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aranya_perf.limits import MAX_DURATION_S, format_duration
+from aranya_perf.limits import MAX_DURATION_S, MAX_PAYLOAD_BYTES, format_duration
 from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Call, Profile, Slo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -58,6 +58,10 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"expected a non-negative integer, got {value!r}")
+        return value
+    if kind == "bytes":
+        if read_value("count", value, key, spec) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"{value:,} bytes is more than {MAX_PAYLOAD_BYTES:,} (a typo?)")
         return value
     if kind in ("positive", "rate"):
         if (
