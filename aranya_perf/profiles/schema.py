@@ -5,8 +5,8 @@ A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
 ``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
 ``bytes`` (a count of at most ``limits.MAX_PAYLOAD_BYTES``), ``positive``, ``rate`` (a number >= 0),
-``bool``, ``str``, ``path``, ``choice`` (one of
-``metadata["choices"]``), ``durations`` (a list of durations), ``counts`` (a list of counts),
+``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations`` (a list of
+durations), ``counts`` (a list of counts),
 ``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
 ``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
 ``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
