@@ -399,3 +399,21 @@ def test_the_grpc_probe_passes_a_grpc_server(http_server: tuple[str, int]) -> No
         probe_grpc(*parse_address(gw.address), timeout=5)  # no false alarm on the reference gateway
     with pytest.raises(TargetNotGrpc, match="does not speak gRPC"):
         probe_grpc(*http_server, timeout=5)
+
+
+def test_good_tls_material_passes(pki: Path) -> None:
+    """The checks refuse what gRPC would fail on, not what it loads: a CA, and a client cert with its key."""
+    from aranya_perf import profiles
+    from aranya_perf.cli.preflight import check_pem, check_tls
+
+    given = {
+        "target.address": "127.0.0.1:1",
+        "target.tls_ca": str(pki / "ca.pem"),
+        "target.tls_cert": str(pki / "client.pem"),
+        "target.tls_key": str(pki / "client.key"),
+    }
+    check_tls(profiles.resolve("smoke", given), environ={})
+    check_tls(profiles.resolve("smoke", {"target.address": "127.0.0.1:1"}), environ={})
+    check_pem(
+        {"ca": str(pki / "ca.pem"), "cert": str(pki / "server.pem"), "key": str(pki / "server.key")}, {}
+    )
