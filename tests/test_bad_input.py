@@ -193,6 +193,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("profile-show-not-utf8", ["profile", "show", "{tmp}/latin1.toml"], "not UTF-8 text"),
     (
+        "gateway-devices-absurd",
+        ["gateway", "--listener-per-device", "--devices", "1000000000", "--run-time", "1s"],
+        "--devices 1,000,000,000: more listeners than one gateway process holds",
+    ),
+    (
         "gateway-run-time-absurd",
         ["gateway", "--run-time", "99999h"],
         "--run-time: duration '99999h' is longer",
