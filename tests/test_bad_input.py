@@ -193,6 +193,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("profile-show-not-utf8", ["profile", "show", "{tmp}/latin1.toml"], "not UTF-8 text"),
     (
+        "link-file-not-utf8",
+        ["link", "--link-file", "{tmp}/latin1.toml", "--target", "127.0.0.1:1", "--run-time", "1s"],
+        "latin1.toml: not UTF-8 text",
+    ),
+    (
         "gateway-devices-absurd",
         ["gateway", "--listener-per-device", "--devices", "1000000000", "--run-time", "1s"],
         "--devices 1,000,000,000: more listeners than one gateway process holds",
