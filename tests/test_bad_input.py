@@ -125,8 +125,21 @@ CASES: list[tuple[str, list[str], str]] = [
     ("profile-directory", ["run", "--profile", "{tmp}/"], "Is a directory"),
     ("address-map-not-utf8", ["run", "--target", "{tmp}/latin1.csv"], "latin1.csv: not UTF-8 text"),
     ("address-map-missing", ["run", "--target", "{tmp}/none.csv"], "cannot read address map"),
-    ("proto-directory", ["run", *GRPC, "--proto", "{tmp}"], "is a directory, not a .proto file"),
-    ("proto-missing", ["run", *GRPC, "--proto", "{tmp}/none.proto"], "grpc.proto: no such file"),
+    (
+        "proto-directory",
+        ["run", *GRPC, "--proto", "{tmp}"],
+        "--proto: {tmp} is a directory, not a .proto file",
+    ),
+    (
+        "import-path-a-file",
+        ["run", *GRPC, "--proto", "{tmp}/file", "--import-path", "{tmp}/file"],
+        "--import-path",
+    ),
+    (
+        "proto-missing",
+        ["run", *GRPC, "--proto", "{tmp}/none.proto"],
+        "--proto: cannot read {tmp}/none.proto: No such file",
+    ),
     # profile keys with the same problems name the key and the file
     ("key-spawn-rate-nan", ["run", "--profile", "{tmp}/nan-spawn.toml"], "nan-spawn.toml: fleet.spawn_rate"),
     ("key-arrival-rate-inf", ["run", "--profile", "{tmp}/inf-arrival.toml"], "operators.arrival_rate"),

@@ -2,8 +2,9 @@
 
 Each raises ``UsageError`` with one line naming the flag or key and where it came from (a flag,
 the profile file, the environment): the results root (``--out``), TLS material, a device address
-map's file, and sizes one process cannot hold (``limits``). Single values are checked where they
-are read (``cli.args``, ``profiles.parse``); rules across profile keys in ``profiles.validate``.
+map's file, ``.proto`` files, and sizes one process cannot hold (``limits``). Single values are
+checked where they are read (``cli.args``, ``profiles.parse``); rules across profile keys in
+``profiles.validate``.
 """
 
 from __future__ import annotations
@@ -157,3 +158,20 @@ def check_address_map(p: Profile, allow_remote: bool) -> None:
         address_map.parse(spec, allow_remote=allow_remote, prefix=p.fleet.prefix).assign(p.fleet.devices)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
+
+
+def check_protos(p: Profile, origins: Mapping[str, str]) -> None:
+    """Scenario grpc's ``.proto`` files readable files and its import paths directories, named by the flag
+    or key that gave them (protoc compiles them later)."""
+    for path in map(Path, p.grpc.proto):
+        where = _origin("grpc.proto", origins, p)
+        if path.is_dir():
+            raise UsageError(f"{where}: {path} is a directory, not a .proto file")
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise UsageError(f"{where}: cannot read {path}: {exc.strerror or exc}") from None
+    for path in map(Path, p.grpc.import_paths):
+        if not path.is_dir():
+            raise UsageError(f"{_origin('grpc.import_paths', origins, p)}: {path} is not a directory")

@@ -349,6 +349,7 @@ def run(args: argparse.Namespace) -> int:
     preflight.check_sizes(profile, max(1, args.workers + args.remote_workers), given)
     preflight.check_tls(profile)
     preflight.check_address_map(profile, args.allow_remote)
+    preflight.check_protos(profile, given)
     from aranya_perf.run.target import check_transport
 
     try:

@@ -38,8 +38,6 @@ def compile_protos(protos: Sequence[str], import_paths: Sequence[str] = ()) -> b
     """The ``FileDescriptorSet`` (imports included) of ``protos``, compiled by protoc."""
     files = [Path(p) for p in protos]
     for f in files:
-        if f.is_dir():
-            raise ServiceError(f"grpc.proto: {f} is a directory, not a .proto file")
         if not f.is_file():
             raise ServiceError(f"grpc.proto: no such file {f}")
     for d in import_paths:
