@@ -259,11 +259,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _value(args: argparse.Namespace, flag: str) -> Any:
+    """What ``flag`` was given as (None: not given)."""
+    return getattr(args, flag[2:].replace("-", "_"))
+
+
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The profile keys the given flags set (``section.field`` -> value)."""
     out: dict[str, Any] = {}
     for flag, keys, _kwargs in PROFILE_FLAGS:
-        value = getattr(args, flag[2:].replace("-", "_"))
+        value = _value(args, flag)
         if value is not None:
             out.update(dict.fromkeys(keys, value))
     return out
@@ -273,7 +278,7 @@ def origins(args: argparse.Namespace) -> dict[str, str]:
     """The profile keys the given flags set (``section.field`` -> the flag), for messages."""
     out: dict[str, str] = {}
     for flag, keys, _kwargs in PROFILE_FLAGS:
-        if getattr(args, flag[2:].replace("-", "_")) is not None:
+        if _value(args, flag) is not None:
             out.update(dict.fromkeys(keys, flag))
     return out
 
@@ -285,7 +290,7 @@ def check_scopes(args: argparse.Namespace, flags: dict[str, Any], base: profiles
     address = flags.get("target.address", base.target.address)
     from_where = "--scenario" if "run.scenario" in flags else base.source
     for flag, (scenarios, target) in FLAG_SCOPES.items():
-        if getattr(args, flag[2:].replace("-", "_")) is None:
+        if _value(args, flag) is None:
             continue
         if scenario not in scenarios:
             raise UsageError(
