@@ -134,6 +134,8 @@ def read_file(path: Path) -> AddressMap:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise TargetError(f"cannot read address map {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise TargetError(f"address map {path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix == ".toml":
         return AddressMap(str(path), tuple(_toml_entries(path, text)))
     return AddressMap(str(path), tuple(_csv_entries(path, text)))

@@ -236,6 +236,8 @@ def read_meta(run_dir: Path) -> dict[str, Any]:
         raise ResultsError(f"{path} not found: not a run directory") from None
     except OSError as exc:
         raise ResultsError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ResultsError(f"{path} is not UTF-8 text (byte {exc.start})") from None
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -216,7 +216,7 @@ def test_reflection_mode_through_a_worker(tmp_path: Path, echo_server: EchoServe
 @pytest.mark.parametrize(
     ("args", "expect"),
     [
-        (["--proto", "tests/data/none.proto", "--call", "a.B/C"], "grpc.proto: no such file tests/data/none"),
+        (["--proto", "tests/data/none.proto", "--call", "a.B/C"], "--proto: cannot read tests/data/none"),
         (["--proto", "BAD", "--call", "a.B/C"], 'protoc: bad.proto:3:25: Expected ";".'),
         (["--proto", ECHO_PROTO, "--call", "echo.v1.Echo/Nope"],
          "no method echo.v1.Echo/Nope; echo.v1.Echo has echo.v1.Echo/Bidi"),

@@ -98,7 +98,7 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
         (["--protocol", "aranya-v9"], "--protocol"),
         (["--target", "127.0.0.1:1-3", "--devices", "5"], "has 3 devices, the fleet needs 5"),
         (["--target", "127.0.0.1:30000-30010", "--devices", "5"], "operators need a control service"),
-        (["--target", "127.0.0.1:1", "--listener-per-device"], "apply to the embedded gateway only"),
+        (["--target", "127.0.0.1:1", "--listener-per-device"], "applies to the embedded gateway only"),
         (["--profile", "nope"], "no profile 'nope': shipped are"),
         (["--workers", "2", "--master-bind", "10.0.0.1:0"], "not loopback"),
     ],

@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
+
+from aranya_perf.limits import MAX_DURATION_S, format_duration
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 
 def duration(text: str) -> float:
-    """Seconds from ``30s``, ``1.5m``, ``250ms``, ``2h`` or a bare number of seconds; must be > 0."""
+    """Seconds from ``30s``, ``1.5m``, ``250ms``, ``2h`` or a bare number of seconds; must be > 0 and at most
+    ``limits.MAX_DURATION_S``."""
     m = _DURATION.match(text)
     if not m:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r} (use e.g. 30s, 2m, 500ms)")
     value = float(m.group(1)) * _UNITS[m.group(2) or "s"]
     if value <= 0:
         raise argparse.ArgumentTypeError(f"duration must be positive: {text!r}")
+    if value > MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(
+            f"duration {text!r} is longer than {format_duration(MAX_DURATION_S)}"
+        )
     return value
 
 
@@ -41,12 +49,36 @@ def count(text: str) -> int:
     return value
 
 
-def positive(text: str) -> float:
-    """A positive number."""
+def number(text: str) -> float:
+    """A finite number (``inf`` and ``nan`` are refused: no rate or size is infinite)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP port, 1 to 65535."""
+    value = count(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
+    return value
+
+
+def positive(text: str) -> float:
+    """A finite positive number."""
+    value = number(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def non_negative(text: str) -> float:
+    """A finite number >= 0."""
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, positive
+from aranya_perf.cli.preflight import check_out
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -37,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from analysis import compare_report
     from analysis.compare import CompareConfig, compare_runs
     from analysis.run_catalogue import catalogue, comparability_problems, run_dirs
+
+    if args.out is not None:
+        check_out(args.out)
 
     def warn(message: str) -> None:
         print(f"aranya-perf compare: warning: {message}", file=sys.stderr)

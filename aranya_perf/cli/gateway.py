@@ -25,8 +25,10 @@ from aranya_perf import protocol
 from aranya_perf.address_map import DEFAULT_PREFIX, DeviceAddress, device_ids, write_csv
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval
+from aranya_perf.cli.preflight import check_pem
 from aranya_perf.cli.serving import serve_until_stopped
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
+from aranya_perf.limits import GATEWAY_DEVICES_PER_PROCESS
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 if TYPE_CHECKING:
@@ -171,6 +173,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_client_ca is not None and args.tls_cert is None:
         raise UsageError("--tls-client-ca needs --tls-cert and --tls-key")
+    files = {"ca": args.tls_client_ca, "cert": args.tls_cert, "key": args.tls_key}
+    check_pem(files, {"ca": "--tls-client-ca", "cert": "--tls-cert", "key": "--tls-key"})
 
     if args.transport == "mqtt":
         if args.listener_per_device:
@@ -190,6 +194,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--broker needs --transport mqtt")
     if args.listener_per_device and not args.devices:
         raise UsageError("--listener-per-device needs --devices N")
+    if args.devices > GATEWAY_DEVICES_PER_PROCESS:
+        raise UsageError(
+            f"--devices {args.devices:,}: more listeners than one gateway process holds (about "
+            f"{GATEWAY_DEVICES_PER_PROCESS:,}); run several, each with its --device-offset"
+        )
     if args.address_map_out is not None and not args.listener_per_device:
         raise UsageError("--address-map-out needs --listener-per-device")
 

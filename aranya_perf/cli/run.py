@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aranya_perf import profiles, protocol
-from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import count, duration, interval, positive
+from aranya_perf.cli import UsageError, preflight
+from aranya_perf.cli.args import count, duration, interval, non_negative, positive
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
@@ -25,16 +25,6 @@ if TYPE_CHECKING:
     from aranya_perf.run.orchestrate import RunOutcome
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
 
 
 # flag, profile key(s), argparse keywords: each flag overrides the keys it names, when given.
@@ -81,7 +71,7 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     (
         "--arrival-rate",
         ("operators.arrival_rate",),
-        {"type": _rate, "help": "open model: operator calls per second, whatever the response time"},
+        {"type": non_negative, "help": "open model: operator calls per second, whatever the response time"},
     ),
     ("--duration", ("run.duration_s",), {"type": duration, "help": "measured window, e.g. 30s, 2m"}),
     ("--spawn-rate", ("fleet.spawn_rate",), {"type": positive, "help": "devices started per second"}),
@@ -186,6 +176,44 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
 )
 
 
+FLEET, SERVICE, GRPC, ETCD = ("aranya",), ("grpc", "etcd"), ("grpc",), ("etcd",)
+EMBEDDED, GIVEN, EITHER = "embedded", "given", "either"
+FLAG_SCOPES: dict[str, tuple[tuple[str, ...], str]] = {
+    "--scenario": (SCENARIOS, EITHER),
+    "--users": (SERVICE, EITHER),
+    "--check-perf": (ETCD, EITHER),
+    "--proto": (GRPC, EITHER),
+    "--import-path": (GRPC, EITHER),
+    "--reflection": (GRPC, EITHER),
+    "--call": (GRPC, EITHER),
+    "--devices": (FLEET, EITHER),
+    "--operators": (FLEET, EITHER),
+    "--arrival-rate": (FLEET, EITHER),
+    "--duration": (SCENARIOS, EITHER),
+    "--spawn-rate": (FLEET, EITHER),
+    "--shape": (SCENARIOS, EITHER),
+    "--seed": (SCENARIOS, EITHER),
+    "--protocol": (FLEET, EITHER),
+    "--target": (SCENARIOS, EITHER),
+    "--transport": (FLEET, EITHER),
+    "--mqtt-namespace": (FLEET, EITHER),
+    "--control": (FLEET, GIVEN),
+    "--target-metrics": (SCENARIOS, GIVEN),
+    "--link": (FLEET, EITHER),
+    "--prometheus": (SCENARIOS, EITHER),
+    "--listener-per-device": (FLEET, EMBEDDED),
+    "--gateway-processes": (FLEET, EMBEDDED),
+    "--schedule": (FLEET, EMBEDDED),
+    "--node-info-interval": (FLEET, EMBEDDED),
+    "--metrics-interval": (FLEET, EMBEDDED),
+    "--status-interval": (FLEET, EITHER),
+    "--answer-delay": (FLEET, EITHER),
+    "--gc-freeze": (SCENARIOS, EITHER),
+}
+"""Each profile flag's scope: the scenarios it applies to, and whether to the embedded target, a given
+one (``--target``), or either. A flag given outside its scope is refused, not ignored."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -235,14 +263,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _value(args: argparse.Namespace, flag: str) -> Any:
+    """What ``flag`` was given as (None: not given)."""
+    return getattr(args, flag[2:].replace("-", "_"))
+
+
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The profile keys the given flags set (``section.field`` -> value)."""
     out: dict[str, Any] = {}
     for flag, keys, _kwargs in PROFILE_FLAGS:
-        value = getattr(args, flag[2:].replace("-", "_"))
+        value = _value(args, flag)
         if value is not None:
             out.update(dict.fromkeys(keys, value))
     return out
+
+
+def origins(args: argparse.Namespace) -> dict[str, str]:
+    """The profile keys the given flags set (``section.field`` -> the flag), for messages."""
+    out: dict[str, str] = {}
+    for flag, keys, _kwargs in PROFILE_FLAGS:
+        if _value(args, flag) is not None:
+            out.update(dict.fromkeys(keys, flag))
+    return out
+
+
+def check_scopes(args: argparse.Namespace, flags: dict[str, Any], base: profiles.Profile) -> None:
+    """Refuse a flag given outside its ``FLAG_SCOPES`` (the scenario and target are the flags' over the
+    profile's ``base``)."""
+    scenario = flags.get("run.scenario", base.run.scenario)
+    address = flags.get("target.address", base.target.address)
+    from_where = "--scenario" if "run.scenario" in flags else base.source
+    for flag, (scenarios, target) in FLAG_SCOPES.items():
+        if _value(args, flag) is None:
+            continue
+        if scenario not in scenarios:
+            raise UsageError(
+                f"{flag} applies to scenario {', '.join(scenarios)}, not to {scenario} (set by {from_where})"
+            )
+        if target == EMBEDDED and address is not None:
+            raise UsageError(f"{flag} applies to the embedded gateway only, not to target {address}")
+        if target == GIVEN and address is None:
+            raise UsageError(f"{flag} applies to a given target (--target) only, not to the embedded one")
 
 
 def _master_bind(text: str, allow_remote: bool) -> tuple[str, int]:
@@ -285,10 +346,19 @@ def run(args: argparse.Namespace) -> int:
     flags = overrides(args)
     if str(flags.get("target.address", "")).startswith("mqtt://") and "target.transport" not in flags:
         flags["target.transport"] = "mqtt"  # a broker's address says how devices reach it
+    given = origins(args)
     try:
-        profile = profiles.resolve(args.profile, flags, cli_calls(args.call))
+        check_scopes(args, flags, profiles.load(args.profile))
+        profile = profiles.resolve(args.profile, flags, cli_calls(args.call), given)
     except profiles.ProfileError as exc:
         raise UsageError(str(exc)) from None
+    preflight.check_out(args.out)
+    preflight.check_fleet(profile, given)
+    preflight.check_workers(args.workers)
+    preflight.check_sizes(profile, max(1, args.workers + args.remote_workers), given)
+    preflight.check_tls(profile)
+    preflight.check_address_map(profile, args.allow_remote)
+    preflight.check_protos(profile, given)
     from aranya_perf.run.target import check_transport
 
     try:

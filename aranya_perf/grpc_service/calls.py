@@ -23,7 +23,14 @@ from aranya_perf.grpc_service.descriptors import (
 )
 from aranya_perf.grpc_service.templates import Context, Template
 from aranya_perf.profiles.schema import Call, Profile
-from aranya_perf.targets import check_target, format_address, strip_scheme, wait_reachable
+from aranya_perf.targets import (
+    check_target,
+    format_address,
+    probe_grpc,
+    strip_scheme,
+    tls_in_use,
+    wait_reachable,
+)
 
 REACH_TIMEOUT_S = 5.0
 
@@ -102,6 +109,8 @@ def prepare(p: Profile, *, allow_remote: bool) -> tuple[bytes, list[ServiceCall]
         first = strip_scheme(p.target.address.split(",")[0].strip())
         host, port = check_target(first, allow_remote=allow_remote)
         wait_reachable(host, port, timeout=REACH_TIMEOUT_S)
+        if not tls_in_use(p.target.tls_ca, p.target.tls_cert):
+            probe_grpc(host, port, timeout=REACH_TIMEOUT_S)
         data = from_reflection(format_address(host, port), tls=_tls(p))
     return data, resolve_calls(p.calls, data)
 

@@ -191,6 +191,8 @@ def load_file(path: Path) -> dict[str, LinkProfile]:
         doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise LinkProfileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise LinkProfileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise LinkProfileError(f"{path}: not valid TOML: {exc}") from None
     return from_document(doc, str(path))

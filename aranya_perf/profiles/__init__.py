@@ -64,15 +64,17 @@ def resolve(
     name_or_path: str = DEFAULT,
     overrides: Mapping[str, Any] | None = None,
     calls: tuple[Call, ...] | None = None,
+    origins: Mapping[str, str] | None = None,
 ) -> Profile:
     """The profile with command-line ``overrides`` (``{"fleet.devices": 500, ...}``) on top, validated;
-    ``calls`` (``--call``) replace its ``[[call]]`` tables when given."""
+    ``calls`` (``--call``) replace its ``[[call]]`` tables when given. ``origins`` names where overridden
+    keys came from (``{"fleet.devices": "--devices"}``), so a refusal blames the flag, not the file."""
     profile = load(name_or_path)
     if overrides:
         profile = apply(profile, overrides)
     if calls:
         profile = dataclasses.replace(profile, calls=calls)
-    validate(profile)
+    validate(profile, origins)
     return profile
 
 
@@ -92,12 +94,17 @@ def apply(profile: Profile, overrides: Mapping[str, Any]) -> Profile:
     return dataclasses.replace(profile, **changed)
 
 
-def validate(p: Profile) -> None:
-    """Rules across keys; a ``ProfileError`` naming the profile and the keys."""
+def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
+    """Rules across keys; a ``ProfileError`` naming the keys and where they came from: the flags in
+    ``origins`` (``section.field`` -> flag) that set a key the message names, else the profile file."""
     where = p.source
+    named = {_toml_name(key): flag for key, flag in (origins or {}).items()}
 
     def fail(message: str) -> None:
-        raise ProfileError(f"{where}: {message}")
+        flags = [
+            flag for key, flag in named.items() if re.search(rf"(?<![\w.]){re.escape(key)}(?!\w)", message)
+        ]
+        raise ProfileError(f"{', '.join(dict.fromkeys(flags)) or where}: {message}")
 
     if not p.fleet_run:
         if p.service.users == 0:
@@ -170,6 +177,12 @@ def validate(p: Profile) -> None:
             fail("target.link goes in front of one shared listener, or of a listener per device")
     if p.queries and not p.target.prometheus:
         fail("[[query]] tables need target.prometheus, the server to ask")
+
+
+def _toml_name(key: str) -> str:
+    """``run.duration_s`` as messages name it: ``run.duration``."""
+    section, _, field_name = key.partition(".")
+    return f"{section}.{toml_key(field_name)}"
 
 
 def _validate_etcd(p: Profile, fail: Callable[[str], None]) -> None:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from aranya_perf.limits import MAX_DURATION_S, MAX_PAYLOAD_BYTES, format_duration
 from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Call, Profile, Slo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -33,11 +35,11 @@ def toml_key(field_name: str) -> str:
 
 
 def seconds(value: Any) -> float | None:
-    """``"45s"``, ``"250ms"``, ``"2m"`` or a number of seconds; None when it is none of them."""
+    """``"45s"``, ``"250ms"``, ``"2m"`` or a finite number of seconds; None when it is none of them."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return float(value) if math.isfinite(value) else None
     if isinstance(value, str) and (m := _DURATION.match(value)):
         return float(m.group(1)) * _UNITS[m.group(2) or "s"]
     return None
@@ -50,15 +52,22 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
         if s is None or s < 0 or (kind == "duration" and s == 0):
             need = "a positive duration" if kind == "duration" else "a duration (0 = off)"
             raise ValueError(f"expected {need} like '30s', got {value!r}")
+        if s > MAX_DURATION_S:
+            raise ValueError(f"{value!r} is longer than {format_duration(MAX_DURATION_S)}")
         return s
     if kind == "count":
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"expected a non-negative integer, got {value!r}")
         return value
+    if kind == "bytes":
+        if read_value("count", value, key, spec) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"{value:,} bytes is more than {MAX_PAYLOAD_BYTES:,} (a typo?)")
+        return value
     if kind in ("positive", "rate"):
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
+            or not math.isfinite(value)
             or value < 0
             or (kind == "positive" and value == 0)
         ):
@@ -176,7 +185,7 @@ def threshold(metric: str, value: Any) -> float:
         if s is None:
             raise ValueError(f"expected a duration like '30s', got {value!r}")
         return s
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise ValueError(f"expected a non-negative number, got {value!r}")
     return float(value)
 
@@ -259,6 +268,8 @@ def read_profile(path: Path, name: str | None = None) -> Profile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

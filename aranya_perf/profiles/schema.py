@@ -4,8 +4,9 @@ A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
 ``[grpc]``, ``[gateway]``, ``[shape]``, ``[[slo]]`` and ``[[call]]``). Each field's
 ``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
-``positive``, ``rate`` (a number >= 0), ``bool``, ``str``, ``path``, ``choice`` (one of
-``metadata["choices"]``), ``durations`` (a list of durations), ``counts`` (a list of counts),
+``bytes`` (a count of at most ``limits.MAX_PAYLOAD_BYTES``), ``positive``, ``rate`` (a number >= 0),
+``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations`` (a list of
+durations), ``counts`` (a list of counts),
 ``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
 ``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
 ``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
@@ -108,10 +109,10 @@ class FleetSection:
     spawn_rate: float = _f(100.0, "positive", "devices started per second")
     prefix: str = _f("dev", "str", "device ids: PREFIX-WORKER-N (shared address) or the address map's")
     status_interval_s: float = _f(10.0, "interval", "status push period per device, 0 = off")
-    node_status_bytes: int = _f(1024, "count", "size of a NODE_INFO_GET(ALL) answer")
-    metrics_bytes: int = _f(8192, "count", "size of a metrics answer")
-    exec_stdout_bytes: int = _f(2048, "count", "default exec output size")
-    log_line_bytes: int = _f(120, "count", "log line size")
+    node_status_bytes: int = _f(1024, "bytes", "size of a NODE_INFO_GET(ALL) answer")
+    metrics_bytes: int = _f(8192, "bytes", "size of a metrics answer")
+    exec_stdout_bytes: int = _f(2048, "bytes", "default exec output size")
+    log_line_bytes: int = _f(120, "bytes", "log line size")
     pods: int = _f(2, "count", "pods each device reports")
     backoff_initial_s: float = _f(0.25, "duration", "first reconnect wait (jittered, doubles)")
     backoff_max_s: float = _f(10.0, "duration", "longest reconnect wait")
@@ -139,10 +140,10 @@ class OperatorsSection:
         {"exec": 6.0, "logs": 3.0, "port_forward": 1.0, "metrics": 1.0}, "weights",
         "relative weights of the operator calls", choices=("exec", "logs", "port_forward", "metrics")
     )  # fmt: skip
-    exec_stdout_bytes: int = _f(2048, "count", "exec output each call asks for")
+    exec_stdout_bytes: int = _f(2048, "bytes", "exec output each call asks for")
     log_tail_lines: int = _f(50, "count", "log lines each call asks for")
     forward_frames: int = _f(4, "count", "port-forward frames each call sends")
-    forward_frame_bytes: int = _f(4096, "count", "bytes per port-forward frame")
+    forward_frame_bytes: int = _f(4096, "bytes", "bytes per port-forward frame")
     pod_uid: str = _f("pod-0", "str", "pod the calls target (empty: the device host)")
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
     deadline_s: float = _f(5.0, "duration", "gRPC deadline of each call")
@@ -180,8 +181,8 @@ class EtcdSection:
         "/aranya-perf/", "str", "prefix of every key the run writes; deleted before and after it"
     )
     keys: int = _f(1000, "count", "key space the clients put and range over, each key written once before")
-    key_size: int = _f(256, "count", "bytes of each key after the prefix (etcdctl check perf: 256)")
-    value_size: int = _f(1024, "count", "bytes of each value, its first 8 the put's time (check perf: 1024)")
+    key_size: int = _f(256, "bytes", "bytes of each key after the prefix (etcdctl check perf: 256)")
+    value_size: int = _f(1024, "bytes", "bytes of each value, its first 8 the put's time (check perf: 1024)")
     watchers: int = _f(
         0, "count", "Watch streams, each holding one watch on the prefix (not scaled by the shape)"
     )

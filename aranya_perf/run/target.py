@@ -39,7 +39,9 @@ from aranya_perf.targets import (
     check_target,
     format_address,
     parse_address,
+    probe_grpc,
     strip_scheme,
+    tls_in_use,
     wait_reachable,
 )
 
@@ -203,6 +205,8 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     controls = (format_address(*check_target(control, allow_remote=allow_remote)),) if control else ()
     first = amap.shards[0] if amap.shards else amap.entries[0].address
     wait_reachable(*check_target(first, allow_remote=allow_remote), timeout=REACH_TIMEOUT_S)
+    if not tls_in_use(t.tls_ca, t.tls_cert):
+        probe_grpc(*parse_address(first), timeout=REACH_TIMEOUT_S)
     metrics = (t.metrics,) if t.metrics else ()
     return RemoteTarget(amap, controls, metrics, description=t.address)
 
@@ -259,6 +263,8 @@ def service_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     for spec in p.target.address.split(","):
         endpoints.append(format_address(*check_target(strip_scheme(spec.strip()), allow_remote=allow_remote)))
     wait_reachable(*parse_address(endpoints[0]), timeout=REACH_TIMEOUT_S)
+    if not tls_in_use(p.target.tls_ca, p.target.tls_cert):
+        probe_grpc(*parse_address(endpoints[0]), timeout=REACH_TIMEOUT_S)
     metrics = (p.target.metrics,) if p.target.metrics else ()
     return RemoteTarget(
         AddressMap(p.target.address, shards=tuple(endpoints)), (), metrics, description=p.target.address

@@ -4,7 +4,8 @@ A worker is ``aranya-perf worker --master-host H --master-port P``: a Locust ``W
 with the suite's user classes and nothing else configured. Everything about the run (the
 resolved profile, the target, the worker count) comes from the master in Locust's spawn
 messages, so the same command joins a run from another machine. A worker stops when its
-master quits, or when it has not heard from it for Locust's heartbeat timeout.
+master quits, or when it has not heard from it for Locust's heartbeat timeout; it gives up
+(``MasterUnreachable``) when it cannot reach the master within its connect timeout.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ from pathlib import Path
 from typing import IO
 
 STOP_TIMEOUT_S = 10.0
+
+
+class MasterUnreachable(RuntimeError):
+    """No Locust master answered within the worker's connect timeout."""
 
 
 class LocalWorkers:
@@ -63,8 +68,22 @@ class LocalWorkers:
             log.close()
 
 
-def run_worker(master_host: str, master_port: int) -> int:
-    """The worker side (imports Locust, which patches the process with gevent); returns an exit code."""
+def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0) -> int:
+    """The worker side (imports Locust, which patches the process with gevent); returns an exit code.
+    ``MasterUnreachable`` when nothing accepts a connection at the master's address, or the master does
+    not answer Locust's handshake, within ``connect_timeout`` seconds."""
+    import time
+
+    from aranya_perf.targets import TargetUnreachable, format_address, wait_reachable
+
+    address = format_address(master_host, master_port)
+    started = time.monotonic()
+    try:  # before Locust is imported: its import alone takes seconds
+        wait_reachable(master_host, master_port, timeout=connect_timeout, what="Locust master")
+    except TargetUnreachable as exc:
+        raise MasterUnreachable(str(exc)) from None
+
+    import gevent
     from locust.env import Environment
 
     from aranya_perf.gc_policy import collect_and_freeze
@@ -74,7 +93,13 @@ def run_worker(master_host: str, master_port: int) -> int:
     from loadtests.settings import settings_for
 
     env = Environment(user_classes=all_user_classes())
-    runner = env.create_worker_runner(master_host, master_port)
+    # Locust retries its handshake for minutes; a port that accepts but is no master ends here.
+    remaining = max(1.0, connect_timeout - (time.monotonic() - started))
+    try:
+        with gevent.Timeout(remaining):
+            runner = env.create_worker_runner(master_host, master_port)
+    except gevent.Timeout:
+        raise MasterUnreachable(f"{address} accepts connections but no Locust master answered") from None
     distributed.install_worker(env)
 
     def freeze(**_kw: object) -> None:
