@@ -234,10 +234,11 @@ def _judge(
     slo_doc = slo_rules.slo_json(slo_results, run_dir.name)
     results.atomic_write_json(run_dir / RunFiles.SLO, slo_doc)
     results.atomic_write_text(run_dir / RunFiles.SLO_JUNIT, slo_rules.junit_xml(slo_results, run_dir.name))
-    written = [events.write("slo", **asdict(r)) for r in slo_results]
+    for r in slo_results:
+        events.write("slo", **asdict(r))
     for o in outages(data):
         at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
-        written.append(events.write("outage", what=o.what, detail=o.detail, **at))
+        events.write("outage", what=o.what, detail=o.detail, **at)
     summary = summary_rows(data)
     total = summary[summary["name"] == "Aggregated"]
     requests = int(total["count"].iloc[0]) if len(total) else 0
@@ -252,7 +253,7 @@ def _judge(
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
     )
-    written.append(events.write("run_end", status=verdict.status, reasons=list(verdict.reasons)))
+    events.write("run_end", status=verdict.status, reasons=list(verdict.reasons))
     meta.update(status=verdict.status, reason=verdict.reason, finished_at=results.utc_now_iso())
     meta["summary"] = {
         "requests": requests,
@@ -263,7 +264,7 @@ def _judge(
         "generator_per_device": device_costs(data.resources, data.timeline, meta),
     }
     results.write_meta(run_dir, meta)
-    report = write_run_report(judged(data, meta, slo_doc, written))
+    report = write_run_report(judged(data))
     table = format_summary_table(summary)
     lines = [r.line() for r in slo_results]
     reason = f" ({verdict.reason})" if verdict.reason else ""
