@@ -76,7 +76,7 @@ def judged(data: RunData) -> RunData:
     events, events_problem = _read_events(run_dir)
     slo, slo_problem = _read_slo(run_dir)
     problems = {n: p for n, p in data.problems.items() if n not in (RunFiles.EVENTS, RunFiles.SLO)}
-    problems.update(_found(events=events_problem, slo=slo_problem))
+    problems.update(_present({RunFiles.EVENTS: events_problem, RunFiles.SLO: slo_problem}))
     return dataclasses.replace(
         data,
         meta=meta,
@@ -124,11 +124,14 @@ def load_run(run_dir: Path) -> RunData:
     events, events_problem = _read_events(run_dir)
     slo, slo_problem = _read_slo(run_dir)
     problems.update(text_problems(run_dir))
+    intervals_problem = _lines_problem(run_dir, RunFiles.LATENCY_INTERVALS, len(intervals), header=1)
     problems.update(
-        _found(
-            intervals=_lines_problem(run_dir, RunFiles.LATENCY_INTERVALS, len(intervals), header=1),
-            events=events_problem,
-            slo=slo_problem,
+        _present(
+            {
+                RunFiles.LATENCY_INTERVALS: intervals_problem,
+                RunFiles.EVENTS: events_problem,
+                RunFiles.SLO: slo_problem,
+            }
         )
     )
     history = rf.read_history(run_dir, t0)
@@ -171,9 +174,8 @@ def _why(path: Path, exc: Exception) -> str:
     return str(exc).replace(f"{path}: ", "").replace(str(path), path.name)
 
 
-def _found(**problems: str | None) -> dict[str, str]:
-    names = {"intervals": RunFiles.LATENCY_INTERVALS, "events": RunFiles.EVENTS, "slo": RunFiles.SLO}
-    return {names[key]: problem for key, problem in problems.items() if problem}
+def _present(problems: dict[str, str | None]) -> dict[str, str]:
+    return {name: problem for name, problem in problems.items() if problem}
 
 
 def _lines_problem(run_dir: Path, name: str, parsed: int, *, header: int) -> str | None:

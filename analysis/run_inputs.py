@@ -20,7 +20,7 @@ from pathlib import Path
 from analysis import run_frames as rf
 from aranya_perf.results import RunFiles
 
-OK, EMPTY, MISSING, UNREADABLE = "ok", "empty", "missing", "unreadable"
+OK, MISSING, UNREADABLE = "ok", "missing", "unreadable"
 _NOT_A_NUMBER = {"", "N/A", "NA", "NaN", "nan", "None", "null"}
 _FILES_LINE = re.compile(r"^- (?P<name>[^:\s]+): (?P<state>ok|empty|missing|unreadable)\b", re.MULTILINE)
 
