@@ -50,14 +50,16 @@ def run(args: argparse.Namespace) -> int:
     except ResultsError as exc:
         raise UsageError(str(exc)) from None
     for name, state in data.missing.items():
-        problem = data.problems.get(name)
-        print(f"aranya-perf report: warning: {run_dir / name}: {state}{f': {problem}' if problem else ''}",
-              file=sys.stderr)  # fmt: skip
+        detail = f"{state}: {data.problems[name]}" if name in data.problems else state
+        print(f"aranya-perf report: warning: {run_dir / name}: {detail}", file=sys.stderr)
     decision = rerender(recorded_states(run_dir / REPORT_MD), data.file_states)
     if not decision.write:
         lost = ", ".join(decision.lost)
         raise UsageError(f"kept the existing {run_dir / REPORT_MD}: rendering it again would lose {lost}")
-    md_path = write_run_report(data)
+    try:
+        md_path = write_run_report(data)
+    except OSError as exc:
+        raise UsageError(f"cannot write the report: {exc}") from None
     # stdout carries only the path (scriptable); the human summary goes to stderr.
     if not args.quiet:
         print(format_summary_table(summary_rows(data)), file=sys.stderr)
