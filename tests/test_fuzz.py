@@ -35,6 +35,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 FUZZ = settings.get_profile("fuzz")
+# The suite's 180 s per test, stretched for long local runs (about 1 ms an example on a quiet machine).
+pytestmark = pytest.mark.timeout(180 + FUZZ_EXAMPLES // 10)
 
 VERSIONS = [protocol.get(name) for name in protocol.NAMES]
 UINT64 = st.integers(0, 2**64 - 1)
