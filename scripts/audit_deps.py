@@ -34,15 +34,15 @@ def verdict(returncode: int, stdout: str, stderr: str) -> tuple[int, list[str]]:
         return 0, [f"dependency audit could not run: {why}"]
     findings = [_finding(d, v) for d in deps for v in d.get("vulns") or []]
     if findings:
-        return 1, [f"dependency audit: {len(findings)} known vulnerabilities", *findings]
+        return 1, [f"dependency audit failed: known vulnerabilities: {len(findings)}", *findings]
     skipped = [d for d in deps if d.get("skip_reason")]
     audited = len(deps) - len(skipped)
     if not audited:
         first = skipped[0]["skip_reason"] if skipped else "no packages"
         why = f"the vulnerability service knew none of the {len(deps)} packages ({first})"
         return 0, [f"dependency audit could not run: {why}"]
-    unknown = f" ({len(skipped)} more not known to the service)" if skipped else ""
-    return 0, [f"dependency audit: no known vulnerabilities in {audited} packages{unknown}"]
+    unknown = f", {len(skipped)} not known to the service" if skipped else ""
+    return 0, [f"dependency audit: no known vulnerabilities ({audited} packages audited{unknown})"]
 
 
 def _finding(dep: dict, vuln: dict) -> str:

@@ -75,14 +75,14 @@ def test_audit_verdicts() -> None:
     code, lines = verdict(1, json.dumps(vulnerable), "")
     assert code == 1
     assert lines == [
-        "dependency audit: 1 known vulnerabilities",
+        "dependency audit failed: known vulnerabilities: 1",
         "requests 2.19.0: PYSEC-2018-28 (CVE-2018-18074; fixed in 2.20.0)",
     ]
 
     clean = {"dependencies": [{"name": "idna", "version": "3.10", "vulns": []}], "fixes": []}
     assert verdict(0, json.dumps(clean), "") == (
         0,
-        ["dependency audit: no known vulnerabilities in 1 packages"],
+        ["dependency audit: no known vulnerabilities (1 packages audited)"],
     )
 
     # What pip-audit prints behind a package mirror: every package skipped, "No known vulnerabilities found".
@@ -95,7 +95,7 @@ def test_audit_verdicts() -> None:
     assert lines[0].startswith("dependency audit could not run: the vulnerability service knew none of the 2")
     partly = json.dumps({"dependencies": [unknown, clean["dependencies"][0]], "fixes": []})
     assert verdict(0, partly, "")[1] == [
-        "dependency audit: no known vulnerabilities in 1 packages (1 more not known to the service)"
+        "dependency audit: no known vulnerabilities (1 packages audited, 1 not known to the service)"
     ]
 
     traceback = "Traceback (most recent call last):\n  ...\nrequests.exceptions.ConnectionError: no route\n"
@@ -111,9 +111,9 @@ def test_audit_without_its_service_says_so_in_one_line(tmp_path: Path) -> None:
     requirements.write_text("idna==3.10\n")
     env = {
         **os.environ,
-        "HTTPS_PROXY": "http://127.0.0.1:9",
-        "HTTP_PROXY": "http://127.0.0.1:9",
+        **{name: "http://127.0.0.1:9" for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy")},
         "NO_PROXY": "",
+        "no_proxy": "",
     }
     done = subprocess.run(
         [sys.executable, str(AUDIT), "-r", str(requirements), "--no-deps", "--disable-pip"],
