@@ -9,7 +9,6 @@ else the run's start, so ``elapsed_s`` columns line up with the profile's shape.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import pandas as pd
 from hdrh.histogram import HdrHistogram
 
 from analysis import run_frames as rf
+from analysis.run_inputs import file_states, lines_problem, text_problems
 from analysis.run_summary import load_meta, run_duration
 from aranya_perf.judge.measured import Measured
 from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
@@ -51,6 +51,8 @@ class RunData:
     slo: dict[str, Any] | None = None
     """slo.json, when the run has judged itself."""
     file_states: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
+    """Present but damaged files -> why (``analysis.run_inputs``)."""
     duration: float | None = None
 
     @property
@@ -89,28 +91,46 @@ def _t0(meta: dict[str, Any] | None, run_dir: Path) -> float | None:
 
 
 def load_run(run_dir: Path) -> RunData:
-    """Read ``run_dir``; ``ResultsError`` only when it is not a directory or meta.json is corrupt/too new."""
+    """Read ``run_dir``; ``ResultsError`` only when it is not a directory or meta.json is corrupt/too new.
+
+    A data file that is present but damaged is read as what its reader can use, and named in
+    ``problems`` (with ``file_states`` ``unreadable``)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ResultsError(f"{run_dir} is not a directory")
     meta = load_meta(run_dir)
     t0 = _t0(meta, run_dir)
+    problems: dict[str, str] = {}
     profile = None
     if (run_dir / RunFiles.PROFILE).is_file():
-        with contextlib.suppress(ProfileError):  # an unreadable profile.toml: report without its shape
+        try:  # an unreadable profile.toml: report without its shape
             profile = read_profile(run_dir / RunFiles.PROFILE)
+        except ProfileError as exc:
+            problems[RunFiles.PROFILE] = _why(run_dir / RunFiles.PROFILE, exc)
     histograms: dict[str, HdrHistogram] = {}
     hdr_failures: dict[str, int] = {}
     if rf.file_state(run_dir, RunFiles.LATENCY_HDR) == "ok":
-        with contextlib.suppress(ResultsError):
+        try:
             histograms = load_histograms(run_dir)
             hdr_failures = load_failures(run_dir)
+        except ResultsError as exc:
+            problems[RunFiles.LATENCY_HDR] = _why(run_dir / RunFiles.LATENCY_HDR, exc)
+    intervals = load_intervals(run_dir / RunFiles.LATENCY_INTERVALS)
+    events, events_problem = _read_events(run_dir)
+    slo, slo_problem = _read_slo(run_dir)
+    problems.update(text_problems(run_dir))
+    intervals_problem = _lines_problem(run_dir, RunFiles.LATENCY_INTERVALS, len(intervals), header=1)
+    problems.update(
+        _present(
+            {
+                RunFiles.LATENCY_INTERVALS: intervals_problem,
+                RunFiles.EVENTS: events_problem,
+                RunFiles.SLO: slo_problem,
+            }
+        )
+    )
     history = rf.read_history(run_dir, t0)
     resources = rf.read_resources(run_dir, t0)
-    timeline = read_timeline(run_dir, t0)
-    states = {name: rf.file_state(run_dir, name) for name in rf.RUN_FILES}
-    if profile is not None and not profile.fleet_run and not profile.target.metrics:
-        states.pop(RunFiles.GATEWAY_METRICS, None)  # a service run has no gateway metrics unless asked
     return RunData(
         run_dir=run_dir,
         meta=meta,
@@ -123,32 +143,64 @@ def load_run(run_dir: Path) -> RunData:
         latency=rf.read_latency(run_dir),
         histograms=histograms,
         hdr_failures=hdr_failures,
-        intervals=load_intervals(run_dir / RunFiles.LATENCY_INTERVALS),
-        timeline=timeline,
+        intervals=intervals,
+        timeline=read_timeline(run_dir, t0),
         resources=resources,
         gateway_metrics=rf.read_gateway_metrics(run_dir),
-        events=read_events(run_dir / RunFiles.EVENTS),
-        missing={n: s for n, s in states.items() if s != "ok"},
-        slo=_read_json(run_dir / RunFiles.SLO),
-        file_states=states,
+        events=events,
+        slo=slo,
+        problems=problems,
+        **_states(run_dir, profile, problems),
         duration=run_duration(meta, history["Timestamp"], resources["timestamp"]),
     )
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def _states(run_dir: Path, profile: Profile | None, problems: dict[str, str]) -> dict[str, Any]:
+    """``file_states`` and ``missing`` of a RunData."""
+    names = dict(rf.RUN_FILES)
+    if profile is not None and not profile.fleet_run and not profile.target.metrics:
+        names.pop(RunFiles.GATEWAY_METRICS, None)  # a service run has no gateway metrics unless asked
+    states = file_states(run_dir, names, problems)
+    return {"file_states": states, "missing": {n: s for n, s in states.items() if s != "ok"}}
+
+
+def _why(path: Path, exc: Exception) -> str:
+    """A reader's error without the path it names (the report is the same wherever its directory is)."""
+    return str(exc).replace(f"{path}: ", "").replace(str(path), path.name)
+
+
+def _present(problems: dict[str, str | None]) -> dict[str, str]:
+    return {name: problem for name, problem in problems.items() if problem}
+
+
+def _lines_problem(run_dir: Path, name: str, parsed: int, *, header: int) -> str | None:
+    if rf.file_state(run_dir, name) != "ok":
+        return None
+    return lines_problem(run_dir / name, parsed, header=header)
+
+
+def _read_events(run_dir: Path) -> tuple[list[dict[str, Any]], str | None]:
+    events = read_events(run_dir / RunFiles.EVENTS)
+    return events, _lines_problem(run_dir, RunFiles.EVENTS, len(events), header=0)
+
+
+def _read_slo(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """slo.json, and why a present one is unreadable."""
+    path = run_dir / RunFiles.SLO
+    if rf.file_state(run_dir, RunFiles.SLO) != "ok":
+        return None, None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return doc if isinstance(doc, dict) else None
-
-
-TIMELINE_TEXT = ("phase",)
+    except (OSError, ValueError) as exc:
+        return None, f"not JSON ({exc})"
+    if not isinstance(doc, dict):
+        return None, "not a JSON object"
+    return doc, None
 
 
 def read_timeline(run_dir: Path, t0: float | None = None) -> pd.DataFrame:
     """``timeline.csv`` with ``elapsed_s`` recomputed against ``t0`` (when given)."""
-    frame = rf.read_csv(Path(run_dir) / RunFiles.TIMELINE, TIMELINE_COLUMNS, TIMELINE_TEXT)
+    frame = rf.read_csv(Path(run_dir) / RunFiles.TIMELINE, TIMELINE_COLUMNS, rf.TIMELINE_TEXT)
     frame = frame.dropna(subset=["timestamp"]).reset_index(drop=True)
     if t0 is not None:
         frame["elapsed_s"] = frame["timestamp"] - t0

@@ -23,7 +23,7 @@ import pandas as pd
 
 from aranya_perf.measure.latency import LATENCY_COLUMNS, latency_frame, load_histograms
 from aranya_perf.measure.resources import RESOURCE_COLUMNS
-from aranya_perf.results import ResultsError, RunFiles, read_meta
+from aranya_perf.results import TIMELINE_COLUMNS, ResultsError, RunFiles, read_meta
 
 # File names are RunFiles'; these aliases keep the readers' names short.
 STATS_CSV = RunFiles.STATS
@@ -98,6 +98,18 @@ _FAILURES_TEXT = ("Method", "Name", "Error", "First Seen", "Last Seen")
 _EXCEPTIONS_TEXT = ("Message", "Traceback", "Nodes")
 _RESOURCES_TEXT = ("process",)
 _LATENCY_TEXT = ("request_type", "name")
+TIMELINE_TEXT = ("phase",)
+
+# Every CSV of a run: (its documented columns, those of them holding text); the others hold numbers.
+CSV_LAYOUTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    STATS_CSV: (STATS_COLUMNS, _STATS_TEXT),
+    HISTORY_CSV: (HISTORY_COLUMNS, _STATS_TEXT),
+    FAILURES_CSV: (FAILURES_COLUMNS, _FAILURES_TEXT),
+    EXCEPTIONS_CSV: (EXCEPTIONS_COLUMNS, _EXCEPTIONS_TEXT),
+    LATENCY_CSV: (LATENCY_COLUMNS, _LATENCY_TEXT),
+    RunFiles.TIMELINE: (TIMELINE_COLUMNS, TIMELINE_TEXT),
+    RESOURCES_CSV: (RESOURCE_COLUMNS, _RESOURCES_TEXT),
+}
 
 
 def file_state(run_dir: Path, name: str) -> str:

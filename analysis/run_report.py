@@ -25,6 +25,7 @@ from analysis import etcd_report, run_plots
 from analysis import run_frames as rf
 from analysis.outages import outages
 from analysis.run_data import RunData, load_run
+from analysis.run_inputs import files_line
 from analysis.run_summary import (
     SUMMARY_HEADERS,
     TOP_FAILURES,
@@ -491,7 +492,10 @@ def write_run_report(run: RunData | Path) -> Path:
         doc.table(_run_table(meta, duration))
 
     doc.h2("Files")
-    doc.ul(f"{name}: {data.file_states.get(name, 'missing')} ({what})" for name, what in rf.RUN_FILES.items())
+    doc.ul(
+        files_line(name, data.file_states.get(name, "missing"), what, data.problems.get(name))
+        for name, what in rf.RUN_FILES.items()
+    )
 
     md_path = run_dir / REPORT_MD
     atomic_write_text(md_path, doc.to_markdown())

@@ -574,5 +574,5 @@ def run_warnings(
         out.append(f"{n} exception(s) were raised inside Locust users (see {rf.EXCEPTIONS_CSV}).")
     if missing:
         listed = ", ".join(f"{name} ({state})" for name, state in missing.items())
-        out.append(f"Missing or empty result files: {listed}.")
+        out.append(f"Missing, empty or unreadable result files: {listed}.")
     return out

@@ -178,7 +178,7 @@ def test_report_files_plots_and_html(full_run: Path) -> None:
     assert "Only 3 samples for grpc PortForward" in md
     assert "100 of 1403 requests failed" in md
     assert "DEADLINE_EXCEEDED" in md
-    (missing_line,) = [line for line in md.splitlines() if "Missing or empty" in line]
+    (missing_line,) = [line for line in md.splitlines() if "Missing, empty or unreadable" in line]
     assert "latency.csv" not in missing_line and "locust_stats.csv" not in missing_line  # only AROUND ones
     assert "| Devices online | - | 3 |" in md
     for expected in ("kind=CMD_POD_CTR_EXEC | 1000", "kind=CMD_POD_CTR_LOGS | 200", "| Rejects | - | 5 |"):
@@ -208,7 +208,7 @@ def test_partial_run_with_only_meta(tmp_path: Path) -> None:
     md_path = write_run_report(run_dir)
     md = md_path.read_text()
     assert "Run status is 'running'" in md
-    assert "Missing or empty result files:" in md and "resources.csv (missing)" in md
+    assert "Missing, empty or unreadable result files:" in md and "resources.csv (missing)" in md
     assert "No request data" in md and "No resource samples" in md
     assert (run_dir / "report.html").is_file()
     assert not list((run_dir / "plots").glob("*.png"))

@@ -446,7 +446,10 @@ def _load(path: Path) -> tuple[dict[str, HdrHistogram], dict[str, int]]:
             hists[key] = HdrHistogram.decode(blob)
         except Exception as exc:  # hdrh raises assorted types (TypeError, zlib.error, its own)
             raise ResultsError(f"{path}: histogram {key!r} does not decode: {exc}") from None
-    failures = {k: int(v) for k, v in (doc.get("failures") or {}).items()}
+    try:
+        failures = {k: int(v) for k, v in (doc.get("failures") or {}).items()}
+    except (AttributeError, TypeError, ValueError):
+        raise ResultsError(f"{path}: failures is not an object of counts") from None
     return hists, failures
 
 
