@@ -139,7 +139,16 @@ class OperatorsSection:
     forward_frame_bytes: int = _f(4096, "count", "bytes per port-forward frame")
     pod_uid: str = _f("pod-0", "str", "pod the calls target (empty: the device host)")
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
-    deadline_s: float = _f(30.0, "duration", "gRPC deadline of each call")
+    deadline_s: float = _f(30.0, "duration", "deadline of each call")
+    api: str = _f(
+        "control", "choice", "how operators reach devices: the reference gateway's control service, or "
+        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server)",
+        choices=("control", "kubernetes"),
+    )  # fmt: skip
+    route: str = _f(
+        "api", "choice", "api kubernetes: through the API server, or straight to each virtual node's kubelet "
+        "paths", choices=("api", "kubelet")
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
