@@ -7,6 +7,8 @@ on the face, sessions per command kind) must equal Locust's.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 import gevent
@@ -33,7 +35,7 @@ from loadtests.kube_operators import (
 from loadtests.operators import ArrivalUser, OperatorUser
 from loadtests.scenarios import wanted_classes
 from loadtests.settings import configure
-from tests.helpers import gateway_process
+from tests.helpers import gateway_process, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -119,3 +121,53 @@ def test_an_unusable_kubeconfig_is_one_line(tmp_path: Path) -> None:
         load_kubeconfig(bad)
     with pytest.raises(KubeConfigError, match="unknown operator route"):
         load_kubeconfig(bad, "ssh")
+
+
+def test_run_goes_through_the_kubernetes_face(tmp_path: Path) -> None:
+    kubeconfig = tmp_path / "kc"
+    args = ["--devices", "8", "--operators", "2", "--arrival-rate", "4", "--duration", "8s"]
+    args += [
+        "--operator-api",
+        "kubernetes",
+        "--kubeconfig-out",
+        str(kubeconfig),
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    proc = run_cli("run", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = (tmp_path / "out").iterdir()
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "ok" and meta["summary"]["failures"] == 0
+    assert meta["target"]["operators"] == "kubernetes api" and meta["target"]["kube"]
+    report = (run_dir / "report.md").read_text()
+    assert f"| Operators through | kubernetes api ({meta['target']['kube']}) |" in report
+    rows = re.findall(
+        r"^\| (kube|device|control) \| ([\w: ]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M
+    )
+    kube = {name: int(generator) for side, name, _, generator, _ in rows if side == "kube"}
+    assert set(kube) >= {"kube exec", "kube logs", "kube portforward", "kube metrics", "kube list"}
+    assert all(n > 0 for n in kube.values()), kube
+    assert not any(side == "control" and name != "Drain" for side, name, *_ in rows), rows
+    assert all(gateway == generator for _, _, gateway, generator, _ in rows), rows
+    # The kubeconfig went where asked and held the face's token while the run lasted.
+    assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(kubeconfig.read_text())["contexts"][0]["context"]["namespace"] == "edge"
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--target", "127.0.0.1:1", "--operator-api", "kubernetes"], "needs --kubeconfig"),
+        (
+            ["--target", "127.0.0.1:1", "--operator-api", "kubernetes", "--kubeconfig", "/nonexistent"],
+            "kubeconfig",
+        ),
+        (["--operator-route", "ssh"], "--operator-route"),
+    ],
+)
+def test_bad_kubernetes_options_are_one_line(tmp_path: Path, args: list[str], expect: str) -> None:
+    proc = run_cli("run", *args, "--out", str(tmp_path), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and expect in lines[0], proc.stderr

@@ -118,6 +118,36 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         {"metavar": "HOST:PORT", "help": "control service the operators call (default: the target's own)"},
     ),
     (
+        "--operator-api",
+        ("operators.api",),
+        {
+            "choices": ("control", "kubernetes"),
+            "help": "how operators reach devices: the gateway's control service, or kubectl's paths "
+            "(the embedded gateway's Kubernetes face, or --kubeconfig's cluster)",
+        },
+    ),
+    (
+        "--operator-route",
+        ("operators.route",),
+        {
+            "choices": ("api", "kubelet"),
+            "help": "kubernetes: through the API server, or to the kubelet paths",
+        },
+    ),
+    (
+        "--kubeconfig",
+        ("target.kubeconfig",),
+        {"metavar": "PATH", "help": "with --target: the cluster's kubeconfig for the Kubernetes operators"},
+    ),
+    (
+        "--kubeconfig-out",
+        ("gateway.kubeconfig_out",),
+        {
+            "metavar": "PATH",
+            "help": "embedded: write the gateway's Kubernetes kubeconfig there during the run",
+        },
+    ),
+    (
         "--target-metrics",
         ("target.metrics",),
         {"metavar": "HOST:PORT", "help": "Prometheus endpoint of --target"},

@@ -71,6 +71,10 @@ class TargetSection:
     metrics: str | None = _f(
         None, "str", "Prometheus endpoint HOST:PORT of the target, snapshotted at the end"
     )
+    kubeconfig: str | None = _f(
+        None, "str", "kubeconfig of the cluster the Kubernetes operators use (operators.api kubernetes "
+        "with an address; the embedded gateway writes its own)"
+    )  # fmt: skip
     protocol: str = _f(
         protocol.DEFAULT, "choice", "protocol version the devices speak", choices=protocol.NAMES
     )
@@ -242,6 +246,10 @@ class GatewaySection:
     )
     stall_s: float = _f(0.0, "interval", "ground truth: how long it stays frozen")
     gc_freeze: bool = _f(True, "bool", "freeze long-lived objects out of the gateway's garbage collector")
+    kubeconfig_out: str | None = _f(
+        None, "str", "write the Kubernetes face's kubeconfig here while the run lasts, instead of the run "
+        "directory (the face is served with operators.api kubernetes or this set)"
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
