@@ -29,7 +29,7 @@ from aranya_perf.gateway import parse_metrics
 from aranya_perf.gateway.process import GatewayProcess
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from tests.gateway_fakes import LoopThread
-from tests.helpers import gateway_process
+from tests.helpers import gateway_process, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -238,3 +238,18 @@ def test_node_metrics_through_the_proxy_and_the_kubelet_path(face: tuple[Gateway
         while chunk := s.recv(65536):
             raw += chunk
     assert raw.startswith(b"HTTP/1.1 200") and f'"nodeName": "{DEVICES[2]}"'.encode() in raw
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (["--kubeconfig-out", "/tmp/x"], "--kubeconfig-out needs --kube-listen"),
+        (["--kube-listen", "10.1.2.3:0"], "not loopback"),
+        (["--kube-listen", "nowhere"], "--kube-listen"),
+    ],
+)
+def test_bad_kube_options_are_one_line(args: list[str], expect: str) -> None:
+    proc = run_cli("gateway", *args, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in proc.stderr and expect in lines[0], proc.stderr
