@@ -37,10 +37,12 @@ import gevent.event
 from locust import task
 
 from aranya_perf import kube_channels as ch
+from aranya_perf.gateway.kube_objects import HOST_CONTAINER
 from aranya_perf.profiles.schema import OperatorsSection
+from aranya_perf.targets import TargetError
 from loadtests.engine import TaskHandle
 from loadtests.grpc_user import GrpcUser
-from loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, _mix
+from loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, call_mix
 
 REQUEST_TYPE = "kube"
 CALL_NAMES = {
@@ -51,7 +53,6 @@ CALL_NAMES = {
 }
 LIST_NAME = "kube list"
 ROUTES = ("api", "kubelet")
-HOST_CONTAINER = "host"
 FORWARD_PORT = 8080
 KUBECONFIG_OPTION = "aranya_perf_kubeconfig"
 """The master's parsed option: ``PATH`` or ``PATH#kubelet`` (the route), copied to every worker."""
@@ -59,8 +60,8 @@ _TARGET_ATTR = "_aranya_perf_kube_target"
 CLOSED_POLL_S = 0.1
 
 
-class KubeConfigError(ValueError):
-    """A kubeconfig this suite cannot use; one line."""
+class KubeConfigError(TargetError):
+    """A kubeconfig this suite cannot use; one line (a user's start reports it as a setup failure)."""
 
 
 @dataclass(frozen=True)
@@ -360,7 +361,7 @@ class KubeOperatorUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self.controls = _KubeControls(self)
-        self._keys, self._weights = _mix(self.settings.profile.operators)
+        self._keys, self._weights = call_mix(self.settings.profile.operators)
         self._finished = gevent.event.AsyncResult()
         self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
 

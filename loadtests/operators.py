@@ -129,7 +129,7 @@ def _failure(exc: Exception) -> Exception:
     return RpcFailure.of(exc) if isinstance(exc, aio.AioRpcError) else exc
 
 
-def _mix(ops: OperatorsSection) -> tuple[list[str], list[float]]:
+def call_mix(ops: OperatorsSection) -> tuple[list[str], list[float]]:
     keys = [k for k, w in ops.mix.items() if w > 0]
     return keys, [ops.mix[k] for k in keys]
 
@@ -169,7 +169,7 @@ class OperatorUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self.controls = _Controls(self)
-        self._keys, self._weights = _mix(self.settings.profile.operators)
+        self._keys, self._weights = call_mix(self.settings.profile.operators)
         self._devices: list[list[str]] = [[] for _ in self.controls.calls]
         self._listed_at = [float("-inf")] * len(self.controls.calls)
 
@@ -257,7 +257,7 @@ class ArrivalScheduler:
         self.window = user.window
         self.calls = user.controls.calls
         self.devices: list[list[str]] = [[] for _ in self.calls]
-        self._keys, self._weights = _mix(self.ops)
+        self._keys, self._weights = call_mix(self.ops)
         self._rng = random.Random(self.profile.run.seed)
 
     def rate_at(self, t: float) -> float:

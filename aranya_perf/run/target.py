@@ -238,12 +238,9 @@ def _check_kubeconfig(p: Profile, *, allow_remote: bool) -> None:
         )
     from urllib.parse import urlsplit
 
-    from loadtests.kube_operators import KubeConfigError, load_kubeconfig
+    from loadtests.kube_operators import load_kubeconfig
 
-    try:
-        kube = load_kubeconfig(p.target.kubeconfig, p.operators.route)
-    except KubeConfigError as exc:
-        raise TargetError(str(exc)) from None
+    kube = load_kubeconfig(p.target.kubeconfig, p.operators.route)  # KubeConfigError is a TargetError
     server = urlsplit(kube.server)
     port = server.port or (443 if server.scheme == "https" else 80)
     check_target(format_address(server.hostname or "", port), allow_remote=allow_remote)
