@@ -315,10 +315,11 @@ def run(args: argparse.Namespace) -> int:
         profile = profiles.resolve(args.profile, flags, cli_calls(args.call))
     except profiles.ProfileError as exc:
         raise UsageError(str(exc)) from None
-    from aranya_perf.run.target import check_transport
+    from aranya_perf.run.target import check_operator_api, check_transport
 
     try:
         check_transport(profile)
+        check_operator_api(profile)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)

@@ -159,6 +159,18 @@ BROKER_SETTLE_S = 2.5
 have passed, so a value can be up to 2 s old."""
 
 
+def check_operator_api(p: Profile) -> None:
+    """Combinations the Kubernetes operators and face cannot serve (yet): ``TargetError`` with one line."""
+    kube = p.operators.api == "kubernetes"
+    if p.target.address is None:
+        if (kube or p.gateway.kubeconfig_out) and p.gateway.processes > 1:
+            raise TargetError("the Kubernetes face is served by one gateway process only (not yet several)")
+    elif p.gateway.kubeconfig_out:
+        raise TargetError("--kubeconfig-out is the embedded gateway's; against --target give --kubeconfig")
+    if kube and p.target.transport == "mqtt":
+        raise TargetError("Kubernetes operators with devices over MQTT are not supported yet")
+
+
 def check_transport(p: Profile) -> None:
     """Combinations of the profile the transport cannot serve: ``TargetError`` with one line."""
     t, g = p.target, p.gateway
@@ -250,8 +262,6 @@ def _remote_broker(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     t = p.target
     assert t.address is not None
     broker = format_address(*check_target(t.address.removeprefix(MQTT_SCHEME), allow_remote=allow_remote))
-    if p.operators.api == "kubernetes":
-        raise TargetError("Kubernetes operators against an MQTT broker's fleet are not supported yet")
     if (p.operators.count or p.operators.arrival_rate) and t.control is None:
         raise TargetError(
             "operators need a control service (--control HOST:PORT of a reference gateway); a real aranya "
@@ -393,10 +403,10 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     mqtt_args: list[str] = []
     kube_args: list[str] = []
     if p.operators.api == "kubernetes" or g.kubeconfig_out:
-        if n > 1:
-            raise TargetStartError(
-                "the Kubernetes face is served by one gateway process only (not yet several)"
-            )
+        try:
+            check_operator_api(p)
+        except TargetError as exc:
+            raise TargetStartError(str(exc)) from None
         target.kubeconfig = g.kubeconfig_out or str(run_dir / RunFiles.KUBECONFIG)
         kube_args = ["--kube-listen", "127.0.0.1:0", "--kubeconfig-out", target.kubeconfig]
     try:
