@@ -115,7 +115,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--kube-listen",
         metavar="HOST:PORT",
         help="also serve the Kubernetes face there (API server and kubelet paths for kubectl and the "
-        "Kubernetes operators; HTTPS with --tls-cert); port 0 picks a free one",
+        "Kubernetes operators; HTTPS with --tls-cert, else a self-signed certificate); port 0 picks "
+        "a free one",
     )
     p.add_argument(
         "--kube-namespace",

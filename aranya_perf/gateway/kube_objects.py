@@ -9,6 +9,7 @@ serialises them.
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterable
@@ -195,8 +196,6 @@ def table(kind: str, objects: Iterable[dict[str, Any]], now: datetime | None = N
 def kubeconfig(server: str, token: str, namespace: str, ca_pem: bytes | None = None) -> str:
     """A kubeconfig (JSON, which YAML readers accept) whose current context talks to ``server`` with a
     bearer token, in the virtual pods' namespace."""
-    import base64
-
     cluster: dict[str, Any] = {"server": server}
     if ca_pem is not None:
         cluster["certificate-authority-data"] = base64.b64encode(ca_pem).decode()
