@@ -226,6 +226,12 @@ def _protocol_text(meta: dict[str, Any] | None) -> str:
     return f"{proto['name']} ({proto['source']})" if proto.get("source") else str(proto["name"])
 
 
+def _operators_text(target: dict[str, Any]) -> str:
+    """The operators' route (control, kubernetes api, kubernetes kubelet), with the face's address."""
+    route = str(target.get("operators") or "control")  # runs before the Kubernetes face went through control
+    return f"{route} ({target['kube']})" if target.get("kube") else route
+
+
 def _transport_text(meta: dict[str, Any] | None) -> str:
     """``grpc``, or ``mqtt (namespace T, broker HOST:PORT)``; runs from before transports were recorded are
     gRPC ones."""
@@ -257,6 +263,7 @@ def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
         ["Target", str(target.get("address", "-"))],
         ["Embedded gateway", str(target.get("embedded", "-"))],
         ["Listener per device", str(target.get("listener_per_device", "-"))],
+        ["Operators through", _operators_text(target)],
         ["Git", git_text],
         [
             "Host",
@@ -479,8 +486,9 @@ def write_run_report(run: RunData | Path) -> Path:
             )
         )
         doc.p(
-            "Commands the gateway opened against answers the devices reported, and control calls the "
-            "gateway answered OK against the operators' successful calls. The embedded gateway stops "
+            "Commands the gateway opened against answers the devices reported, and control calls (or "
+            "Kubernetes face requests) the gateway answered OK against the operators' successful calls. "
+            "The embedded gateway stops "
             "its schedule and lets open sessions end before its metrics are read; against another "
             "target, scheduled commands can differ by those in flight at that moment."
         )

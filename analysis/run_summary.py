@@ -440,7 +440,8 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
     """Counts seen by the generator next to the gateway's own, per command and control method.
 
     Rows: ``side`` ("device": commands the gateway opened a session with vs answers the devices
-    reported; "control": the gateway's OK control calls vs the operators' successful calls),
+    reported; "control": the gateway's OK control calls vs the operators' successful calls; "kube": the
+    same for the Kubernetes face's requests by route, named as the Kubernetes operators name them),
     ``name``, ``gateway``, ``generator``, ``difference`` (generator minus gateway). Names match
     because both sides label commands the protocol version's way. The embedded gateway is drained
     before its metrics are read, so the two agree; against another target, commands on a schedule
@@ -458,6 +459,7 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
     for side, family, key, extra in (
         ("device", "commands_sent_total", "kind", {}),
         ("control", "control_requests_total", "method", {"code": "OK"}),
+        ("kube", "kube_requests_total", "route", {"code": "OK"}),
     ):
         hit = metrics[metrics["name"].str.endswith(family)]
         for labels, value in zip(hit["labels"], hit["value"], strict=True):
@@ -466,6 +468,8 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
             name = labels.get(key, "")
             if side == "control" and name in RUN_HARNESS_METHODS:
                 continue
+            if side == "kube":
+                name = f"kube {name}"
             gateway[(side, name)] = gateway.get((side, name), 0.0) + value
     rows = [
         (side, name, value, float(ok.get((side, name), 0)), float(ok.get((side, name), 0)) - value)

@@ -55,6 +55,7 @@ class RunFiles:
     RESOURCES = "resources.csv"
     GATEWAY_METRICS = "gateway_metrics.prom"
     ADDRESS_MAP = "address_map.csv"
+    KUBECONFIG = "kubeconfig"  # the embedded gateway's Kubernetes face (a bearer token, mode 0600)
     GATEWAY_LOG = "gateway.log"
     BROKER_LOG = "broker.log"  # the embedded MQTT broker's stderr (transport mqtt)
     BROKER_SYS = "broker_sys.json"  # the MQTT broker's $SYS counters after the window (transport mqtt)

@@ -462,6 +462,8 @@ class DeviceAgent:
         exit_code = int(req.envs.get(payloads.EXIT_CODE_ENV, "0"))
         await self._stream_continue(session)
         out = payloads.exec_output(tuple(req.command), size)
+        if req.command and req.command[0] == "echo":  # kubectl's usual check: the words, a newline
+            out = (" ".join(req.command[1:]) + "\n").encode()
         sent = await self._send_data(session, proto.msg.DATA, out, complete=False)
         if exit_code:
             msg = f"command terminated with non-zero exit code: {exit_code}"

@@ -90,6 +90,8 @@ class GrpcUser(User):
     channel_options: tuple[tuple[str, Any], ...] = ()
     allow_remote: bool = False
     """Set by ``aranya-perf run --allow-remote``; ``locust --allow-remote`` sets it through parsed options."""
+    needs_channel: bool = True
+    """False for users that speak something else on the engine (the Kubernetes operators' HTTP)."""
     lazy_reports: bool = False
     """``report`` may deliver its events in batches (``Engine.post_lazy``, flushed by the window's
     close), for users whose requests nobody waits on and who report thousands a second."""
@@ -123,7 +125,8 @@ class GrpcUser(User):
             )
             raise StopUser() from exc
         self.engine = get_engine()
-        self.channel = self.engine.call(self.open_channel, timeout=10)
+        if self.needs_channel:
+            self.channel = self.engine.call(self.open_channel, timeout=10)
 
     def on_stop(self) -> None:
         channel, self.channel = self.channel, None

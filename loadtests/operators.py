@@ -55,6 +55,11 @@ class OperatorCalls:
     """The operator calls on one control service, as coroutines that check their answer and return the
     response length (``WrongAnswer`` when the answer is not the device's)."""
 
+    request_type = REQUEST_TYPE
+    list_name = "ListDevices"
+    names = CALL_NAMES
+    """Profile mix key -> request name; the open-model schedule reports each call under these."""
+
     def __init__(
         self, stub: ControlStub, ops: OperatorsSection, metadata: tuple[tuple[str, str], ...] | None
     ) -> None:
@@ -124,7 +129,7 @@ def _failure(exc: Exception) -> Exception:
     return RpcFailure.of(exc) if isinstance(exc, aio.AioRpcError) else exc
 
 
-def _mix(ops: OperatorsSection) -> tuple[list[str], list[float]]:
+def call_mix(ops: OperatorsSection) -> tuple[list[str], list[float]]:
     keys = [k for k, w in ops.mix.items() if w > 0]
     return keys, [ops.mix[k] for k in keys]
 
@@ -164,7 +169,7 @@ class OperatorUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self.controls = _Controls(self)
-        self._keys, self._weights = _mix(self.settings.profile.operators)
+        self._keys, self._weights = call_mix(self.settings.profile.operators)
         self._devices: list[list[str]] = [[] for _ in self.controls.calls]
         self._listed_at = [float("-inf")] * len(self.controls.calls)
 
@@ -208,9 +213,13 @@ class ArrivalUser(GrpcUser):
     def resolve_target(self) -> str:
         return OperatorUser.resolve_target(self)  # type: ignore[arg-type]
 
+    def make_controls(self) -> _Controls:
+        """The calls the schedule makes (``.calls``, one per endpoint; ``.close()``)."""
+        return _Controls(self)
+
     def on_start(self) -> None:
         super().on_start()
-        self.controls = _Controls(self)
+        self.controls = self.make_controls()
         self._finished = gevent.event.AsyncResult()
         scheduler = ArrivalScheduler(self)
         self._handle = self.engine.spawn(scheduler.run, on_done=lambda _r, e: self._finished.set(e))
@@ -248,7 +257,7 @@ class ArrivalScheduler:
         self.window = user.window
         self.calls = user.controls.calls
         self.devices: list[list[str]] = [[] for _ in self.calls]
-        self._keys, self._weights = _mix(self.ops)
+        self._keys, self._weights = call_mix(self.ops)
         self._rng = random.Random(self.profile.run.seed)
 
     def rate_at(self, t: float) -> float:
@@ -269,7 +278,7 @@ class ArrivalScheduler:
                 except Exception as exc:  # the target is down: the calls themselves will say so too
                     error = _failure(exc)
                 self.user.report_call(
-                    REQUEST_TYPE, "ListDevices", (time.perf_counter() - t0) * 1000, 0, error
+                    calls.request_type, calls.list_name, (time.perf_counter() - t0) * 1000, 0, error
                 )
             await asyncio.sleep(DEVICE_LIST_TTL_S)
 
@@ -326,20 +335,21 @@ class ArrivalScheduler:
         listed = [i for i, devices in enumerate(self.devices) if devices] or list(range(len(self.calls)))
         i = self._rng.choice(listed)
         key = self._rng.choices(self._keys, self._weights)[0]
-        name = CALL_NAMES[key]
+        calls = self.calls[i]
+        name = calls.names[key]
         length, error = 0, None
         try:
             devices = self.devices[i]
             if not devices:
                 raise LookupError("no device online on any control service")
-            length = await self.calls[i].make(key, self._rng.choice(devices))()
+            length = await calls.make(key, self._rng.choice(devices))()
         except Exception as exc:
             error = _failure(exc)
         finally:
             slots.release()
         done = time.perf_counter()
         self.user.report_call(
-            REQUEST_TYPE,
+            calls.request_type,
             name,
             (done - intended) * 1000,
             length,

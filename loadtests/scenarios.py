@@ -28,9 +28,13 @@ class Scenario:
 
 
 def _aranya_fixed(p: Profile) -> dict[str, int]:
+    arrivals = 1 if p.operators.arrival_rate > 0 else 0
+    kube = p.operators.api == "kubernetes"
     return {
-        "loadtests.operators:OperatorUser": p.operators.count,
-        "loadtests.operators:ArrivalUser": 1 if p.operators.arrival_rate > 0 else 0,
+        "loadtests.operators:OperatorUser": 0 if kube else p.operators.count,
+        "loadtests.operators:ArrivalUser": 0 if kube else arrivals,
+        "loadtests.kube_operators:KubeOperatorUser": p.operators.count if kube else 0,
+        "loadtests.kube_operators:KubeArrivalUser": arrivals if kube else 0,
     }
 
 

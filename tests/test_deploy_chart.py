@@ -44,7 +44,13 @@ SHARED_TARGET = {
 }
 PER_DEVICE_LINK = {"link": {"profile": "satellite", "method": "netns"}, "results": {"uploadCommand": "true"}}
 PLAIN_JOB = {"workers": {"indexedJob": False}, "results": {"persistence": {"existingClaim": "runs"}}}
-VALUE_SETS = {"defaults": {}, "ui-shared-link-tls": SHARED_TARGET, "per-device-netns": PER_DEVICE_LINK}
+KUBE_OPERATORS = {"kubernetesOperators": {"enabled": True}}
+VALUE_SETS = {
+    "defaults": {},
+    "ui-shared-link-tls": SHARED_TARGET,
+    "per-device-netns": PER_DEVICE_LINK,
+    "kubernetes-operators": KUBE_OPERATORS,
+}
 
 
 def render(values: dict, name: str = "perf") -> dict[str, list[dict]]:
@@ -131,6 +137,26 @@ def test_chart_wires_target_link_tls_metrics_and_results() -> None:
 
     with pytest.raises(helm.HelmError, match=r"needs target\.control"):
         render({"load": {"operators": 2}})
+
+
+def test_kubernetes_operators_rbac_grants_exactly_what_they_use() -> None:
+    assert not any("operators" in d["metadata"]["name"] for d in _manifests({}))
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(KUBE_OPERATORS)}
+    role = docs[("Role", "perf-aranya-perf-operators")]
+    assert role["metadata"]["namespace"] == "aranya"
+    grants = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert grants == {
+        ("pods", "get"), ("pods", "list"), ("pods/exec", "create"), ("pods/exec", "get"),
+        ("pods/portforward", "create"), ("pods/portforward", "get"), ("pods/log", "get"),
+    }  # fmt: skip
+    nodes = docs[("ClusterRole", "perf-aranya-perf-load-node-metrics")]
+    assert {(r, v) for rule in nodes["rules"] for r in rule["resources"] for v in rule["verbs"]} == {
+        ("nodes", "get"), ("nodes", "list"), ("nodes/proxy", "get"), ("nodes/proxy", "create"),
+    }  # fmt: skip
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        name = "perf-aranya-perf-operators" if kind == "RoleBinding" else "perf-aranya-perf-load-node-metrics"
+        (subject,) = docs[(kind, name)]["subjects"]
+        assert subject["kind"] == "ServiceAccount" and subject["namespace"] == "load"
 
 
 def test_dockerfile_passes_hadolint() -> None:

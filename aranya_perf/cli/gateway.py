@@ -3,9 +3,10 @@
 Prints exactly one JSON line on stdout once every endpoint is bound:
 ``{"event": "ready", "listen": "HOST:PORT", "metrics": "HOST:PORT", "pid": N,
 "protocol": NAME, "transport": "grpc"|"mqtt", "broker": "HOST:PORT"|null, "devices": {ID:
-"HOST:PORT", ...}, "address_map": PATH|null}`` (``devices`` is empty unless each device has a
-listener of its own); everything else goes to stderr. With ``--transport mqtt`` devices reach
-the gateway through ``--broker``, one topic namespace each (``--mqtt-namespace``).
+"HOST:PORT", ...}, "address_map": PATH|null, "kube": "HOST:PORT"|null, "kubeconfig": PATH|null}``
+(``devices`` is empty unless each device has a listener of its own; ``kube`` is the Kubernetes
+face's address with ``--kube-listen``); everything else goes to stderr. With ``--transport mqtt``
+devices reach the gateway through ``--broker``, one topic namespace each (``--mqtt-namespace``).
 SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0. The process stays
 free of Locust and gevent: it is measured on its own as "the gateway process", so heavy
 imports happen in ``run``.
@@ -112,6 +113,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="127.0.0.1:0",
         help="Prometheus HTTP address (default 127.0.0.1:0)",
     )
+    p.add_argument(
+        "--kube-listen",
+        metavar="HOST:PORT",
+        help="also serve the Kubernetes face there (API server and kubelet paths for kubectl and the "
+        "Kubernetes operators; HTTPS with --tls-cert, else a self-signed certificate); port 0 picks "
+        "a free one",
+    )
+    p.add_argument(
+        "--kube-namespace",
+        default="edge",
+        help="namespace of the virtual pods on the Kubernetes face (default edge)",
+    )
+    p.add_argument(
+        "--kubeconfig-out",
+        type=Path,
+        metavar="FILE",
+        help="write a kubeconfig for the Kubernetes face there (bearer token, the namespace as its "
+        "context's); needs --kube-listen",
+    )
     p.add_argument("--allow-remote", action="store_true", help="allow listening on a non-loopback address")
     p.add_argument(
         "--node-info-interval",
@@ -169,6 +189,10 @@ def _check_listen(option: str, text: str, allow_remote: bool) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_listen("--listen", args.listen, args.allow_remote)
     _check_listen("--metrics-listen", args.metrics_listen, args.allow_remote)
+    if args.kube_listen is not None:
+        _check_listen("--kube-listen", args.kube_listen, args.allow_remote)
+    elif args.kubeconfig_out is not None:
+        raise UsageError("--kubeconfig-out needs --kube-listen")
     if (args.tls_cert is None) != (args.tls_key is None):
         raise UsageError("--tls-cert and --tls-key go together")
     if args.tls_client_ca is not None and args.tls_cert is None:
@@ -250,6 +274,15 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
     except GatewayError as exc:
         raise UsageError(str(exc)) from None
 
+    kube = None
+    if args.kube_listen is not None:
+        from aranya_perf.gateway.kube_face import KubeFaceError, start_face
+
+        try:
+            kube = await start_face(gateway, args.kube_listen, args.kube_namespace, args.kubeconfig_out)
+        except KubeFaceError as exc:
+            await gateway.stop(grace=0)
+            raise UsageError(str(exc)) from None
     devices = gateway.device_addresses()
     if args.address_map_out is not None:
         try:
@@ -267,9 +300,14 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         "broker": config.broker,
         "devices": devices,
         "address_map": str(args.address_map_out) if args.address_map_out is not None else None,
+        "kube": kube.address if kube is not None else None,
+        "kubeconfig": str(args.kubeconfig_out) if args.kubeconfig_out is not None else None,
     }
     try:
         await serve_until_stopped(args.run_time, ready)
     finally:
+        # Devices first: the face's open calls then end with UNAVAILABLE instead of holding its stop.
         await gateway.stop(grace=1.0)
+        if kube is not None:
+            await kube.stop()
     return 0

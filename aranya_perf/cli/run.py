@@ -112,6 +112,36 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         {"metavar": "HOST:PORT", "help": "control service the operators call (default: the target's own)"},
     ),
     (
+        "--operator-api",
+        ("operators.api",),
+        {
+            "choices": ("control", "kubernetes"),
+            "help": "how operators reach devices: the gateway's control service, or kubectl's paths "
+            "(the embedded gateway's Kubernetes face, or --kubeconfig's cluster)",
+        },
+    ),
+    (
+        "--operator-route",
+        ("operators.route",),
+        {
+            "choices": ("api", "kubelet"),
+            "help": "kubernetes: through the API server, or to the kubelet paths",
+        },
+    ),
+    (
+        "--kubeconfig",
+        ("target.kubeconfig",),
+        {"metavar": "PATH", "help": "with --target: the cluster's kubeconfig for the Kubernetes operators"},
+    ),
+    (
+        "--kubeconfig-out",
+        ("gateway.kubeconfig_out",),
+        {
+            "metavar": "PATH",
+            "help": "embedded: write the gateway's Kubernetes kubeconfig there during the run",
+        },
+    ),
+    (
         "--target-metrics",
         ("target.metrics",),
         {"metavar": "HOST:PORT", "help": "Prometheus endpoint of --target"},
@@ -209,6 +239,10 @@ FLAG_SCOPES: dict[str, tuple[tuple[str, ...], str]] = {
     "--status-interval": (FLEET, EITHER),
     "--answer-delay": (FLEET, EITHER),
     "--gc-freeze": (SCENARIOS, EITHER),
+    "--operator-api": (FLEET, EITHER),
+    "--operator-route": (FLEET, EITHER),
+    "--kubeconfig": (FLEET, GIVEN),
+    "--kubeconfig-out": (FLEET, EMBEDDED),
 }
 """Each profile flag's scope: the scenarios it applies to, and whether to the embedded target, a given
 one (``--target``), or either. A flag given outside its scope is refused, not ignored."""
@@ -359,10 +393,11 @@ def run(args: argparse.Namespace) -> int:
     preflight.check_tls(profile)
     preflight.check_address_map(profile, args.allow_remote)
     preflight.check_protos(profile, given)
-    from aranya_perf.run.target import check_transport
+    from aranya_perf.run.target import check_operator_api, check_transport
 
     try:
         check_transport(profile)
+        check_operator_api(profile)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)

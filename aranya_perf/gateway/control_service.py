@@ -21,9 +21,17 @@ from grpc import aio
 from aranya_perf.gateway.config import GatewayConfig
 from aranya_perf.gateway.link import DeviceLink
 from aranya_perf.gateway.metrics import GatewayMetrics
-from aranya_perf.gateway.operations import CollectOp, ExecOp, Failure, Operation, StreamOp
+from aranya_perf.gateway.operations import (
+    Failure,
+    Operation,
+    open_collect,
+    open_exec,
+    open_logs,
+    open_port_forward,
+    pump_input,
+)
 from aranya_perf.gateway.registry import DeviceRegistry
-from aranya_perf.protocol import Op, PortForwardTarget, Protocol
+from aranya_perf.protocol import Protocol
 from aranya_perf.protocol.control import ControlServicer
 from aranya_perf.protocol.control import messages as ctl
 
@@ -63,13 +71,12 @@ class ControlService(ControlServicer):
     # -- unary -----------------------------------------------------------------------------------
 
     async def Exec(self, request: ctl.ExecRequest, context: aio.ServicerContext) -> ctl.ExecResponse:
-        proto = self.proto
         async with self._call("Exec", context) as call:
             link = self._link(request.device_id)
-            body = proto.exec_body(request.pod_uid, request.container, request.command, request.envs)
-            kind, payload, label = proto.command(Op.EXEC, body, runtime=proto.via_runtime(request.pod_uid))
-            op = call.op = ExecOp(asyncio.get_running_loop().create_future())
-            link.open(op, kind, payload, label, self._timeout(request.timeout_ms))
+            timeout = self._timeout(request.timeout_ms)
+            op = call.op = open_exec(
+                link, request.pod_uid, request.container, request.command, request.envs, timeout
+            )
             exit_code = await op.fut
         return ctl.ExecResponse(
             stdout=b"".join(op.out), stderr=b"".join(op.err), exit_code=exit_code, sid=op.sid
@@ -78,13 +85,9 @@ class ControlService(ControlServicer):
     async def CollectMetrics(
         self, request: ctl.CollectMetricsRequest, context: aio.ServicerContext
     ) -> ctl.CollectMetricsResponse:
-        proto = self.proto
         async with self._call("CollectMetrics", context) as call:
             link = self._link(request.device_id)
-            kind = proto.cmd.METRICS_COLLECT
-            op = call.op = CollectOp(asyncio.get_running_loop().create_future())
-            timeout = self._timeout(request.timeout_ms)
-            link.open(op, kind, proto.metrics_collect_body(), proto.cmd_name(kind), timeout)
+            op = call.op = open_collect(link, self._timeout(request.timeout_ms))
             await op.fut
         return ctl.CollectMetricsResponse(data=b"".join(op.out), sid=op.sid)
 
@@ -110,20 +113,16 @@ class ControlService(ControlServicer):
     async def Logs(
         self, request: ctl.LogsRequest, context: aio.ServicerContext
     ) -> AsyncIterator[ctl.LogChunk]:
-        proto = self.proto
         async with self._call("Logs", context) as call:
             link = self._link(request.device_id)
-            body = proto.logs_body(
-                request.pod_uid, request.container, tail_lines=request.tail_lines or -1, follow=request.follow
+            timeout = self._timeout(request.timeout_ms)
+            op = call.op = open_logs(
+                link, request.pod_uid, request.container, request.tail_lines, request.follow, timeout
             )
-            kind, payload, label = proto.command(Op.LOGS, body, runtime=proto.via_runtime(request.pod_uid))
-            op = call.op = StreamOp()
-            link.open(op, kind, payload, label, self._timeout(request.timeout_ms))
             async for data in op.data():
                 yield ctl.LogChunk(data=data)
 
     async def PortForward(self, request_iterator: Any, context: aio.ServicerContext) -> None:
-        proto = self.proto
         pump: asyncio.Task[None] | None = None
         async with self._call("PortForward", context) as call:
             try:
@@ -133,40 +132,23 @@ class ControlService(ControlServicer):
                         grpc.StatusCode.INVALID_ARGUMENT, "first PortForwardFrame must name device_id"
                     )
                 link = self._link(first.device_id)
-                body = proto.port_forward_body(PortForwardTarget(first.pod_uid, first.port))
-                runtime = proto.via_runtime(first.pod_uid)
-                kind, payload, label = proto.command(Op.PORT_FORWARD, body, runtime=runtime)
-                op = call.op = StreamOp()
-                link.open(op, kind, payload, label, self._timeout(first.timeout_ms))
-                pump = asyncio.get_running_loop().create_task(self._pump(link, op, first.data, context))
+                op = call.op = open_port_forward(
+                    link, first.pod_uid, first.port, self._timeout(first.timeout_ms)
+                )
+                source = _frames(first.data, context)
+                pump = asyncio.get_running_loop().create_task(pump_input(link, op, source))
                 async for data in op.data():
                     await context.write(ctl.PortForwardFrame(data=data))
             finally:
                 if pump is not None:
                     pump.cancel()
 
-    async def _pump(self, link: DeviceLink, op: StreamOp, first: bytes, context: aio.ServicerContext) -> None:
-        """Operator bytes -> CMD_DATA_UPSTREAM from seq 0; the half-close becomes an empty complete frame."""
-        if self.proto.flags.stream_continue:
-            await op.ready.wait()  # aranya-v0.3 sends input only once the device's stream is ready
-        seq = 0
-        try:
-            if first:
-                seq = link.send_upstream(op, first, seq)
-            while True:
-                frame = await context.read()
-                if op.finished or not link.alive:
-                    return
-                if frame is _EOF:
-                    break
-                if frame.data:
-                    seq = link.send_upstream(op, frame.data, seq)
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the operator's side broke; the handler sees that itself
-            return
-        if not op.finished:
-            link.send_upstream(op, b"", seq, complete=True)
+
+async def _frames(first: bytes, context: aio.ServicerContext) -> AsyncIterator[bytes]:
+    """The operator's port-forward bytes, up to the half-close."""
+    yield first
+    while (frame := await context.read()) is not _EOF:
+        yield frame.data
 
 
 class _Call:

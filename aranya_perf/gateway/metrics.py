@@ -27,6 +27,9 @@ sessions_completed_total             counter    {kind, outcome}: outcome is done
 session_timeouts_total               counter    {kind}
 rejects_total                        counter    {reason}: the version's rejection reason name
 control_requests_total               counter    {method, code}: Control RPCs by gRPC status name
+kube_requests_total                  counter    {route, code}: Kubernetes face requests (exec, logs,
+                                                portforward, metrics, get, list, discovery) by the
+                                                same status names
 msgs_received_total                  counter    {kind}: every Msg frame read from devices
 unsolicited_msgs_total               counter    {kind}: Msgs with sid 0 or an unknown sid
 ===================================  =========  ===============================================
@@ -131,6 +134,12 @@ class GatewayMetrics:
             ["method", "code"],
             registry=r,
         )
+        kube = Counter(
+            p + "kube_requests_total",
+            "Kubernetes face requests by route and outcome (gRPC status name)",
+            ["route", "code"],
+            registry=r,
+        )
         received = Counter(p + "msgs_received_total", "Msg frames read from devices", ["kind"], registry=r)
         unsolicited = Counter(
             p + "unsolicited_msgs_total", "Msgs with sid 0 or an unknown sid", ["kind"], registry=r
@@ -150,6 +159,7 @@ class GatewayMetrics:
         self.session_timeouts: dict[str, Any] = _Children(lambda label: timeouts.labels(label))
         self.rejects: dict[int, Any] = _Children(lambda reason: rejects.labels(proto.reject_name(reason)))
         self.control_requests: dict[tuple[str, str], Any] = _Children(lambda mc: control.labels(*mc))
+        self.kube_requests: dict[tuple[str, str], Any] = _Children(lambda rc: kube.labels(*rc))
         self.msgs_received: dict[int, Any] = _Children(lambda k: received.labels(proto.msg_name(k)))
         self.unsolicited: dict[int, Any] = _Children(lambda k: unsolicited.labels(proto.msg_name(k)))
 

@@ -4,18 +4,20 @@ An operation is registered in its device's ``SessionTable`` (the only record of 
 stream's sessions) and is told, by ``DeviceLink``, about every in-order frame of its
 session: data (``on_data``), a device error (``on_error``) and the end (``end``, exactly
 once). Periodic commands are timed and dropped; probes answer the connect sequence;
-Exec, Logs, PortForward and CollectMetrics hand results to the operator's call.
+Exec, Logs, PortForward and CollectMetrics hand results to the operator's call. The ``open_*``
+functions start an operator's session in the link's wire format; every operator front end (the
+control service, the Kubernetes face) opens its sessions through them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import grpc
 
-from aranya_perf.protocol import DeviceError, ErrorKind, Reply
+from aranya_perf.protocol import DeviceError, ErrorKind, Op, PortForwardTarget, Reply
 from aranya_perf.session import Session
 
 if TYPE_CHECKING:
@@ -186,3 +188,72 @@ class StreamOp(Operation):
                 return
             else:
                 raise item  # type: ignore[misc]
+
+
+def open_exec(
+    link: DeviceLink,
+    pod_uid: str,
+    container: str,
+    command: Sequence[str],
+    envs: Mapping[str, str] | None,
+    timeout: float,
+) -> ExecOp:
+    """An exec session: a pod target goes through CMD_RUNTIME where the version has it."""
+    proto = link.proto
+    body = proto.exec_body(pod_uid, container, command, envs)
+    kind, payload, label = proto.command(Op.EXEC, body, runtime=proto.via_runtime(pod_uid))
+    op = ExecOp(asyncio.get_running_loop().create_future())
+    link.open(op, kind, payload, label, timeout)
+    return op
+
+
+def open_logs(
+    link: DeviceLink, pod_uid: str, container: str, tail_lines: int, follow: bool, timeout: float
+) -> StreamOp:
+    """A logs session; ``tail_lines`` <= 0 is all of them."""
+    proto = link.proto
+    body = proto.logs_body(pod_uid, container, tail_lines=tail_lines if tail_lines > 0 else -1, follow=follow)
+    kind, payload, label = proto.command(Op.LOGS, body, runtime=proto.via_runtime(pod_uid))
+    op = StreamOp()
+    link.open(op, kind, payload, label, timeout)
+    return op
+
+
+def open_port_forward(link: DeviceLink, pod_uid: str, port: int, timeout: float) -> StreamOp:
+    proto = link.proto
+    body = proto.port_forward_body(PortForwardTarget(pod_uid, port))
+    kind, payload, label = proto.command(Op.PORT_FORWARD, body, runtime=proto.via_runtime(pod_uid))
+    op = StreamOp()
+    link.open(op, kind, payload, label, timeout)
+    return op
+
+
+def open_collect(link: DeviceLink, timeout: float) -> CollectOp:
+    """A node metrics pull (CMD_METRICS_COLLECT)."""
+    proto = link.proto
+    kind = proto.cmd.METRICS_COLLECT
+    op = CollectOp(asyncio.get_running_loop().create_future())
+    link.open(op, kind, proto.metrics_collect_body(), proto.cmd_name(kind), timeout)
+    return op
+
+
+async def pump_input(link: DeviceLink, op: StreamOp, source: AsyncIterator[bytes]) -> None:
+    """Operator bytes -> CMD_DATA_UPSTREAM from seq 0; the source's end becomes an empty complete frame.
+
+    A source that breaks (the operator went away) sends no half-close: the caller's close of the
+    session follows."""
+    if link.proto.flags.stream_continue:
+        await op.ready.wait()  # aranya-v0.3 sends input only once the device's stream is ready
+    seq = 0
+    try:
+        async for data in source:
+            if op.finished or not link.alive:
+                return
+            if data:
+                seq = link.send_upstream(op, data, seq)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the operator's side broke; the handler sees that itself
+        return
+    if not op.finished and link.alive:
+        link.send_upstream(op, b"", seq, complete=True)

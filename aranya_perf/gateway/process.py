@@ -44,6 +44,8 @@ class GatewayProcess:
         self.protocol = ""
         self.device_addresses: dict[str, str] = {}
         """Device id -> its own listener (with ``--listener-per-device``)."""
+        self.kube_address = ""
+        """The Kubernetes face's ``host:port`` (with ``--kube-listen``)."""
 
     @property
     def pid(self) -> int:
@@ -63,6 +65,7 @@ class GatewayProcess:
                 raise GatewayStartError(f"unexpected first line from the gateway: {ready}")
             self.address, self.metrics_address = ready["listen"], ready["metrics"]
             self.protocol, self.device_addresses = ready["protocol"], dict(ready["devices"])
+            self.kube_address = ready.get("kube") or ""
         except (ValueError, KeyError, GatewayStartError) as exc:
             code = self.stop()
             raise GatewayStartError(f"gateway did not start (exit code {code}): {exc}") from None

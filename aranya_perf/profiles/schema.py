@@ -78,6 +78,10 @@ class TargetSection:
     metrics: str | None = _f(
         None, "str", "Prometheus endpoint HOST:PORT of the target, snapshotted at the end"
     )
+    kubeconfig: str | None = _f(
+        None, "str", "kubeconfig of the cluster the Kubernetes operators use (operators.api kubernetes "
+        "with an address; the embedded gateway writes its own)"
+    )  # fmt: skip
     protocol: str = _f(
         protocol.DEFAULT, "choice", "protocol version the devices speak", choices=protocol.NAMES
     )
@@ -146,7 +150,16 @@ class OperatorsSection:
     forward_frame_bytes: int = _f(4096, "bytes", "bytes per port-forward frame")
     pod_uid: str = _f("pod-0", "str", "pod the calls target (empty: the device host)")
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
-    deadline_s: float = _f(5.0, "duration", "gRPC deadline of each call")
+    deadline_s: float = _f(5.0, "duration", "deadline of each call")
+    api: str = _f(
+        "control", "choice", "how operators reach devices: the reference gateway's control service, or "
+        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server)",
+        choices=("control", "kubernetes"),
+    )  # fmt: skip
+    route: str = _f(
+        "api", "choice", "api kubernetes: through the API server, or straight to each virtual node's kubelet "
+        "paths", choices=("api", "kubelet")
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -240,6 +253,10 @@ class GatewaySection:
     )
     stall_s: float = _f(0.0, "interval", "ground truth: how long it stays frozen")
     gc_freeze: bool = _f(True, "bool", "freeze long-lived objects out of the gateway's garbage collector")
+    kubeconfig_out: str | None = _f(
+        None, "str", "write the Kubernetes face's kubeconfig here while the run lasts, instead of the run "
+        "directory (the face is served with operators.api kubernetes or this set)"
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,8 @@ from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
 from loadtests import distributed, hooks
 from loadtests.fleet import existing_plan
+from loadtests.kube_operators import KUBECONFIG_OPTION, kube_option, load_kubeconfig, provide_kube
+from loadtests.kube_operators import REQUEST_TYPE as KUBE_REQUESTS
 from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
 from loadtests.scenarios import all_user_classes
 from loadtests.service_user import DESCRIPTORS_OPTION, descriptors_option, provide_descriptors
@@ -96,6 +98,8 @@ def _master_options(
     setattr(opts, PROFILE_OPTION, profiles.render(p))
     setattr(opts, DEVICES_OPTION, map_option(target.address_map))
     setattr(opts, CONTROLS_OPTION, list(target.controls))
+    if target.kubeconfig is not None:
+        setattr(opts, KUBECONFIG_OPTION, kube_option(target.kubeconfig, p.operators.route))
     opts.allow_remote = allow_remote
     if descriptors is not None:
         setattr(opts, DESCRIPTORS_OPTION, descriptors_option(descriptors))
@@ -165,6 +169,8 @@ class Load:
         configure(env, p, target.address_map, target.controls, allow_remote=self.allow_remote)
         if self.descriptors is not None:
             provide_descriptors(env, self.descriptors)
+        if target.kubeconfig is not None:
+            provide_kube(env, load_kubeconfig(target.kubeconfig, p.operators.route))
         hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
         if self.metrics_listen is not None:
             from loadtests.live_metrics import LiveMetrics
@@ -365,7 +371,8 @@ class Load:
         ops = merge(
             h
             for k, h in self.recorder.histograms().items()
-            if (split_key(k)[0] == OPERATOR_REQUESTS or not fleet_run) and not k.endswith(SERVICE_SUFFIX)
+            if (split_key(k)[0] in (OPERATOR_REQUESTS, KUBE_REQUESTS) or not fleet_run)
+            and not k.endswith(SERVICE_SUFFIX)
         )
         what = "operator" if fleet_run else "call"
         latency = f"no {what} calls yet" if fleet_run else "no calls yet"

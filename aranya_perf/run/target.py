@@ -68,6 +68,12 @@ class Target:
     transport: str = "grpc"
     broker: str | None = None
     """``host:port`` of the MQTT broker the devices use (transport mqtt)."""
+    kubeconfig: str | None = None
+    """The kubeconfig the Kubernetes operators use (the embedded gateway's face, or the cluster's)."""
+    kube: str = ""
+    """The embedded gateway's Kubernetes face, ``host:port`` (when served)."""
+    operators: str = "control"
+    """How operators reach devices, as meta.json and the report name it (``operator_route``)."""
 
     def lost(self) -> str | None:
         """Why the target is gone, or None while it is there."""
@@ -155,6 +161,18 @@ BROKER_SETTLE_S = 2.5
 have passed, so a value can be up to 2 s old."""
 
 
+def check_operator_api(p: Profile) -> None:
+    """Combinations the Kubernetes operators and face cannot serve (yet): ``TargetError`` with one line."""
+    kube = p.operators.api == "kubernetes"
+    if p.target.address is None:
+        if (kube or p.gateway.kubeconfig_out) and p.gateway.processes > 1:
+            raise TargetError("the Kubernetes face is served by one gateway process only (not yet several)")
+    elif p.gateway.kubeconfig_out:
+        raise TargetError("--kubeconfig-out is the embedded gateway's; against --target give --kubeconfig")
+    if kube and p.target.transport == "mqtt":
+        raise TargetError("Kubernetes operators with devices over MQTT are not supported yet")
+
+
 def check_transport(p: Profile) -> None:
     """Combinations of the profile the transport cannot serve: ``TargetError`` with one line."""
     t, g = p.target, p.gateway
@@ -197,7 +215,10 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     amap = address_map.parse(t.address, allow_remote=allow_remote, prefix=p.fleet.prefix)
     amap.assign(p.fleet.devices)  # enough devices in the map?
     control = t.control or amap.shared
-    if (p.operators.count or p.operators.arrival_rate) and control is None:
+    kube = p.operators.api == "kubernetes"
+    if kube:
+        _check_kubeconfig(p, allow_remote=allow_remote)
+    elif (p.operators.count or p.operators.arrival_rate) and control is None:
         raise TargetError(
             "operators need a control service (target.control / --control HOST:PORT of a reference gateway); "
             "a real aranya is driven through kubectl: set operators.count = 0"
@@ -208,7 +229,37 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
     if not tls_in_use(t.tls_ca, t.tls_cert):
         probe_grpc(*parse_address(first), timeout=REACH_TIMEOUT_S)
     metrics = (t.metrics,) if t.metrics else ()
-    return RemoteTarget(amap, controls, metrics, description=t.address)
+    return RemoteTarget(
+        amap,
+        controls,
+        metrics,
+        description=t.address,
+        kubeconfig=t.kubeconfig if kube else None,
+        operators=operator_route(p),
+    )
+
+
+def operator_route(p: Profile) -> str:
+    """``control``, ``kubernetes api`` or ``kubernetes kubelet``."""
+    return "control" if p.operators.api == "control" else f"kubernetes {p.operators.route}"
+
+
+def _check_kubeconfig(p: Profile, *, allow_remote: bool) -> None:
+    """Kubernetes operators against a given target: a readable kubeconfig whose server may be loaded."""
+    if not (p.operators.count or p.operators.arrival_rate):
+        return
+    if p.target.kubeconfig is None:
+        raise TargetError(
+            "--operator-api kubernetes against --target needs --kubeconfig PATH (the cluster's)"
+        )
+    from urllib.parse import urlsplit
+
+    from loadtests.kube_operators import load_kubeconfig
+
+    kube = load_kubeconfig(p.target.kubeconfig, p.operators.route)  # KubeConfigError is a TargetError
+    server = urlsplit(kube.server)
+    port = server.port or (443 if server.scheme == "https" else 80)
+    check_target(format_address(server.hostname or "", port), allow_remote=allow_remote)
 
 
 def _remote_broker(p: Profile, *, allow_remote: bool) -> RemoteTarget:
@@ -356,6 +407,14 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     target.gateways, target._logs = [], []
     share = -(-p.fleet.devices // n)  # devices per process, rounded up
     mqtt_args: list[str] = []
+    kube_args: list[str] = []
+    if p.operators.api == "kubernetes" or g.kubeconfig_out:
+        try:
+            check_operator_api(p)
+        except TargetError as exc:
+            raise TargetStartError(str(exc)) from None
+        target.kubeconfig = g.kubeconfig_out or str(run_dir / RunFiles.KUBECONFIG)
+        kube_args = ["--kube-listen", "127.0.0.1:0", "--kubeconfig-out", target.kubeconfig]
     try:
         if p.target.transport == "mqtt":
             from aranya_perf.transport.mosquitto import Broker, BrokerError
@@ -373,7 +432,7 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
             log_name = RunFiles.GATEWAY_LOG if n == 1 else f"gateway-{k}.log"
             log = (run_dir / log_name).open("wb")
             target._logs.append(log)
-            args = gateway_args(p) + mqtt_args
+            args = gateway_args(p) + mqtt_args + kube_args
             if g.listener_per_device:
                 count = max(0, min(share, p.fleet.devices - k * share))
                 args += ["--listener-per-device", "--devices", str(max(count, 1))]
@@ -397,6 +456,8 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     else:
         target.address_map = AddressMap("embedded", shards=tuple(gw.address for gw in gws))
     target.controls = tuple(gw.address for gw in gws)
+    target.kube = gws[0].kube_address
+    target.operators = operator_route(p)
     target.metrics = tuple(gw.metrics_address for gw in gws)
     target.processes = {("gateway" if n == 1 else f"gateway-{k}"): gw.pid for k, gw in enumerate(gws)}
     if target.mosquitto is not None:
@@ -462,9 +523,12 @@ def describe(target: Target) -> dict[str, Any]:
         "listener_per_device": target.address_map.per_device,
         "processes": len(target.processes) if target.embedded else None,
         "transport": target.transport,
+        "operators": target.operators,
     }
     if target.broker is not None:
         out["broker"] = target.broker
+    if target.kube:
+        out["kube"] = target.kube
     if target.embedded and target.address_map.per_device:
         out["address_map"] = RunFiles.ADDRESS_MAP
     return out
