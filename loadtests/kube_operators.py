@@ -11,8 +11,8 @@ Every call runs on the load engine's loop with aiohttp, one connection per call 
 (a websocket for exec and port-forward, ``kube_channels``), and checks its answer: exec runs
 ``echo WORD`` and wants exactly ``WORD\\n`` on stdout and exit 0 on the status channel; logs
 want the asked number of lines; port-forward wants its bytes back; a scrape wants Prometheus
-text. Requests are named after the route (``kube exec``, ``kube logs``, ``kube portforward``,
-``kube metrics``, ``kube list``). Reports cross to Locust in batches as the service scenario's
+text. Requests are of type ``kube`` (the route), so they read ``kube exec``, ``kube logs``,
+``kube portforward``, ``kube metrics``, ``kube list``. Reports cross to Locust in batches as the service scenario's
 clients' do. Where to go comes from a kubeconfig (``KUBECONFIG_OPTION`` on workers,
 ``provide_kube`` in the local process): the gateway's own (JSON, token) is read directly; any
 other is loaded with the ``kubernetes`` package, imported only then.
@@ -46,12 +46,12 @@ from loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, cal
 
 REQUEST_TYPE = "kube"
 CALL_NAMES = {
-    "exec": "kube exec",
-    "logs": "kube logs",
-    "port_forward": "kube portforward",
-    "metrics": "kube metrics",
+    "exec": "exec",
+    "logs": "logs",
+    "port_forward": "portforward",
+    "metrics": "metrics",
 }
-LIST_NAME = "kube list"
+LIST_NAME = "list"
 ROUTES = ("api", "kubelet")
 FORWARD_PORT = 8080
 KUBECONFIG_OPTION = "aranya_perf_kubeconfig"

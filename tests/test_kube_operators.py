@@ -42,10 +42,10 @@ pytestmark = pytest.mark.timeout(120)
 DEVICES = 6
 OPERATORS = 2
 ROUTE_OF = {
-    "kube exec": "exec",
-    "kube logs": "logs",
-    "kube portforward": "portforward",
-    "kube metrics": "metrics",
+    "exec": "exec",
+    "logs": "logs",
+    "portforward": "portforward",
+    "metrics": "metrics",
 }
 
 
@@ -102,14 +102,14 @@ def test_kube_operators_counts_match_the_gateway(route: str, tmp_path: Path) -> 
     )
     # Each call was one session on a device, answered (port-forwards end with the operator's close).
     done = "aranya_gateway_sessions_completed_total"
-    assert _metric(metrics, done, kind="CMD_EXEC", outcome="done") == calls["kube exec"]
-    assert _metric(metrics, done, kind="CMD_LOGS", outcome="done") == calls["kube logs"]
+    assert _metric(metrics, done, kind="CMD_EXEC", outcome="done") == calls["exec"]
+    assert _metric(metrics, done, kind="CMD_LOGS", outcome="done") == calls["logs"]
     assert (
         _metric(metrics, "aranya_gateway_commands_sent_total", kind="CMD_PORT_FORWARD")
-        == calls["kube portforward"]
+        == calls["portforward"]
     )
     scrapes = _metric(metrics, done, kind="CMD_METRICS_COLLECT", outcome="done")
-    assert scrapes == calls["kube metrics"]
+    assert scrapes == calls["metrics"]
 
 
 def test_an_unusable_kubeconfig_is_one_line(tmp_path: Path) -> None:
@@ -146,7 +146,7 @@ def test_run_goes_through_the_kubernetes_face(tmp_path: Path) -> None:
         r"^\| (kube|device|control) \| ([\w: ]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M
     )
     kube = {name: int(generator) for side, name, _, generator, _ in rows if side == "kube"}
-    assert set(kube) >= {"kube exec", "kube logs", "kube portforward", "kube metrics", "kube list"}
+    assert set(kube) >= {"exec", "logs", "portforward", "metrics", "list"}
     assert all(n > 0 for n in kube.values()), kube
     assert not any(side == "control" and name != "Drain" for side, name, *_ in rows), rows
     assert all(gateway == generator for _, _, gateway, generator, _ in rows), rows
