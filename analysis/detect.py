@@ -27,8 +27,10 @@ doi:10.3150/16-BEJ887 (MOSUM); asv's ``step_detect`` (Potts/L1 segmentation).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from scipy.ndimage import maximum_filter1d, median_filter
@@ -37,6 +39,27 @@ LOWER_IS_BETTER = "lower"
 HIGHER_IS_BETTER = "higher"
 OUTLIER_Z = 4.0
 _MAD_TO_SD = 1.4826
+DEFAULT_BUDGET = 1.0  # false alarms per 1,000 points a default DetectConfig allows
+CALIBRATION_FILE = Path(__file__).with_name("detect_calibration.json")
+
+
+def _load_calibration() -> tuple[tuple[float, float], ...]:
+    """(budget, z_min) pairs, budget increasing, from ``CALIBRATION_FILE`` (scripts/calibrate_detector.py)."""
+    doc = json.loads(CALIBRATION_FILE.read_text())
+    return tuple(sorted((float(r["budget"]), float(r["z_min"])) for r in doc["table"]))
+
+
+CALIBRATION = _load_calibration()
+
+
+def z_for_budget(max_false_alarms: float) -> float:
+    """The ``z_min`` that keeps false alarms within ``max_false_alarms`` per 1,000 points on each
+    noise kind of the calibration corpus; interpolated in log budget, clamped to the table's ends."""
+    if not max_false_alarms > 0:
+        raise ValueError(f"the false-alarm budget must be positive, not {max_false_alarms!r}")
+    budgets = np.log([b for b, _ in CALIBRATION])
+    zs = [z for _, z in CALIBRATION]
+    return float(np.interp(np.log(max_false_alarms), budgets, zs))
 
 
 @dataclass(frozen=True)
@@ -45,7 +68,9 @@ class DetectConfig:
 
     min_size: int = 5  # commits on each side of a change before it can be reported
     scales: tuple[int, ...] = (5, 10, 20, 40)
-    z_min: float = 5.0  # standardised step (robust scale) a change needs; calibrated, docs/analysis.md
+    # Standardised step (robust scale) a change needs: by default the one calibrated for
+    # DEFAULT_BUDGET; for another budget use ``DetectConfig.for_budget``.
+    z_min: float = z_for_budget(DEFAULT_BUDGET)
     # A commit is a candidate when a moving sum reaches z_min - candidate_margin: at the longest
     # scale the moving sum is the split statistic itself, so fainter candidates cannot pass.
     candidate_margin: float = 1.0
@@ -57,6 +82,7 @@ class DetectConfig:
     trend_t: float = 3.0  # t of a local linear trend above which a step must also beat the trend
     trend_z: float = 3.0  # z of the step, with that trend fitted, that counts as z_min
     sharpness: float = 0.5  # share of a change that must show across the commits next to it
+    near_z: float = 3.5  # z the shift across the 2 * min_size commits next to the split needs
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -64,6 +90,12 @@ class DetectConfig:
             raise ValueError("scales must be non-empty and each >= min_size >= 2")
         if not 0 < self.alpha < 1 or self.permutations < 9:
             raise ValueError("alpha must be in (0, 1) and permutations >= 9")
+
+    @classmethod
+    def for_budget(cls, max_false_alarms: float, **settings: object) -> DetectConfig:
+        """The config whose threshold allows at most ``max_false_alarms`` per 1,000 points on
+        step-free series (``z_for_budget``); ``settings`` override other fields."""
+        return cls(z_min=z_for_budget(max_false_alarms), **settings)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -253,8 +285,10 @@ def _test(
     shift = float(np.median(seg[k:]) - np.median(seg[:k]))
     if abs(np.expm1(shift)) < cfg.min_effect:
         return _Test(a + k, 1.0, z, shift, a + k, a + k)
-    z = min(z, _trend_z(seg, k, cfg))
-    if z < cfg.z_min or not _sharp(seg, k, cfg):
+    trend_t, step_z = _trend_fit(seg, k)
+    if trend_t >= cfg.trend_t:  # a significant trend: the step must beat it too
+        z = min(z, step_z * cfg.z_min / cfg.trend_z)
+    if z < cfg.z_min or not _sharp(seg, k, scale, cfg):
         return _Test(a + k, 1.0, z, shift, a + k, a + k)
     perm = rng.permuted(np.broadcast_to(seg, (cfg.permutations, L)), axis=1)
     null = _split_stats(perm, lo, hi).max(axis=1)
@@ -265,34 +299,39 @@ def _test(
     return _Test(a + k, p, z, shift, a + lo + int(near.min()), a + lo + int(near.max()))
 
 
-def _sharp(seg: np.ndarray, k: int, cfg: DetectConfig) -> bool:
+def _sharp(seg: np.ndarray, k: int, scale: float, cfg: DetectConfig) -> bool:
     """Whether the shift across the 2 * min_size commits next to the split is at least ``sharpness`` of
-    the shift across the whole windows: true of a step, not of a smooth wave whose slope made it."""
+    the shift across the whole windows and itself ``near_z`` standard errors: true of a step, not
+    of a smooth wave whose slope made the long windows differ (over 10 commits next to the split a
+    wave of 1 sigma and period 100 moves about 0.6 sigma, a 5 % step at 3 % noise all of its 1.7)."""
     h = min(2 * cfg.min_size, k, len(seg) - k)
     near = seg[k : k + h].mean() - seg[k - h : k].mean()
     far = seg[k:].mean() - seg[:k].mean()
-    return near * far > 0 and abs(near) >= cfg.sharpness * abs(far)
+    return (
+        near * far > 0
+        and abs(near) >= cfg.sharpness * abs(far)
+        and abs(near) >= cfg.near_z * scale * np.sqrt(2.0 / h)
+    )
 
 
-def _trend_z(seg: np.ndarray, k: int, cfg: DetectConfig) -> float:
-    """The step's z once a common linear trend is fitted too, when that trend is itself significant.
+def _trend_fit(seg: np.ndarray, k: int) -> tuple[float, float]:
+    """(t of a common linear trend, z of the step) when both are fitted with a level to ``seg``.
 
     A slow drift makes every long window look like a step; a real step stays significant with
-    the trend in the model. Without a significant trend the plain statistic stands (inf here),
-    because fitting a trend costs a step about half its z.
+    the trend in the model, though fitting a trend costs a step about half its z.
     """
     L = len(seg)
     if L < 6:
-        return float("inf")
+        return 0.0, float("inf")
     t = np.arange(L) - (L - 1) / 2.0
     X = np.column_stack((np.ones(L), t, (np.arange(L) >= k).astype(float)))
     inv = np.linalg.inv(X.T @ X)
     coef = inv @ (X.T @ seg)
     resid = seg - X @ coef
     s2 = float(resid @ resid) / (L - 3)
-    if s2 <= 0 or abs(coef[1]) / np.sqrt(s2 * inv[1, 1]) < cfg.trend_t:
-        return float("inf")
-    return float(abs(coef[2]) / np.sqrt(s2 * inv[2, 2]) * cfg.z_min / cfg.trend_z)
+    if s2 <= 0:
+        return 0.0, float("inf")
+    return float(abs(coef[1]) / np.sqrt(s2 * inv[1, 1])), float(abs(coef[2]) / np.sqrt(s2 * inv[2, 2]))
 
 
 def _passes(t: _Test, cfg: DetectConfig) -> bool:
