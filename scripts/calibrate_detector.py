@@ -1,6 +1,6 @@
 """Regenerates ``analysis/detect_calibration.json``: the detector's false-alarm budget -> ``z_min`` table.
 
-``python scripts/calibrate_detector.py [--per-kind 150] [--seed 20260001]`` runs the detector at
+``python scripts/calibrate_detector.py [--per-kind 300] [--seed 20260001]`` runs the detector at
 each ``z_min`` of a grid over step-free series of every noise kind at sigma 3 % (``analysis.corpus``,
 a seed of its own, not the evaluation's), and stores, for each budget, the smallest ``z_min`` whose
 false alarms per 1,000 points stay within it on the worst noise kind at that ``z_min`` and every
@@ -53,7 +53,7 @@ def table(rates: dict[float, float]) -> list[dict[str, float]]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--per-kind", type=int, default=150, help="step-free series of 300 points per noise kind")
+    p.add_argument("--per-kind", type=int, default=300, help="step-free series of 300 points per noise kind")
     p.add_argument("--seed", type=int, default=20260001)
     p.add_argument("--out", type=Path, default=detect.CALIBRATION_FILE)
     args = p.parse_args()
