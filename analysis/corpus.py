@@ -22,7 +22,7 @@ Noise kinds:
   of commits whose whole run is 10-30 % slow (a noisy neighbour): one-commit spikes, not steps.
 - ``drifting``: gaussian noise on a level that wanders slowly (a sine of 1 sigma amplitude and a
   random period of 100-300 commits, plus a random walk of 0.03 sigma per commit): no change
-  point, but it moves the level as much as a 2 % step does.
+  point, but it moves the level as much as the 2 and 5 % steps do at sigma 3 %.
 
 Every kind carries a per-commit (run-level) gaussian component of 0.4 of the per-sample scale
 that the samples of one commit share, so the spread within a commit understates the spread

@@ -233,25 +233,6 @@ def calibrate(
     return chosen, pd.DataFrame(rows)
 
 
-def timing_corpus(spec: EvaluationSpec) -> list[SyntheticSeries]:
-    """``cpu_series`` series of ``cpu_points`` commits with ``cpu_steps`` steps each (the step sizes
-    repeated), random noise kinds at ``calibration_sigma``."""
-    from analysis.corpus import NOISE_KINDS, STEP_SIZES, make_series
-
-    rng = np.random.default_rng(spec.seed + 2)
-    sizes = tuple(STEP_SIZES[i % len(STEP_SIZES)] for i in range(spec.cpu_steps))
-    return [
-        make_series(
-            str(rng.choice(list(NOISE_KINDS))),
-            spec.calibration_sigma,
-            int(rng.integers(2**31)),
-            n=spec.cpu_points,
-            sizes=sizes,
-        )
-        for _ in range(spec.cpu_series)
-    ]
-
-
 @dataclass(frozen=True)
 class EvaluationSpec:
     """One evaluation: calibrate on step-free series of one seed, score on another, time on long series.
@@ -273,6 +254,25 @@ class EvaluationSpec:
 
 
 FULL = EvaluationSpec(per_cell=50, step_free_per_cell=25, calibration_per_cell=50, cpu_series=1000)
+
+
+def timing_corpus(spec: EvaluationSpec) -> list[SyntheticSeries]:
+    """``cpu_series`` series of ``cpu_points`` commits with ``cpu_steps`` steps each (the step sizes
+    repeated), random noise kinds at ``calibration_sigma``."""
+    from analysis.corpus import NOISE_KINDS, STEP_SIZES, make_series
+
+    rng = np.random.default_rng(spec.seed + 2)
+    sizes = tuple(STEP_SIZES[i % len(STEP_SIZES)] for i in range(spec.cpu_steps))
+    return [
+        make_series(
+            str(rng.choice(list(NOISE_KINDS))),
+            spec.calibration_sigma,
+            int(rng.integers(2**31)),
+            n=spec.cpu_points,
+            sizes=sizes,
+        )
+        for _ in range(spec.cpu_series)
+    ]
 
 
 @dataclass(frozen=True)

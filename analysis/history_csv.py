@@ -42,8 +42,10 @@ def read_history_csv(path: Path, better: str = detect.LOWER_IS_BETTER) -> list[d
         raise HistoryCsvError(f"{path}: no such file") from None
     except pd.errors.EmptyDataError:
         raise HistoryCsvError(f"{path}: empty file (expected the header {','.join(COLUMNS)})") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise HistoryCsvError(f"{path}: not a readable CSV ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise HistoryCsvError(f"{path}: cannot read ({exc.strerror or exc})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
