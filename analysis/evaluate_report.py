@@ -25,7 +25,7 @@ _COLUMNS = (
     ("recall_20pct", "20% rec", "{:.2f}"),
     ("cpu_s", "CPU s", "{:.2f}"),
 )
-SETTING_NAMES = {"ours": "z_min", "otava": "max_pvalue", "asv": "min step"}
+SETTING_NAMES = {"ours": "budget", "otava": "max_pvalue", "asv": "min step", "ruptures": "penalty"}
 
 
 def _cell(fmt: str, value: Any) -> str:
@@ -54,11 +54,13 @@ def render_text(ev: Evaluation) -> str:
     main = main.drop(columns="sigma")
     main.insert(1, "setting", [ev.settings[d] for d in main["detector"]])
     out = [
-        f"Change detectors on the synthetic corpus (seed {spec.seed}; {spec.per_cell} series of 300 commits "
-        f"per noise x sigma cell, 4 steps of 2/5/10/20 % each, 5 samples per commit; match within "
+        f"Change detectors on the synthetic corpus (seed {spec.seed}; per noise x sigma cell {spec.per_cell} "
+        f"series of 300 commits with 4 steps of 2/5/10/20 % and {spec.step_free_per_cell} step-free ones; "
+        f"5 samples per commit; sigma is the noise of a commit's median; a hit is within "
         f"{spec.tolerance} commits)",
-        f"Settings calibrated on a separate corpus (seed {spec.seed + 1}, sigma {sigma:.0%}) to the most "
-        f"sensitive one with <= {spec.budget:g} false alarms per 1,000 points: "
+        f"Settings: ours is given the budget ({spec.budget:g} false alarms per 1,000 points) and maps it "
+        f"itself; the others are calibrated on {spec.calibration_per_cell} step-free series per noise kind "
+        f"(seed {spec.seed + 1}, sigma {sigma:.0%}) to the most sensitive setting within it: "
         + ", ".join(f"{d} {SETTING_NAMES.get(d, 'setting')}={ev.settings[d]:g}" for d in ev.settings),
         f"Python {platform.python_version()} on {platform.machine()}; "
         "CPU is process time spent inside the detector.",
@@ -75,10 +77,14 @@ def render_text(ev: Evaluation) -> str:
     if not ev.cpu.empty:
         base = ev.cpu.set_index("detector")["cpu_s"]
         ref = base.get("otava")
-        out += ["", f"CPU over {spec.cpu_series} series of {spec.cpu_points} points (calibrated settings):"]
+        out += [
+            "",
+            f"CPU over {spec.cpu_series} series of {spec.cpu_points} points with {spec.cpu_steps} steps each "
+            "(calibrated settings, one process, side by side):",
+        ]
         for det, cpu in base.items():
             ratio = f"  ({cpu / ref:.2f}x otava)" if ref and det != "otava" else ""
-            out.append(f"  {det:<6} {cpu:8.2f} s{ratio}")
+            out.append(f"  {det:<8} {cpu:8.2f} s{ratio}")
     return "\n".join(out) + "\n"
 
 

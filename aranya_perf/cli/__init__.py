@@ -17,6 +17,7 @@ VERBS = {
     "link": "aranya_perf.cli.link",
     "report": "aranya_perf.cli.report",
     "evaluate": "aranya_perf.cli.evaluate",
+    "detect": "aranya_perf.cli.detect",
     "alerts": "aranya_perf.cli.alerts",
     "compare": "aranya_perf.cli.compare",
     "sweep": "aranya_perf.cli.sweep",
