@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from aranya_perf import child_process
+
 STOP_TIMEOUT_S = 10.0
 
 
@@ -33,6 +35,7 @@ class LocalWorkers:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    **child_process.dies_with_parent(),
                 )
             )
 
