@@ -18,6 +18,7 @@ from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval, positive
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
+from aranya_perf.run.interrupt import exit_code
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
@@ -334,4 +335,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if outcome.status != "ok":
         print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
+    if outcome.stop_signal is not None:
+        return exit_code(outcome.stop_signal)
     return EXIT_CODES[outcome.status]

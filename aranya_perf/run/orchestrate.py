@@ -6,7 +6,8 @@ written), create the results directory with ``profile.toml`` and ``meta.json`` (
 (``load.Load``: shape, window, generator files), then judge what was measured: SLOs
 (``slo.json``, ``slo.xml``), the status rules (``verdict``), outage windows into
 ``events.jsonl``, the final ``meta.json``, the report. Whatever happens once the directory
-exists (a failure, Ctrl-C), it is left readable with a status saying how the run ended.
+exists (a failure, a stop signal: ``interrupt``), it is left readable with a status saying how the run
+ended.
 
 Importing this module imports Locust (through ``load``), which monkey-patches the process
 with gevent: only the ``run`` verb imports it.
@@ -15,7 +16,6 @@ with gevent: only the ``run`` verb imports it.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,6 +31,7 @@ from aranya_perf import profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
 from aranya_perf.run import etcd as etcd_run
+from aranya_perf.run import interrupt
 from aranya_perf.run.load import Load, LoadError, WindowFacts
 from aranya_perf.run.target import (
     Target,
@@ -69,11 +70,28 @@ class RunOutcome:
     reason: str = ""
     summary_table: str = ""
     slo_lines: list[str] = field(default_factory=list)
+    stop_signal: int | None = None
+    """The signal that interrupted the run (status ``interrupted``)."""
 
 
 def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> RunOutcome:
     """Run ``p``. Raises ``TargetError`` (or ``TargetUnreachable``) before anything is written when a given
-    target is refused or dead; every later failure ends in the outcome."""
+    target is refused or dead, ``interrupt.Interrupted`` when stopped before that; every later failure
+    ends in the outcome. Call from the main thread: it installs the stop signals' handlers."""
+    run_dirs: list[Path] = []  # the forced exit marks the run's meta.json, once there is one
+
+    def forced(first: int, second: int) -> None:
+        for run_dir in run_dirs:
+            interrupt.mark_forced(run_dir, first, second)
+
+    stops = interrupt.StopSignals(forced)
+    with stops.installed():
+        return _run(p, options, out, stops, run_dirs)
+
+
+def _run(
+    p: Profile, options: RunOptions, out: TextIO, stops: interrupt.StopSignals, run_dirs: list[Path]
+) -> RunOutcome:
     target: Target | None = None
     etcd = p.run.scenario == "etcd"
     if not p.embedded:
@@ -81,7 +99,9 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
         if etcd:
             assert isinstance(target, etcd_run.RemoteTarget)
             target = etcd_run.given_cluster(target, p)
+    stops.defer()  # the directory and its first files are written whole; arm() raises a signal meanwhile
     run_dir = results.new_run_dir(options.out, p.name)
+    run_dirs.append(run_dir)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     meta = _initial_meta(p, options, run_dir)
     if options.descriptors is not None:
@@ -96,10 +116,11 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
-    interrupted, start_error = False, None
+    start_error = None
     facts = WindowFacts()
     phases: etcd_run.EtcdPhases | None = None
     try:
+        stops.arm()
         with contextlib.ExitStack() as stack:
             if target is None and etcd:
                 target = etcd_run.start_cluster(p, run_dir)
@@ -136,25 +157,28 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 allow_remote=options.allow_remote,
                 metrics_listen=options.metrics_listen,
                 descriptors=options.descriptors,
+                stops=stops,
             ) as load:
                 facts = load.measure()
                 etcd_run.run_phase(phases, "after_window", out)
             if p.queries:
                 _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
             etcd_run.run_phase(phases, "check_perf", out, run_dir)
-    except KeyboardInterrupt:
-        interrupted = True
+    except interrupt.Interrupted:
+        pass  # stops.received says which signal
     except (TargetStartError, LoadError) as exc:
         start_error = str(exc)
+    stops.defer()  # a signal while judging must not lose the verdict or the report; a second one leaves
     if phases is not None:
         meta["etcd"] = phases.facts
-    # A second Ctrl-C while judging must not lose the verdict or the report.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    interrupted = interrupt.reason(stops.received) if stops.received is not None else ""
     try:
-        return _judge(p, run_dir, meta, events, facts, interrupted, start_error, out)
+        outcome = _judge(p, run_dir, meta, events, facts, interrupted, start_error, out)
     finally:
         events.close()
-        signal.signal(signal.SIGINT, previous)
+    if outcome.status == "interrupted":  # a signal noted while judging leaves the verdict as written
+        outcome.stop_signal = stops.received
+    return outcome
 
 
 def _store_queries(
@@ -215,7 +239,7 @@ def _judge(
     meta: dict,
     events: EventLog,
     facts: WindowFacts,
-    interrupted: bool,
+    interrupted: str,
     start_error: str | None,
     out: TextIO,
 ) -> RunOutcome:
