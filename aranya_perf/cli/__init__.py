@@ -27,6 +27,7 @@ VERBS = {
     "profiles": "aranya_perf.cli.profile",
     "profile": "aranya_perf.cli.profile",
     "worker": "aranya_perf.cli.worker",
+    "chaos": "aranya_perf.cli.chaos",
 }
 
 

@@ -390,7 +390,8 @@ class Load:
             self.live.linger()  # the last counts reach a Prometheus that scrapes us
             self.live.stop()
         if self.local_workers is not None:
-            self.local_workers.stop()
+            # Before the window (a stop while starting) a worker may not have joined, so no quit reaches it.
+            self.local_workers.stop(STOP_TIMEOUT_S if self.facts.started_at else 0.0)
         shutdown_engine()
         if self.sampler is not None:
             self.sampler.stop()
