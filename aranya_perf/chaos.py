@@ -38,6 +38,8 @@ from pathlib import Path
 
 import psutil
 
+from aranya_perf import child_process
+
 DEVICES = 20
 MID_S = 5.0
 STOP_BUDGET_S = 30.0
@@ -114,9 +116,16 @@ class RunWatch:
         out.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "aranya_perf", "run", "--devices", str(devices)]
         cmd += ["--duration", f"{duration_s:g}s", "--out", str(out), *args]
-        self._stderr = (out / "run.stderr").open("w+")
+        self._stderr_path = out / "run.stderr"
+        self._stderr = self._stderr_path.open("w")
+        # SIGTERM when we die: the run stops as it would for CI. In our process group: a Ctrl-C at the
+        # terminal stops it too.
         self.proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self._stderr
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            **child_process.dies_with_parent(signal.SIGTERM, own_group=False),
         )
         self.started = time.monotonic()
         self.seen: dict[int, psutil.Process] = {}
@@ -149,7 +158,7 @@ class RunWatch:
         """Note the run's processes; True while it runs."""
         if self.proc.poll() is not None:
             if self.exited_at is None:
-                self.exited_at = time.monotonic()
+                self.exited_at = time.time()
             return False
         with contextlib.suppress(psutil.NoSuchProcess):
             for child in psutil.Process(self.proc.pid).children(recursive=True):
@@ -157,22 +166,22 @@ class RunWatch:
         return True
 
     def wait_for(self, moment: str, timeout: float = RUN_TIMEOUT_S) -> float | None:
-        """Poll until ``moment`` (see the module docstring); its time (monotonic), None if the run ended."""
+        """Poll until ``moment`` (see the module docstring); its unix time, None if the run ended first."""
         opened: float | None = None
         deadline = self.started + timeout
         while self.poll() and time.monotonic() < deadline:
             names = [e["event"] for e in self.events()]
             d = self.run_dir
             if moment == "start" and not names and d is not None and "listening" in _text(d / "gateway.log"):
-                return time.monotonic()
+                return time.time()
             if moment == "mid" and "window_open" in names:
                 opened = opened or time.monotonic()
                 if time.monotonic() - opened >= MID_S:
-                    return time.monotonic()
+                    return time.time()
             if moment == "closed" and "window_closed" in names:
-                return time.monotonic()
+                return time.time()
             if moment == "report" and "run_end" in names:
-                return time.monotonic()
+                return time.time()
             time.sleep(0.05)
         return None
 
@@ -201,9 +210,8 @@ class RunWatch:
             time.sleep(0.2)
 
     def stderr(self) -> str:
-        self._stderr.flush()
-        self._stderr.seek(0)
-        return self._stderr.read()
+        """What the run wrote to stderr so far."""
+        return _text(self._stderr_path)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -312,28 +320,33 @@ def _measure(
         recover = (watch.exited_at - struck) if struck is not None and watch.exited_at else None
         on_time = recover is not None and recover <= STOP_BUDGET_S
     else:
-        recover = _recovered_after(d, meta, struck) if d is not None and struck is not None else None
+        events = {e["event"]: e["t"] for e in watch.events()}
+        if not fault.moment:  # the profile's own fault (a frozen target): when the run says it struck
+            struck = events.get("stall")
+        # Devices stay connected to a frozen target: it is back when it thaws, not before.
+        ended = events.get("stall_end", struck)
+        recover = _recovered_after(d, struck, ended) if d is not None and struck and ended else None
         window = meta.get("window") or {}
-        began, ended = window.get("started_at"), window.get("ended_at")
-        on_time = bool(began and ended and ended - began <= duration_s + END_SLACK_S)
+        opened, closed = window.get("started_at"), window.get("ended_at")
+        on_time = bool(opened and closed and closed - opened <= duration_s + END_SLACK_S)
     lost = _samples_lost(d) if d is not None and fault.counts and survived else None
     return Row(fault.name, survived, status, code, right, lost, recover, on_time, len(left), note)
 
 
-def _recovered_after(run_dir: Path, meta: dict, struck: float) -> float | None:
-    """Seconds from the fault until devices online were back at their level before it (timeline.csv)."""
+def _recovered_after(run_dir: Path, at: float, ended: float) -> float | None:
+    """Seconds from the fault (at ``at``, over at ``ended``) until devices online were back at their level
+    before it (``timeline.csv``)."""
     path = run_dir / "timeline.csv"
     if not path.exists():
         return None
-    # ``struck`` is monotonic; the timeline is in unix time.
-    at = time.time() - (time.monotonic() - struck)
-    rows = list(csv.DictReader(path.open()))
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
     before = [int(r["online"]) for r in rows if float(r["timestamp"]) < at]
     if not before:
         return None
     level = before[-1]
     for r in rows:
-        if float(r["timestamp"]) >= at and int(r["online"]) >= level and int(r["target_up"]):
+        if float(r["timestamp"]) >= ended and int(r["online"]) >= level and int(r["target_up"]):
             return max(0.0, float(r["timestamp"]) - at)
     return None
 

@@ -32,20 +32,22 @@ except OSError:
 
 
 def dies_with_parent(
-    sig: int = signal.SIGKILL, before_exec: Callable[[], None] | None = None
+    sig: int = signal.SIGKILL, before_exec: Callable[[], None] | None = None, *, own_group: bool = True
 ) -> dict[str, Any]:
     """``Popen`` keywords that make the child get ``sig`` when this process (strictly: the thread that
-    spawns it, so spawn from the main thread) dies, and put it in its own process group.
+    spawns it, so spawn from the main thread or one that outlives the child) dies, and put it in its
+    own process group unless ``own_group`` is False.
 
     SIGKILL, the default, also ends a child that is stopped (a frozen gateway). ``before_exec`` runs in
     the child too, after the rest."""
-    return {"preexec_fn": functools.partial(_in_child, os.getpid(), sig, before_exec)}
+    return {"preexec_fn": functools.partial(_in_child, os.getpid(), sig, before_exec, own_group)}
 
 
-def _in_child(parent: int, sig: int, before_exec: Callable[[], None] | None) -> None:
+def _in_child(parent: int, sig: int, before_exec: Callable[[], None] | None, own_group: bool) -> None:
     # Between fork and exec: only async-signal-safe work, no locks, no imports.
-    with contextlib.suppress(OSError):  # already a session leader (start_new_session)
-        os.setpgid(0, 0)
+    if own_group:
+        with contextlib.suppress(OSError):  # already a session leader (start_new_session)
+            os.setpgid(0, 0)
     if _LIBC is not None and hasattr(_LIBC, "prctl"):
         _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the prctl took effect

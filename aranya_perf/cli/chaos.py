@@ -4,11 +4,12 @@ is wrong."""
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import time
 from pathlib import Path
 
 from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import duration
+from aranya_perf.cli.args import count, duration
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--duration", type=duration, default=20.0, help="each run's window (default 20s)")
     p.add_argument(
+        "--jobs", type=count, default=1, help="faults run at the same time (default 1; each run is small)"
+    )
+    p.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -36,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from aranya_perf.chaos import BY_NAME, FAULTS, format_table, run_fault
+    from aranya_perf.chaos import BY_NAME, FAULTS, Fault, Row, format_table, run_fault
 
     faults = list(FAULTS)
     if args.faults:
@@ -47,17 +51,27 @@ def run(args: argparse.Namespace) -> int:
                 f"--faults: unknown fault {', '.join(unknown) or '(none)'} (known: {', '.join(BY_NAME)})"
             )
         faults = [BY_NAME[n] for n in names]
+    if args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     out = args.out or Path("results") / time.strftime("chaos-%Y%m%dT%H%M%SZ", time.gmtime())
-    if out.exists() and any(out.iterdir()):
-        raise UsageError(f"--out {out} is not empty")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UsageError(f"--out {out} is not an empty directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: {exc.strerror or exc}") from None
     print(f"aranya-perf chaos: {len(faults)} faults, runs of {args.duration:g}s in {out}", flush=True)
-    rows = []
-    for fault in faults:
-        started = time.monotonic()
+    started = time.monotonic()
+
+    def one(fault: Fault) -> Row:
         row = run_fault(fault, out, duration_s=args.duration)
         state = "WRONG" if row.wrong else "right"
         print(f"  {fault.name}: {state} ({time.monotonic() - started:.0f}s)", flush=True)
-        rows.append(row)
+        return row
+
+    # Each fault is a subprocess; a thread per job only watches it.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        rows = list(pool.map(one, faults))
     print()
     print(format_table(rows))
     wrong = [r.fault for r in rows if r.wrong]

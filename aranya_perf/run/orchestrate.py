@@ -163,7 +163,8 @@ def _run(
                 etcd_run.run_phase(phases, "after_window", out)
             if p.queries:
                 _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
-            etcd_run.run_phase(phases, "check_perf", out, run_dir)
+            if stops.received is None:  # a stopped run is not kept for another load
+                etcd_run.run_phase(phases, "check_perf", out, run_dir)
     except interrupt.Interrupted:
         pass  # stops.received says which signal
     except (TargetStartError, LoadError) as exc:
