@@ -18,7 +18,6 @@ from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval, positive
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
-from aranya_perf.run.interrupt import exit_code
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
@@ -313,6 +312,7 @@ def run(args: argparse.Namespace) -> int:
         except TargetError as exc:
             raise UsageError(str(exc)) from None
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
+    from aranya_perf.run.interrupt import exit_code
     from aranya_perf.run.orchestrate import RunOptions, run_profile
 
     options = RunOptions(
