@@ -7,7 +7,7 @@ gateway of its own on fixed ports), watches the results directory for the moment
 the run to end and measures it (``Row``):
 
 - survived: ``meta.json`` readable with a final status, and no traceback on stderr;
-- verdict right: that status and exit code are the fault's;
+- verdict right: the fault struck, and the status and exit code are the fault's;
 - samples lost: the gateway's counts minus ours where ours are lower (the report's "Both sides"
   table), for faults after which the gateway's counters still cover the run; ``n/a`` otherwise;
 - recover: for a fault of the target, seconds from it until the devices online are back at their
@@ -39,6 +39,7 @@ from pathlib import Path
 import psutil
 
 from aranya_perf import child_process
+from aranya_perf.gateway.process import GatewayProcess, GatewayStartError
 
 DEVICES = 20
 MID_S = 5.0
@@ -236,8 +237,6 @@ def _text(path: Path) -> str:
 
 def run_fault(fault: Fault, out: Path, *, duration_s: float = 20.0) -> Row:
     """One fault's run under ``out/<fault name>/``, measured (module docstring)."""
-    from aranya_perf.gateway.process import GatewayProcess
-
     out = out / fault.name
     args = list(fault.args)
     own: GatewayProcess | None = None
@@ -258,9 +257,7 @@ def run_fault(fault: Fault, out: Path, *, duration_s: float = 20.0) -> Row:
             own.stop()
 
 
-def _strike_and_measure(fault: Fault, watch: RunWatch, own: object, duration_s: float) -> Row:
-    from aranya_perf.gateway.process import GatewayProcess
-
+def _strike_and_measure(fault: Fault, watch: RunWatch, own: GatewayProcess | None, duration_s: float) -> Row:
     struck = watch.wait_for(fault.moment) if fault.moment else None
     note = ""
     if fault.moment and struck is None:
@@ -274,13 +271,16 @@ def _strike_and_measure(fault: Fault, watch: RunWatch, own: object, duration_s: 
         else:
             os.kill(pid, signal.SIGKILL)
     elif fault.action in TARGET_ACTIONS:
-        if isinstance(own, GatewayProcess):
+        if own is not None:
             assert own.proc is not None
             own.proc.kill()
             own.proc.wait()
             # The same ports again: the run's devices and operators reconnect to where they were.
             own.args = ["--listen", own.address, "--metrics-listen", own.metrics_address]
-            own.start()
+            try:
+                own.start()
+            except GatewayStartError as exc:
+                note = f"the target did not restart: {exc}"
         else:
             pid = watch.pid_of("gateway")
             if pid is None:
@@ -303,6 +303,7 @@ def _measure(
 ) -> Row:
     from aranya_perf import results
 
+    missed = bool(note)  # what the strike could not do
     d = watch.run_dir
     meta: dict = {}
     if d is not None:
@@ -315,7 +316,8 @@ def _measure(
     survived = status not in ("missing", "running") and not traceback and code is not None
     if traceback:
         note = note or "traceback on stderr"
-    right = status == fault.expect and code == fault.exit_code
+    # A fault that never struck proves nothing, whatever the run ended with.
+    right = not missed and status == fault.expect and code == fault.exit_code
     if fault.action in RUN_SIGNALS:
         recover = (watch.exited_at - struck) if struck is not None and watch.exited_at else None
         on_time = recover is not None and recover <= STOP_BUDGET_S
