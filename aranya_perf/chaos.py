@@ -250,14 +250,14 @@ def run_fault(fault: Fault, out: Path, *, duration_s: float = 20.0) -> Row:
         args += ["--target", own.address, "--target-metrics", own.metrics_address]
     watch = RunWatch(out, args, duration_s=duration_s)
     try:
-        return _strike_and_measure(fault, watch, own, duration_s)
+        return _strike_and_measure(fault, watch, own)
     finally:
         watch.close()
         if own is not None:
             own.stop()
 
 
-def _strike_and_measure(fault: Fault, watch: RunWatch, own: GatewayProcess | None, duration_s: float) -> Row:
+def _strike_and_measure(fault: Fault, watch: RunWatch, own: GatewayProcess | None) -> Row:
     struck = watch.wait_for(fault.moment) if fault.moment else None
     note = ""
     if fault.moment and struck is None:
@@ -289,7 +289,7 @@ def _strike_and_measure(fault: Fault, watch: RunWatch, own: GatewayProcess | Non
                 os.kill(pid, signal.SIGKILL)
     code = watch.wait()
     left = watch.left_behind()
-    return _measure(fault, watch, code, struck, left, duration_s, note)
+    return _measure(fault, watch, code, struck, left, note)
 
 
 def _measure(
@@ -298,7 +298,6 @@ def _measure(
     code: int | None,
     struck: float | None,
     left: list[int],
-    duration_s: float,
     note: str,
 ) -> Row:
     from aranya_perf import results
@@ -330,7 +329,7 @@ def _measure(
         recover = _recovered_after(d, struck, ended) if d is not None and struck and ended else None
         window = meta.get("window") or {}
         opened, closed = window.get("started_at"), window.get("ended_at")
-        on_time = bool(opened and closed and closed - opened <= duration_s + END_SLACK_S)
+        on_time = bool(opened and closed and closed - opened <= watch.duration_s + END_SLACK_S)
     lost = _samples_lost(d) if d is not None and fault.counts and survived else None
     return Row(fault.name, survived, status, code, right, lost, recover, on_time, len(left), note)
 
