@@ -1,5 +1,11 @@
-"""Child processes the suite starts (the gateway, the link, the etcd cluster, the broker): the one JSON
-ready line a verb prints, and a stop that always ends the child.
+"""Child processes the suite starts (the gateway, the link, the etcd cluster, the broker, workers): how they
+are spawned so none outlives its parent, the one JSON ready line a verb prints, and a stop that always
+ends the child.
+
+Every spawn passes ``**dies_with_parent()`` to ``Popen``: the orderly stop (``stop``, ``terminate``)
+runs on every normal exit, and the parent-death signal covers the rest (the parent SIGKILLed, or
+leaving at once on a second stop signal). The child also gets its own process group, so a Ctrl-C
+typed at a terminal reaches the parent alone, and the parent stops its children in order.
 
 The ready line is read with raw reads on the pipe's fd, so no buffered file object (gevent's or the
 stdlib's) can hold half a line while ``select()`` says there is nothing left to read.
@@ -8,13 +14,46 @@ stdlib's) can hold half a line while ``select()`` says there is nothing left to 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import select
 import signal
 import subprocess
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+_PR_SET_PDEATHSIG = 1
+try:
+    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)  # loaded before any fork, never after
+except OSError:
+    _LIBC = None
+
+
+def dies_with_parent(
+    sig: int = signal.SIGKILL, before_exec: Callable[[], None] | None = None, *, own_group: bool = True
+) -> dict[str, Any]:
+    """``Popen`` keywords that make the child get ``sig`` when this process (strictly: the thread that
+    spawns it, so spawn from the main thread or one that outlives the child) dies, and put it in its
+    own process group unless ``own_group`` is False.
+
+    SIGKILL, the default, also ends a child that is stopped (a frozen gateway). ``before_exec`` runs in
+    the child too, after the rest."""
+    return {"preexec_fn": functools.partial(_in_child, os.getpid(), sig, before_exec, own_group)}
+
+
+def _in_child(parent: int, sig: int, before_exec: Callable[[], None] | None, own_group: bool) -> None:
+    # Between fork and exec: only async-signal-safe work, no locks, no imports.
+    if own_group:
+        with contextlib.suppress(OSError):  # already a session leader (start_new_session)
+            os.setpgid(0, 0)
+    if _LIBC is not None and hasattr(_LIBC, "prctl"):
+        _LIBC.prctl(_PR_SET_PDEATHSIG, sig, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+    if before_exec is not None:
+        before_exec()
 
 
 class NotReady(RuntimeError):

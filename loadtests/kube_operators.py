@@ -12,8 +12,8 @@ Every call runs on the load engine's loop with aiohttp, one connection per call 
 ``echo WORD`` and wants exactly ``WORD\\n`` on stdout and exit 0 on the status channel; logs
 want the asked number of lines; port-forward wants its bytes back; a scrape wants Prometheus
 text. Requests are of type ``kube`` (the route), so they read ``kube exec``, ``kube logs``,
-``kube portforward``, ``kube metrics``, ``kube list``. Reports cross to Locust in batches as the service scenario's
-clients' do. Where to go comes from a kubeconfig (``KUBECONFIG_OPTION`` on workers,
+``kube portforward``, ``kube metrics``, ``kube list``. Reports cross to Locust in batches as the
+service scenario's clients' do. Where to go comes from a kubeconfig (``KUBECONFIG_OPTION`` on workers,
 ``provide_kube`` in the local process): the gateway's own (JSON, token) is read directly; any
 other is loaded with the ``kubernetes`` package, imported only then.
 """

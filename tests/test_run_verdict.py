@@ -30,14 +30,15 @@ def _hist(*ms: float):
 
 def test_status_rules() -> None:
     p = profiles.resolve("smoke")
-    common = dict(interrupted=False, start_error=None, target_lost=[], workers_lost=[], slo_failures=[])
+    common = dict(interrupted="", start_error=None, target_lost=[], workers_lost=[], slo_failures=[])
     assert decide(p, requests=1000, failures=10, **common).status == "ok"  # exactly 1 %: allowed
     high = decide(p, requests=1000, failures=11, **common)
     assert high.status == "failed" and "11 of 1000 requests failed (1.1%)" in high.reason
     lost = decide(p, requests=1000, failures=0, **{**common, "target_lost": ["gone (at 8s)"]})
     assert lost.status == "failed" and lost.reason.startswith("target went away: gone")
     assert decide(p, requests=5, failures=5, **common).reasons[0] == "no successful request"
-    assert decide(p, requests=0, failures=0, **{**common, "interrupted": True}).status == "interrupted"
+    stopped = decide(p, requests=0, failures=0, **{**common, "interrupted": "interrupted by SIGTERM"})
+    assert (stopped.status, stopped.reason) == ("interrupted", "interrupted by SIGTERM")
     # A profile with its own overall error_rate SLO decides that itself.
     own = dataclasses.replace(p, slo=(Slo(metric="error_rate", max=0.5),))
     assert decide(own, requests=100, failures=40, **common).status == "ok"

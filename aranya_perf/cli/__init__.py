@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 VERBS = {
@@ -27,6 +28,7 @@ VERBS = {
     "profiles": "aranya_perf.cli.profile",
     "profile": "aranya_perf.cli.profile",
     "worker": "aranya_perf.cli.worker",
+    "chaos": "aranya_perf.cli.chaos",
 }
 
 
@@ -54,9 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"aranya-perf {args.verb}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"aranya-perf {args.verb}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        # A run stopped by SIGTERM or SIGHUP while starting raises a KeyboardInterrupt naming it.
+        from aranya_perf.run.interrupt import exit_code
+
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"aranya-perf {args.verb}: interrupted by {signal.Signals(signum).name}", file=sys.stderr)
+        return exit_code(signum)
 
 
 if __name__ == "__main__":

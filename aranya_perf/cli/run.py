@@ -9,7 +9,6 @@ master with local and remote workers).
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -421,6 +420,7 @@ def run(args: argparse.Namespace) -> int:
         except TargetError as exc:
             raise UsageError(str(exc)) from None
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
+    from aranya_perf.run.interrupt import exit_code
     from aranya_perf.run.orchestrate import RunOptions, run_profile
 
     options = RunOptions(
@@ -434,16 +434,18 @@ def run(args: argparse.Namespace) -> int:
         descriptors=descriptors,
         grpc_calls=grpc_calls,
     )
+    etcd = profile.run.scenario == "etcd"
     try:
-        outcome = run_profile(profile, options)
+        outcome = run_profile(profile, options, then=lambda done: _report(done, etcd=etcd))
     except TargetUnreachable as exc:
         print(f"aranya-perf run: error: {exc}", file=sys.stderr)
         return 1
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    _report(outcome, etcd=profile.run.scenario == "etcd")
     if outcome.status != "ok":
         print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
+    if outcome.stop_signal is not None:
+        return exit_code(outcome.stop_signal)
     return EXIT_CODES[outcome.status]
 
 
@@ -454,12 +456,8 @@ def _report(outcome: RunOutcome, *, etcd: bool) -> None:
     from analysis.run_data import load_run
     from analysis.run_report import format_summary_table, summary_rows, write_run_report
 
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not lose the report
-    try:
-        data = load_run(outcome.run_dir)
-        report = write_run_report(data)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    data = load_run(outcome.run_dir)
+    report = write_run_report(data)  # a first stop signal meanwhile is noted by the run's handlers
     summary = summary_rows(data)
     beside = etcd_report.summary_lines(data, summary) if etcd else []
     beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""

@@ -11,8 +11,6 @@ itself SIGKILLed is removed by the next start (its owner pid is written inside i
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import json
 import os
 import shutil
@@ -40,7 +38,6 @@ leadership to each other (7-8 s measured for 3); the data is thrown away, so not
 _TMPFS = Path("/dev/shm")
 _DIR_PREFIX = "aranya-perf-etcd-"
 _OWNER_FILE = "owner.pid"
-_PR_SET_PDEATHSIG = 1
 _PORT_ATTEMPTS = 3
 
 
@@ -136,21 +133,6 @@ def _free_ports(host: str, n: int) -> list[int]:
             s.close()
 
 
-try:
-    _LIBC: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True)  # loaded before any fork, never after
-except OSError:
-    _LIBC = None
-
-
-def _die_with_parent(parent: int) -> None:
-    # Runs in the child between fork and exec: the member gets SIGKILL when its parent exits.
-    # A parent that died before the prctl took effect is caught by the getppid check.
-    if _LIBC is not None and hasattr(_LIBC, "prctl"):
-        _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
-        os._exit(1)
-
-
 class EtcdCluster:
     """N etcd members on ``host`` (loopback), started as children of this process.
 
@@ -238,9 +220,8 @@ class EtcdCluster:
                     stdin=subprocess.DEVNULL,
                     stdout=fh,
                     stderr=fh,
-                    preexec_fn=functools.partial(_die_with_parent, os.getpid()),
-                    # A Ctrl-C meant for the caller reaches the members through stop() only.
-                    start_new_session=True,
+                    # SIGKILL when the verb dies; a Ctrl-C meant for it reaches them through stop() only.
+                    **child_process.dies_with_parent(),
                 )
             self._procs.append(proc)
             self.members.append(Member(name, client, peers[i], proc.pid, str(log)))
@@ -346,7 +327,14 @@ class EtcdClusterProcess:
 
     def start(self, timeout: float = START_TIMEOUT_S + 10.0) -> EtcdClusterProcess:
         cmd = [sys.executable, "-m", "aranya_perf", "etcd-cluster", "--stop-on-stdin-eof", *self.args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        # SIGTERM when we die: the verb then stops its members and removes the data (stdin EOF would too).
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            **child_process.dies_with_parent(signal.SIGTERM),
+        )
         try:
             ready = json.loads(self._ready_line(timeout))
             if ready.get("event") != "ready":

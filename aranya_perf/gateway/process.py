@@ -57,7 +57,11 @@ class GatewayProcess:
         metrics = [] if "--metrics-listen" in self.args else ["--metrics-listen", "127.0.0.1:0"]
         cmd = [sys.executable, "-m", "aranya_perf", "gateway", *listen, *metrics, *self.args]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            **child_process.dies_with_parent(),
         )
         try:
             ready = json.loads(self._ready_line(timeout))

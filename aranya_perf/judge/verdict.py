@@ -2,7 +2,7 @@
 
 Rules, all checked (the first reason leads):
 
-- Ctrl-C: ``interrupted``;
+- a stop signal (Ctrl-C, SIGTERM, SIGHUP): ``interrupted``, the reason naming it;
 - the run could not start its target or its workers: ``failed``;
 - the target went away during the window, or a worker was lost: ``failed`` (a pre-release
   stress test must never pass against a dead target);
@@ -36,7 +36,7 @@ class Verdict:
 def decide(
     p: Profile,
     *,
-    interrupted: bool,
+    interrupted: str,
     start_error: str | None,
     target_lost: Sequence[str],
     workers_lost: Sequence[str],
@@ -45,8 +45,8 @@ def decide(
     failures: int,
     slo_failures: Sequence[str],
 ) -> Verdict:
-    if interrupted:
-        return Verdict("interrupted", ("interrupted by the user",))
+    if interrupted:  # why, e.g. "interrupted by SIGTERM"; empty when the run was not
+        return Verdict("interrupted", (interrupted,))
     reasons: list[str] = []
     if start_error:
         reasons.append(start_error)

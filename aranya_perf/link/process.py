@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from aranya_perf import child_process
 from aranya_perf.address_map import AddressMap, DeviceAddress, read_file
 from aranya_perf.gateway.process import START_TIMEOUT_S, GatewayProcess, GatewayStartError
 
@@ -31,7 +32,11 @@ class LinkProcess(GatewayProcess):
     def start(self, timeout: float = START_TIMEOUT_S) -> LinkProcess:
         cmd = [sys.executable, "-m", "aranya_perf", "link", *self.args]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            **child_process.dies_with_parent(),
         )
         try:
             self.ready = json.loads(self._ready_line(timeout))

@@ -38,6 +38,7 @@ from aranya_perf.measure.resources import ResourceSampler
 from aranya_perf.profiles import Profile
 from aranya_perf.profiles.plan import devices_at, phases
 from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFiles, atomic_write_text
+from aranya_perf.run import interrupt
 from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
 from loadtests import distributed, hooks
@@ -121,7 +122,10 @@ class Load:
         allow_remote: bool = False,
         metrics_listen: tuple[str, int] | None = None,
         descriptors: bytes | None = None,
+        stops: interrupt.StopSignals | None = None,
     ) -> None:
+        self.stops = stops
+        """The run's stop signals: from the window's opening, one ends the window early (``interrupt``)."""
         self.descriptors = descriptors
         """Scenario grpc: the service's ``FileDescriptorSet``, for every Locust process."""
         self.p, self.target, self.run_dir, self.events, self.out = p, target, run_dir, events, out
@@ -229,6 +233,8 @@ class Load:
         the window."""
         p, facts = self.p, self.facts
         plan = phases(p)
+        if self.stops is not None:
+            self.stops.defer()
         self.runner.start_shape()
         facts.started_at = started = time.time()
         self.events.write("window_open", t=started, profile=p.name, shape=p.shape.kind)
@@ -239,6 +245,9 @@ class Load:
         thaw_at = None
         while (elapsed := time.time() - started) < p.run.duration_s:
             gevent.sleep(0.2)
+            if self.stops is not None and self.stops.received is not None:
+                facts.ended_early = interrupt.reason(self.stops.received)
+                break
             if stall is not None and elapsed >= stall:
                 self.target.freeze()
                 self.events.write("stall", seconds=p.gateway.stall_s)
@@ -407,7 +416,8 @@ class Load:
             self.live.linger()  # the last counts reach a Prometheus that scrapes us
             self.live.stop()
         if self.local_workers is not None:
-            self.local_workers.stop()
+            # Before the window (a stop while starting) a worker may not have joined, so no quit reaches it.
+            self.local_workers.stop(STOP_TIMEOUT_S if self.facts.started_at else 0.0)
         shutdown_engine()
         if self.sampler is not None:
             self.sampler.stop()

@@ -6,8 +6,9 @@ written), create the results directory with ``profile.toml`` and the run's recor
 given, run the load (``load.Load``: shape, window, generator files), then judge what was
 measured (``aranya_perf.judge``): SLOs (``slo.json``, ``slo.xml``), outage windows into
 ``events.jsonl``, the status; the record gains each phase as it is known. Whatever happens once
-the directory exists (a failure, Ctrl-C), it is left readable with a status saying how the run
-ended. The report is the CLI's to render, from the directory, once this returns.
+the directory exists (a failure, a stop signal: ``interrupt``), it is left readable with a status
+saying how the run ended. The report is the CLI's to render from the directory (``then``), once the
+verdict is written.
 
 Importing this module imports Locust (through ``load``), which monkey-patches the process
 with gevent: only the ``run`` verb imports it.
@@ -16,8 +17,8 @@ with gevent: only the ``run`` verb imports it.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -33,6 +34,7 @@ from aranya_perf.measure.latency import load_failures, load_histograms, load_int
 from aranya_perf.profiles import Profile
 from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
 from aranya_perf.run import etcd as etcd_run
+from aranya_perf.run import interrupt
 from aranya_perf.run import record as rec
 from aranya_perf.run.load import Load, LoadError, WindowFacts
 from aranya_perf.run.target import (
@@ -70,11 +72,37 @@ class RunOutcome:
     status: str
     reason: str = ""
     slo_lines: list[str] = field(default_factory=list)
+    stop_signal: int | None = None
+    """The signal that interrupted the run (status ``interrupted``)."""
 
 
-def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> RunOutcome:
+def run_profile(
+    p: Profile,
+    options: RunOptions,
+    out: TextIO = sys.stdout,
+    then: Callable[[RunOutcome], None] | None = None,
+) -> RunOutcome:
     """Run ``p``. Raises ``TargetError`` (or ``TargetUnreachable``) before anything is written when a given
-    target is refused or dead; every later failure ends in the outcome."""
+    target is refused or dead, ``interrupt.Interrupted`` when stopped before that; every later failure
+    ends in the outcome. ``then(outcome)`` (the CLI's report) runs once the verdict is written, still under
+    the stop signals' handlers. Call from the main thread: it installs them."""
+    run_dirs: list[Path] = []  # the forced exit marks the run's meta.json, once there is one
+
+    def forced(first: int, second: int) -> None:
+        for run_dir in run_dirs:
+            interrupt.mark_forced(run_dir, first, second)
+
+    stops = interrupt.StopSignals(forced)
+    with stops.installed():
+        outcome = _run(p, options, out, stops, run_dirs)
+        if then is not None:
+            then(outcome)  # still deferred: a first signal is noted and lets it finish, a second leaves
+        return outcome
+
+
+def _run(
+    p: Profile, options: RunOptions, out: TextIO, stops: interrupt.StopSignals, run_dirs: list[Path]
+) -> RunOutcome:
     target: Target | None = None
     etcd = p.run.scenario == "etcd"
     if not p.embedded:
@@ -82,7 +110,9 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
         if etcd:
             assert isinstance(target, etcd_run.RemoteTarget)
             target = etcd_run.given_cluster(target, p)
+    stops.defer()  # the directory and its first files are written whole; arm() raises a signal meanwhile
     run_dir = results.new_run_dir(options.out, p.name)
+    run_dirs.append(run_dir)
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     if options.descriptors is not None:
         results.atomic_write_bytes(run_dir / RunFiles.GRPC_DESCRIPTORS, options.descriptors)
@@ -91,10 +121,11 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
-    interrupted, start_error = False, None
+    start_error = None
     facts = WindowFacts()
     phases: etcd_run.EtcdPhases | None = None
     try:
+        stops.arm()
         with contextlib.ExitStack() as stack:
             if target is None and etcd:
                 target = etcd_run.start_cluster(p, run_dir)
@@ -132,26 +163,30 @@ def run_profile(p: Profile, options: RunOptions, out: TextIO = sys.stdout) -> Ru
                 allow_remote=options.allow_remote,
                 metrics_listen=options.metrics_listen,
                 descriptors=options.descriptors,
+                stops=stops,
             ) as load:
                 facts = load.measure()
                 etcd_run.run_phase(phases, "after_window", out)
             if p.queries:
                 _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
-            etcd_run.run_phase(phases, "check_perf", out, run_dir)
-    except KeyboardInterrupt:
-        interrupted = True
+            if stops.received is None:  # a stopped run is not kept for another load
+                etcd_run.run_phase(phases, "check_perf", out, run_dir)
+    except interrupt.Interrupted:
+        pass  # stops.received says which signal
     except (TargetStartError, LoadError) as exc:
         start_error = str(exc)
-    # A second Ctrl-C while judging must not lose the verdict.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stops.defer()  # a signal while judging must not lose the verdict or the report; a second one leaves
+    interrupted = interrupt.reason(stops.received) if stops.received is not None else ""
     try:
         # The window first: SLOs and outages are measured against it.
         record = record.add(_window(facts, phases))
         results.write_meta(run_dir, record.meta())
-        return _judge(p, run_dir, record, events, facts, interrupted=interrupted, start_error=start_error)
+        outcome = _judge(p, run_dir, record, events, facts, interrupted=interrupted, start_error=start_error)
     finally:
         events.close()
-        signal.signal(signal.SIGINT, previous)
+    if outcome.status == "interrupted":  # a signal noted while judging leaves the verdict as written
+        outcome.stop_signal = stops.received
+    return outcome
 
 
 def _store_queries(
@@ -259,7 +294,7 @@ def _judge(
     events: EventLog,
     facts: WindowFacts,
     *,
-    interrupted: bool,
+    interrupted: str,
     start_error: str | None,
 ) -> RunOutcome:
     """SLOs, outages and the status of what was measured, into slo.json/xml, events.jsonl and the record."""

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from aranya_perf import child_process
+
 STOP_TIMEOUT_S = 10.0
 
 
@@ -38,6 +40,7 @@ class LocalWorkers:
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    **child_process.dies_with_parent(),
                 )
             )
 

@@ -132,7 +132,7 @@ class Broker:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=self._log,
-                preexec_fn=_raise_fd_limit,
+                **child_process.dies_with_parent(before_exec=_raise_fd_limit),
             )
             if self._wait_ready(timeout):
                 return self
