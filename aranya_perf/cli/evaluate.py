@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, positive
+from aranya_perf.extras import require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -49,13 +50,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown detector(s) {', '.join(unknown) or '(none)'}; known: {', '.join(ev.DETECTORS)}"
         )
+    # Both come with the evaluate extra; without it, --detectors ours still runs.
     if "otava" in detectors:
-        try:
-            import otava.analysis  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "apache-otava is not installed (pip install 'aranya-perf[test]'), or leave out otava"
-            ) from None
+        require("otava.analysis", "evaluate", "--detectors otava")
+    if "asv" in detectors:
+        require("asv.step_detect", "evaluate", "--detectors asv")
     if args.per_cell < 1 or args.calibration_per_cell < 1:
         raise UsageError("--per-cell and --calibration-per-cell must be at least 1")
     if args.cpu_series and args.cpu_points < 200:
