@@ -53,3 +53,9 @@ def test_broken_links_and_anchors_are_one_line_each(tmp_path: Path) -> None:
         "check_links: README.md:9: #no-such: no heading or id #no-such",
         "check_links: 3 broken link(s) in 2 Markdown files",
     ]
+
+
+def test_docs_index_links_every_doc() -> None:
+    index = (REPO / "docs" / "index.md").read_text(encoding="utf-8")
+    docs = sorted(p.name for p in (REPO / "docs").glob("*.md") if p.name != "index.md")
+    assert [name for name in docs if f"]({name})" not in index] == []
