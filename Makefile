@@ -31,10 +31,19 @@ $(VENV)/.installed-test: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(VENV)/bin/aranya-perf run $(ARGS)
 
+# Each gate stops `make test` with one line naming it. Coverage is of this process's lines in the
+# public packages (CLI subprocesses are not measured); its floor is [tool.coverage.report] fail_under.
 test: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q $(ARGS)
+	@$(VENV)/bin/ruff check . || { echo "make test: FAILED ruff lint (make lint fixes most)"; exit 1; }
+	@$(VENV)/bin/ruff format --check . || { echo "make test: FAILED ruff format (make lint formats)"; exit 1; }
+	@$(VENV)/bin/mypy || { echo "make test: FAILED mypy ([tool.mypy] in pyproject.toml)"; exit 1; }
+	@$(PY) scripts/check_links.py || { echo "make test: FAILED Markdown link check"; exit 1; }
+	@$(PY) -m pytest -q --cov --cov-report=term:skip-covered $(ARGS) \
+		|| { echo "make test: FAILED pytest or the coverage floor (see above)"; exit 1; }
+
+# The unit half (tests/conftest.py marks each module unit or integration): a minute or two.
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m unit $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
