@@ -41,7 +41,8 @@ test: $(VENV)/.installed-test
 	@$(PY) -m pytest -q --cov --cov-report=term:skip-covered $(ARGS) \
 		|| { echo "make test: FAILED pytest or the coverage floor (see above)"; exit 1; }
 
-# The unit half (tests/conftest.py marks each module unit or integration): a minute or two.
+# The unit half (tests/conftest.py marks each module unit or integration): about 4 minutes on a
+# busy 2-core machine, without coverage.
 test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m unit $(ARGS)
 

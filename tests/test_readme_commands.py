@@ -5,8 +5,10 @@ ends (each must print its ready line, and exit 0 when stopped). Ports in the tex
 ones (a server given ``127.0.0.1:P`` gets a free port, and later lines of the block use it); a gateway
 started by the module stands for ``127.0.0.1:50051`` in blocks that do not start their own. Sizes
 shrink through ``small`` and the exact-text ``OVERRIDES``; a command that cannot run here is in
-``EXCLUDED`` with the reason. A command in none of the tables fails the test that lists them all, so
-a new command in the docs is either run or excluded on purpose.
+``EXCLUDED`` (or a kind of them in ``EXCLUDED_KINDS``) with the reason. Blocks run in document order
+and share one results root: the analysis block compares two runs that earlier blocks made. A command
+in no table runs as written (at the test's size), so a new command in the docs is run unless excluded
+on purpose; a table entry that no doc shows any more fails ``test_tables_name_commands_the_docs_show``.
 """
 
 from __future__ import annotations
@@ -25,16 +27,24 @@ from pathlib import Path
 
 import pytest
 
+from analysis import run_catalogue
 from aranya_perf.child_process import NotReady, read_ready_line
 from tests.helpers import REPO, free_port, gateway_process
 
 pytestmark = [pytest.mark.docs, pytest.mark.integration]
 
-DOCS = ("README.md",)
+DOCS = (
+    "README.md",
+    "docs/profiles.md",
+    "docs/targets.md",
+    "docs/kubernetes.md",
+    "docs/analysis.md",
+    "docs/benchmarks.md",
+)
 VENV_BIN = Path(sys.executable).parent
 COMMAND_TIMEOUT_S = 150.0
 READY_TIMEOUT_S = 30.0
-SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
+SH_BLOCK = re.compile(r"^([ \t]*)```sh\n(.*?)^[ \t]*```", re.M | re.S)
 
 # Commands that cannot run here, with the reason.
 EXCLUDED = {
@@ -53,6 +63,71 @@ EXCLUDED = {
     ".venv/bin/aranya-perf tune": "knob sweeps of several runs each; tests/test_analysis_tune.py runs them",
 }
 
+# Whole kinds of commands that cannot run here, by their text: (test, reason).
+EXCLUDED_KINDS = (
+    (lambda t: " [--" in t or " '[--" in t, "a synopsis of the verb's flags, not a command"),
+    (
+        lambda t: t.split()[0] in ("helm", "kubectl", "docker"),
+        "needs a Kubernetes cluster or a Docker daemon",
+    ),
+    (lambda t: "k8s:" in t or "--remote-workers" in t, "needs a Kubernetes cluster or other machines"),
+    (
+        lambda t: any(w in t.split() or f":{w}" in t for w in ("GATEWAY", "RUN-MACHINE", "DIR_A")),
+        "placeholders a reader fills in from an earlier output",
+    ),
+)
+# Commands that cannot run here, or are run by another test, with the reason.
+EXCLUDED.update(
+    {
+        ".venv/bin/aranya-perf capacity": "about 8 minutes; tests/test_capacity.py runs the quick mode",
+        ".venv/bin/aranya-perf capacity --modes operators,device_work --repeats 5": (
+            "minutes of benchmark; tests/test_capacity.py runs each mode quickly"
+        ),
+        ".venv/bin/aranya-perf capacity --modes hold --devices 10000 --workers 3 --worker-devices 36000": (
+            "36,000 streams; tests/test_capacity.py runs the hold mode quickly"
+        ),
+        ".venv/bin/aranya-perf capacity --show 'results/capacity/<stamp>-capacity/capacity.json'": (
+            "a stored result of a capacity run; tests/test_capacity.py shows one"
+        ),
+        ".venv/bin/asv machine --machine aranya-ci --yes": (
+            "writes ~/.asv-machine.json; tests/test_asv.py runs it"
+        ),
+        "aranya-perf run --operators 0 --allow-remote --target devices.csv": (
+            "your device file; the README's address-map block runs a generated one"
+        ),
+        ".venv/bin/aranya-perf run --scenario grpc --target 127.0.0.1:50051 --proto api/echo.proto "
+        '--import-path api/third_party --call \'echo.v1.Echo/Unary={"text": "hi {seq}"}\' --users 20 '
+        "--duration 1m": "a layout of your own (api/); the next block runs tests/data/echo.proto",
+        ".venv/bin/aranya-perf run --profile grpc-health --target 127.0.0.1:50051": (
+            "needs a service with reflection there; the README runs it against the echo server"
+        ),
+        ".venv/bin/aranya-perf run --profile my-service.toml --target 127.0.0.1:50051 --workers 2": (
+            "your profile; tests/test_grpc_scenario.py runs [[call]] profiles"
+        ),
+        "aranya-perf run --profile etcd-check-perf": (
+            "check perf's 60 s workload; tests/test_etcd_run.py runs it"
+        ),
+        ".venv/bin/aranya-perf run --target mqtt://127.0.0.1:1883 "
+        "--mqtt-namespace 'perf.example.com/{device}' --operators 0 --devices 200": (
+            "needs the cluster's broker, forwarded by the line above"
+        ),
+        "aranya-perf run --profile etcd --target 127.0.0.1:2379,127.0.0.1:22379,127.0.0.1:32379": (
+            "a cluster you run; tests/test_etcd_run.py runs against a given cluster"
+        ),
+        "aranya-perf run --profile etcd --users 200 --check-perf m --duration 2m": (
+            "check perf m takes minutes; tests/test_etcd_run.py runs check perf"
+        ),
+        "aranya-perf etcd-cluster --members 3": "serves until Ctrl-C; tests/test_etcd_cluster.py runs it",
+        ".venv/bin/aranya-perf run --profile release-gate --workers 2": (
+            "a release's SLOs over a 3-minute ramp to 1,000 devices: shrunk, the ramp never ends and they "
+            "cannot hold; README's step command runs --workers 2"
+        ),
+        ".venv/bin/aranya-perf gateway --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0": (
+            "the first of a chain of placeholders; the block above runs the same chain"
+        ),
+    }
+)
+
 TINY_STEP = "tests/data/profiles/readme-step.toml"
 TINY_STORM = "tests/data/profiles/readme-storm.toml"
 LOCUST = ".venv/bin/locust -f loadtests/locustfile.py --host 127.0.0.1:50051"
@@ -68,6 +143,14 @@ OVERRIDES = {
     ".venv/bin/aranya-perf compare RUN_A RUN_B": ".venv/bin/aranya-perf compare {run_a} {run_b}",
     ".venv/bin/aranya-perf publish": ".venv/bin/aranya-perf publish --runs {results} --out {tmp}/site",
     ".venv/bin/aranya-perf alerts": ".venv/bin/aranya-perf alerts --runs {results}",
+    ".venv/bin/aranya-perf run --profile storm": f".venv/bin/aranya-perf run --profile {TINY_STORM}",
+    ".venv/bin/aranya-perf run --profile my.toml --devices 300": (
+        f".venv/bin/aranya-perf run --profile {TINY_STEP} --devices 300"
+    ),
+    ".venv/bin/aranya-perf evaluate --out evaluation.json": (
+        ".venv/bin/aranya-perf evaluate --per-cell 1 --calibration-per-cell 1 --cpu-series 0 "
+        "--out {tmp}/evaluation.json"
+    ),
 }
 # Exit codes other than 0 that a command is meant to end with here.
 EXPECTED_EXIT = {
@@ -81,7 +164,8 @@ EXPECTED_EXIT = {
 def commands(doc: str) -> Iterator[tuple[int, list[str]]]:
     """(block number, commands of the block), each command its normalised text."""
     text = (REPO / doc).read_text(encoding="utf-8")
-    for number, block in enumerate(SH_BLOCK.findall(text)):
+    for number, (indent, block) in enumerate(SH_BLOCK.findall(text)):
+        block = "\n".join(line.removeprefix(indent) for line in block.splitlines())
         joined = block.replace("\\\n", " ")
         out = []
         for line in joined.splitlines():
@@ -89,6 +173,13 @@ def commands(doc: str) -> Iterator[tuple[int, list[str]]]:
             if tokens:
                 out.append(shlex.join(tokens).replace(" '&'", " &"))
         yield number, out
+
+
+def excluded(text: str) -> str | None:
+    """Why ``text`` is not run here, or None."""
+    if text in EXCLUDED:
+        return EXCLUDED[text]
+    return next((reason for test, reason in EXCLUDED_KINDS if test(text)), None)
 
 
 def all_commands() -> list[tuple[str, int, list[str]]]:
@@ -192,7 +283,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("readme-results")
 
 
-def test_every_command_is_run_or_excluded() -> None:
+def test_tables_name_commands_the_docs_show() -> None:
     seen = {text for _doc, _n, cmds in all_commands() for text in cmds}
     listed = set(EXCLUDED) | set(OVERRIDES)
     assert not listed - seen, f"tables name commands no doc shows: {sorted(listed - seen)}"
@@ -202,14 +293,13 @@ def test_every_command_is_run_or_excluded() -> None:
 def test_block(doc: str, number: int, cmds: list[str], gateway: str, results: Path, tmp_path: Path) -> None:
     host, _, port = gateway.rpartition(":")
     assert host == "127.0.0.1"
-    runs = sorted(p for p in (results / "results").glob("*-smoke") if p.is_dir())
     fields = {"tmp": str(tmp_path), "results": str(results / "results")}
-    fields.update(run_a=str(runs[0]) if runs else "", run_b=str(runs[-1]) if runs else "")
+    fields.update(zip(("run_a", "run_b"), _comparable_pair(results / "results"), strict=True))
     block = Block(results, {"50051": port}, fields)
     failures: list[str] = []
     try:
         for text in cmds:
-            if text in EXCLUDED:
+            if excluded(text):
                 continue
             argv, background = block.argv(text)
             if background:
@@ -234,6 +324,18 @@ def test_block(doc: str, number: int, cmds: list[str], gateway: str, results: Pa
     finally:
         failures += block.stop()
     assert not failures, "\n".join(failures)
+
+
+def _comparable_pair(root: Path) -> tuple[str, str]:
+    """The last two runs so far that ``compare`` accepts side by side (same protocol, workload, ...)."""
+    if not root.is_dir():
+        return "", ""
+    cat = run_catalogue.catalogue(run_catalogue.run_dirs([root]))
+    groups = [g for _key, g in cat.groupby("comparable") if len(g) >= 2] if len(cat) else []
+    if not groups:
+        return "", ""
+    latest = max(groups, key=lambda g: g["started_at"].max())
+    return tuple(latest.sort_values("started_at")["path"].astype(str).iloc[-2:])  # type: ignore[return-value]
 
 
 def _web_ui(text: str, argv: list[str], block: Block) -> list[str]:
