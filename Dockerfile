@@ -1,5 +1,5 @@
 # The aranya-perf image: the package, its locustfiles and `aranya-perf`/`locust` on PATH.
-# Built from the repository root: docker build -t aranya-perf:0.1.0 .
+# Built from the repository root: docker build --build-arg VERSION=0.1.0 -t aranya-perf:0.1.0 .
 FROM python:3.11-slim-bookworm
 
 # iproute2 for `aranya-perf link --method netns` (network namespaces, veth, tbf).
@@ -8,11 +8,14 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/aranya-perf
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY aranya_perf ./aranya_perf
 COPY loadtests ./loadtests
 COPY analysis ./analysis
-RUN pip install --no-cache-dir . \
+# The runtime set plus k8s: address maps, at the versions of constraints.txt. Without .git in the
+# context setuptools-scm cannot read the tag: the build passes it in (--build-arg VERSION=...).
+ARG VERSION=0.1.0
+RUN SETUPTOOLS_SCM_PRETEND_VERSION="$VERSION" pip install --no-cache-dir -c constraints.txt '.[kubernetes]' \
     && useradd --uid 10001 --create-home --shell /usr/sbin/nologin aranya
 
 USER 10001

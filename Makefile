@@ -1,34 +1,56 @@
 # Two entry points on a fresh machine: `make run` (the main job) and `make test`.
-# Both create .venv and install the project into it when missing or stale.
+# Both create .venv and install into it what they need when it is missing or stale: `run` the
+# runtime set only, `test` the test extras on top. Versions come from constraints.txt (`make lock`).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 ARGS ?=
+PIP := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test lint gen bench-quick bench-continuous clean-venv
+.PHONY: run test test-fast lint gen lock bench-quick bench-continuous clean-venv
 
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	# The chart test validates against Kubernetes 1.19 too: kubernetes-validate dropped its schemas
-	# after 1.24.0, which needs pkg_resources, so that release lives apart with its own setuptools.
-	$(PY) -m pip install -q --upgrade --no-warn-conflicts --target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'
-	touch $@
+$(PY):
+	@echo "make: creating $(VENV) ($(PYTHON) -m venv)"
+	@$(PYTHON) -m venv $(VENV)
 
-run: $(VENV)/.installed
+$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
+	@echo "make: installing aranya-perf and its runtime dependencies into $(VENV) (constraints.txt)"
+	@$(PIP) -e .
+	@touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed-run
+	@echo "make: installing the test extras into $(VENV) (pytest, ruff, mypy, Helm and chart checks, kubernetes, asv, Otava, pyarrow)"
+	@$(PIP) -e '.[test]'
+	@# The chart test validates against Kubernetes 1.19 too: kubernetes-validate dropped its schemas
+	@# after 1.24.0, which needs pkg_resources, so that release lives apart with its own setuptools.
+	@echo "make: installing kubernetes-validate 1.24.0 apart, into $(VENV)/kubernetes-validate-1.24"
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade --no-warn-conflicts \
+		--target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'
+	@touch $@
+
+run: $(VENV)/.installed-run
 	$(VENV)/bin/aranya-perf run $(ARGS)
 
-test: $(VENV)/.installed
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -q $(ARGS)
+# Each gate stops `make test` with one line naming it. Coverage is of this process's lines in the
+# public packages (CLI subprocesses are not measured); its floor is [tool.coverage.report] fail_under.
+test: $(VENV)/.installed-test
+	@$(VENV)/bin/ruff check . || { echo "make test: FAILED ruff lint (make lint fixes most)"; exit 1; }
+	@$(VENV)/bin/ruff format --check . || { echo "make test: FAILED ruff format (make lint formats)"; exit 1; }
+	@$(VENV)/bin/mypy || { echo "make test: FAILED mypy ([tool.mypy] in pyproject.toml)"; exit 1; }
+	@$(PY) scripts/check_links.py || { echo "make test: FAILED Markdown link check"; exit 1; }
+	@$(PY) -m pytest -q --cov --cov-report=term:skip-covered $(ARGS) \
+		|| { echo "make test: FAILED pytest or the coverage floor (see above)"; exit 1; }
 
-lint: $(VENV)/.installed
+# The unit half (tests/conftest.py marks each module unit or integration): about 4 minutes on a
+# busy 2-core machine, without coverage.
+test-fast: $(VENV)/.installed-test
+	$(PY) -m pytest -q -m unit $(ARGS)
+
+lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-gen: $(VENV)/.installed
+gen: $(VENV)/.installed-run
 	$(PY) -m aranya_perf.protocol.generate
 
 # asv benchmarks (docs/benchmarks.md). bench-quick runs every benchmark once in .venv against the
@@ -39,13 +61,23 @@ BENCH_MACHINE ?= local
 BENCH_BASE ?= main
 BENCH_FACTOR ?= 1.2
 
-bench-quick: $(VENV)/.installed
+$(VENV)/.installed-bench: $(VENV)/.installed-run
+	@echo "make: installing the bench extra (asv) into $(VENV)"
+	@$(PIP) -e '.[bench]'
+	@touch $@
+
+bench-quick: $(VENV)/.installed-bench
 	$(VENV)/bin/asv machine --machine $(BENCH_MACHINE) --yes
 	$(VENV)/bin/asv run --quick --dry-run --show-stderr -E existing:$(PY) --machine $(BENCH_MACHINE) $(ARGS)
 
-bench-continuous: $(VENV)/.installed
+bench-continuous: $(VENV)/.installed-bench
 	$(VENV)/bin/asv machine --machine $(BENCH_MACHINE) --yes
 	$(VENV)/bin/asv continuous $(BENCH_BASE) HEAD --factor $(BENCH_FACTOR) --show-stderr --machine $(BENCH_MACHINE) $(ARGS)
+
+# constraints.txt: every package of the runtime set and all extras, resolved afresh in a scratch
+# venv from pyproject.toml's ranges. Run after changing a dependency, review the diff, commit both.
+lock:
+	scripts/lock.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -22,6 +22,7 @@ is missing or corrupt is skipped with a one-line warning naming the file.
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 from collections.abc import Callable, Iterable, Sequence
@@ -157,14 +158,22 @@ def catalogue(paths: Sequence[Path], warn: Warn = _ignore) -> pd.DataFrame:
     return frame.sort_values(["started_at", "run_id"], kind="stable").reset_index(drop=True)
 
 
-def write_catalogue(frame: pd.DataFrame, path: Path) -> None:
-    """``runs.parquet`` (pyarrow), written atomically."""
+def write_catalogue(frame: pd.DataFrame, path: Path) -> Path:
+    """``runs.parquet`` (pyarrow), written atomically; without the parquet extra the same rows as
+    ``runs.csv`` beside it. Returns the path written."""
     buf = io.BytesIO()
-    frame.to_parquet(buf, index=False, engine="pyarrow")
+    if importlib.util.find_spec("pyarrow") is None:
+        path = path.with_suffix(".csv")
+        frame.to_csv(buf, index=False)
+    else:
+        frame.to_parquet(buf, index=False, engine="pyarrow")
     atomic_write_bytes(path, buf.getvalue())
+    return path
 
 
 def read_catalogue(path: Path) -> pd.DataFrame:
+    if path.suffix == ".csv":
+        return pd.read_csv(path, parse_dates=["started_at", "finished_at"], keep_default_na=False)
     return pd.read_parquet(path, engine="pyarrow")
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aranya_perf.extras import hint
 from aranya_perf.results import atomic_write_text
 from aranya_perf.targets import TargetError, check_target, format_address, parse_address
 
@@ -224,8 +225,8 @@ def read_service(
         from kubernetes import client, config
         from kubernetes.client.exceptions import ApiException
         from kubernetes.config.config_exception import ConfigException
-    except ImportError:  # pragma: no cover - a dependency of the package
-        raise TargetError("reading a Service needs the kubernetes package") from None
+    except ImportError:
+        raise TargetError(hint("kubernetes", "a k8s: address map")) from None
     try:
         if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config()

@@ -30,3 +30,43 @@ def etcd_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+# Modules whose tests start real servers, fleets, clusters, browsers, kernels or Helm: the slow half.
+# Every other module is `unit` (`make test-fast`); a module's own pytestmark wins.
+INTEGRATION_MODULES = {
+    "test_analysis_compare",
+    "test_analysis_notebook",
+    "test_analysis_site",
+    "test_analysis_sweep",
+    "test_analysis_tune",
+    "test_asv",
+    "test_capacity",
+    "test_cross_version",
+    "test_deploy_chart",
+    "test_deploy_monitoring",
+    "test_device_agent",
+    "test_etcd_api",
+    "test_etcd_cluster",
+    "test_etcd_run",
+    "test_fleet_integration",
+    "test_gateway",
+    "test_grpc_scenario",
+    "test_link",
+    "test_link_shaping",
+    "test_locustfile",
+    "test_mqtt_fleet",
+    "test_mqtt_transport",
+    "test_prometheus_integration",
+    "test_run_cli",
+    "test_run_profiles",
+    "test_run_report",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("unit") or item.get_closest_marker("integration"):
+            continue
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        item.add_marker(pytest.mark.integration if module in INTEGRATION_MODULES else pytest.mark.unit)

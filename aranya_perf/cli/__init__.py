@@ -10,6 +10,10 @@ import argparse
 import importlib
 import signal
 import sys
+from typing import NoReturn
+
+from aranya_perf import __version__
+from aranya_perf.extras import MissingExtra
 
 VERBS = {
     "run": "aranya_perf.cli.run",
@@ -37,12 +41,13 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, not usage + message
+    def error(self, message: str) -> NoReturn:  # one line, not usage + message
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aranya-perf", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"aranya-perf {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     for module in dict.fromkeys(VERBS.values()):  # a module may add several verbs
         importlib.import_module(module).add_parser(sub)
@@ -53,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(importlib.import_module(VERBS[args.verb]).run(args) or 0)
-    except UsageError as exc:
+    except (UsageError, MissingExtra) as exc:
         print(f"aranya-perf {args.verb}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, positive
+from aranya_perf.extras import require
 
 _SIZES = ("per_cell", "step_free_per_cell", "calibration_per_cell", "cpu_series")
 
@@ -66,14 +67,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown detector(s) {', '.join(unknown) or '(none)'}; known: {', '.join(ev.DETECTORS)}"
         )
-    for name, package in (("otava", "apache-otava"), ("ruptures", "ruptures")):
+    # They come with the evaluate extra; without it, --detectors ours still runs.
+    for name, module in (("otava", "otava.analysis"), ("asv", "asv.step_detect"), ("ruptures", "ruptures")):
         if name in detectors:
-            try:
-                __import__(name)
-            except ImportError:
-                raise UsageError(
-                    f"{package} is not installed (pip install 'aranya-perf[test]'), or leave out {name}"
-                ) from None
+            require(module, "evaluate", f"--detectors {name}")
     base = ev.FULL if args.full else ev.EvaluationSpec()
     given = {k: getattr(args, k) for k in (*_SIZES, "seed") if getattr(args, k) is not None}
     spec = dataclasses.replace(

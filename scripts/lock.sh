@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Writes constraints.txt: the versions pip resolves today for aranya-perf with every extra (`.[test]`
+# includes them all), in a scratch venv, so `make`, `.ci/run`, asv and the Dockerfile install the same
+# set. Run it (`make lock`) after changing a dependency in pyproject.toml; review and commit the diff.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python=${PYTHON:-python3}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+echo "lock: resolving aranya-perf[test] in a scratch venv ($("$python" --version))"
+"$python" -m venv "$scratch/venv"
+"$scratch/venv/bin/python" -m pip install -q --disable-pip-version-check '.[test]'
+{
+    echo "# Resolved by scripts/lock.sh (make lock) with $("$python" --version) on $(uname -sm); do not edit."
+    "$scratch/venv/bin/python" -m pip freeze --all --disable-pip-version-check \
+        | grep -v -i -E '^(aranya-perf|pip)( |=|@)' | LC_ALL=C sort -f
+} >constraints.txt.tmp
+mv constraints.txt.tmp constraints.txt
+echo "lock: wrote constraints.txt ($(grep -vc '^#' constraints.txt) packages)"
