@@ -468,8 +468,6 @@ def both_sides_rows(summary: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFram
             name = labels.get(key, "")
             if side == "control" and name in RUN_HARNESS_METHODS:
                 continue
-            if side == "kube":
-                name = f"kube {name}"
             gateway[(side, name)] = gateway.get((side, name), 0.0) + value
     rows = [
         (side, name, value, float(ok.get((side, name), 0)), float(ok.get((side, name), 0)) - value)
