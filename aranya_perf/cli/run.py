@@ -208,6 +208,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "profile's [[call]] tables)",
     )
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not loopback")
+    p.add_argument(
+        "--repeat",
+        type=count,
+        metavar="N",
+        help="run the profile N times, each in its own directory, as one group (listed in OUT/groups/)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="recorded in meta.json and the run catalogue, e.g. aranya_commit=abc123 (repeatable)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument(
         "--workers", type=count, default=0, help="local Locust worker processes (default 0: one process)"
@@ -278,6 +290,14 @@ def _grpc(profile: profiles.Profile, allow_remote: bool) -> tuple[bytes, dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from aranya_perf.run import repeat
+
+    try:
+        labels = repeat.parse_labels(args.label)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.repeat == 0:
+        raise UsageError("--repeat must be at least 1")
     flags = overrides(args)
     if str(flags.get("target.address", "")).startswith("mqtt://") and "target.transport" not in flags:
         flags["target.transport"] = "mqtt"  # a broker's address says how devices reach it
@@ -314,24 +334,46 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
     from aranya_perf.run.orchestrate import RunOptions, run_profile
 
-    options = RunOptions(
-        out=args.out,
-        workers=args.workers,
-        remote_workers=args.remote_workers,
-        master_bind=bind,
-        metrics_listen=live,
-        allow_remote=args.allow_remote,
-        argv=tuple(sys.argv[1:]),
-        descriptors=descriptors,
-        grpc_calls=grpc_calls,
-    )
-    try:
-        outcome = run_profile(profile, options)
-    except TargetUnreachable as exc:
-        print(f"aranya-perf run: error: {exc}", file=sys.stderr)
-        return 1
-    except TargetError as exc:
-        raise UsageError(str(exc)) from None
-    if outcome.status != "ok":
-        print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
-    return EXIT_CODES[outcome.status]
+    size = args.repeat or 1
+    group = repeat.new_group_id(profile.name) if args.repeat else None
+    listed: list[dict[str, str]] = []
+    worst = 0
+    for index in range(size):
+        extra: dict[str, Any] = {"labels": labels} if labels else {}
+        if group is not None:
+            extra["group"] = repeat.group_meta(group, index, size)
+        options = RunOptions(
+            out=args.out,
+            workers=args.workers,
+            remote_workers=args.remote_workers,
+            master_bind=bind,
+            metrics_listen=live,
+            allow_remote=args.allow_remote,
+            argv=tuple(sys.argv[1:]),
+            descriptors=descriptors,
+            grpc_calls=grpc_calls,
+            meta_extra=extra,
+        )
+        try:
+            outcome = run_profile(profile, options)
+        except TargetUnreachable as exc:
+            print(f"aranya-perf run: error: {exc}", file=sys.stderr)
+            return 1
+        except TargetError as exc:
+            if index:  # the target was fine for the earlier runs of the group
+                print(f"aranya-perf run: error: {exc}", file=sys.stderr)
+                return 1
+            raise UsageError(str(exc)) from None
+        if outcome.status != "ok":
+            print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
+        worst = max(worst, EXIT_CODES[outcome.status])
+        if group is not None:
+            listed.append(
+                {"run_id": outcome.run_dir.name, "path": str(outcome.run_dir), "status": outcome.status}
+            )
+            listing = repeat.write_listing(args.out, group, size, listed)
+        if outcome.status == "interrupted":
+            break
+    if group is not None:
+        print(f"aranya-perf run: group {group}: {len(listed)} of {size} runs, listed in {listing}")
+    return worst

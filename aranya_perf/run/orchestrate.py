@@ -19,7 +19,7 @@ import signal
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from analysis import etcd_report
 from analysis import slo as slo_rules
@@ -56,6 +56,8 @@ class RunOptions:
     """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
     argv: tuple[str, ...] = ()
+    meta_extra: dict[str, Any] = field(default_factory=dict)
+    """Keys written into meta.json as given: the run verb's repeat group and labels."""
     descriptors: bytes | None = None
     """Scenario grpc: the service's serialized ``FileDescriptorSet``, resolved by the run verb."""
     grpc_calls: dict[str, str] = field(default_factory=dict)
@@ -202,6 +204,7 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
         profile=p.name,
         run_id=run_dir.name,
     )
+    meta.update(options.meta_extra)
     meta["protocol"] = {"name": proto.name, "source": proto.source, "service": proto.service}
     meta["transport"] = {"name": p.target.transport}
     if p.target.transport == "mqtt":
