@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         dirs = [r.run_dir for r in results if r.run_dir is not None]
     cat = catalogue(dirs, warn)
-    problems = comparability_problems(cat, varied=("workload",)) if len(cat) else []
+    problems = comparability_problems(cat, varied=("load",)) if len(cat) else []
     if problems:
         raise UsageError(f"the sweep's runs are not comparable: {'; '.join(problems)}")
     steps, step_latency = read_steps(dirs, "auto" if args.from_runs is not None else load, warn)

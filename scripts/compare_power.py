@@ -1,0 +1,130 @@
+"""How often ``aranya-perf compare`` flags same-config runs, and how often it sees a 20 ms slow-down.
+
+    python scripts/compare_power.py collect ROOT [--pairs 10]   # 3 runs per pair, ~25 s each
+    python scripts/compare_power.py evaluate ROOT [--json OUT]
+
+``collect`` runs, per pair i, interleaved so that a drift of the machine hits both sides alike:
+``run --repeat 2`` of the base config (labels ``set=base``, ``pair=i``) and one run of the same
+config with ``--answer-delay 20ms`` (``set=delay``). ``evaluate`` compares, one run per side, each
+base pair with itself (A/A) and the pair's first run with its delayed run (A/B), taking the
+between-run variance from the other runs of ROOT (``compare``'s default history, minus the two
+runs compared), and prints the fraction of A/A rows flagged and of A/B pairs whose ``control Exec``
+p50 is flagged "worse". Every run is bounded by ``--timeout``; load goes to the embedded gateway on
+loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BASE = ("--devices", "30", "--operators", "2", "--duration", "15s")
+
+
+def collect(root: Path, pairs: int, timeout: float) -> int:
+    cmd = [sys.executable, "-m", "aranya_perf", "run", *BASE, "--out", str(root)]
+    for i in range(pairs):
+        for extra in (
+            ("--repeat", "2", "--label", "set=base"),
+            ("--answer-delay", "20ms", "--label", "set=delay"),
+        ):
+            full = [*cmd, *extra, "--label", f"pair={i}"]
+            print(f"pair {i}: {' '.join(extra)}", flush=True)
+            done = subprocess.run(full, capture_output=True, text=True, timeout=timeout * 2, check=False)
+            if done.returncode not in (0, 1):
+                print(done.stderr[-2000:], file=sys.stderr)
+                return done.returncode
+    return 0
+
+
+def _compare(cat, a: str, b: str, cfg):
+    from analysis.compare import compare_runs
+    from analysis.compare_report import load_history, load_run
+
+    rows = cat.set_index("run_id")
+    history = load_history(cat, str(rows.loc[a, "comparable"]), {a, b}, print)
+    runs = [load_run(Path(rows.loc[r, "path"]), print) for r in (a, b)]
+    return compare_runs([runs[0]], [runs[1]], cfg, history)
+
+
+def evaluate(root: Path, out: Path | None) -> int:
+    from analysis.compare import BETTER, SAME, WORSE, CompareConfig
+    from analysis.run_catalogue import catalogue
+
+    cat = catalogue([root], print)
+    cat = cat[cat["status"] == "ok"]
+    labels = cat["labels"].map(json.loads)
+    cat = cat.assign(pair=labels.map(lambda d: d.get("pair")), set=labels.map(lambda d: d.get("set")))
+    cfg = CompareConfig()
+    flagged = judged = rows = aa_pairs = 0
+    flagged_rows: list[str] = []
+    hits: list[dict[str, object]] = []
+    for pair, part in cat.groupby("pair", sort=True):
+        base = part[part["set"] == "base"].sort_values("started_at")["run_id"].tolist()
+        delay = part[part["set"] == "delay"]["run_id"].tolist()
+        if len(base) == 2:
+            aa_pairs += 1
+            result = _compare(cat, base[0], base[1], cfg)
+            rows += len(result)
+            judged += int(result["verdict"].isin([WORSE, BETTER, SAME]).sum())
+            hit = result[result["verdict"].isin([WORSE, BETTER])]
+            flagged += len(hit)
+            flagged_rows += [
+                f"pair {pair}: {r.request_type} {r.name} {r.metric} {r.verdict} {r.delta_pct:+.1f} %"
+                for r in hit.itertuples()
+            ]
+        if base and delay:
+            result = _compare(cat, base[0], delay[0], cfg)
+            exec_p50 = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
+            hits.append(
+                {
+                    "pair": pair,
+                    "verdict": exec_p50["verdict"],
+                    "delta_pct": round(exec_p50["delta_pct"], 1),
+                    "ci": [round(exec_p50["ci_low_pct"], 1), round(exec_p50["ci_high_pct"], 1)],
+                    "dof": int(exec_p50["dof"]),
+                }
+            )
+    figures = {
+        "aa_pairs": aa_pairs,
+        "aa_rows": rows,
+        "aa_rows_with_a_verdict": judged,
+        "aa_rows_flagged": flagged,
+        "aa_flagged_fraction_of_rows": flagged / rows if rows else None,
+        "aa_flagged_fraction_of_judged_rows": flagged / judged if judged else None,
+        "aa_flagged": flagged_rows,
+        "delay_pairs": len(hits),
+        "delay_exec_p50_worse_fraction": sum(h["verdict"] == WORSE for h in hits) / len(hits)
+        if hits
+        else None,
+        "delay_exec_p50": hits,
+        "confidence": cfg.confidence,
+        "min_effect_pct": cfg.min_effect_pct,
+    }
+    print(json.dumps(figures, indent=2))
+    if out is not None:
+        out.write_text(json.dumps(figures, indent=2) + "\n")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", required=True)
+    c = sub.add_parser("collect")
+    c.add_argument("root", type=Path)
+    c.add_argument("--pairs", type=int, default=10)
+    c.add_argument("--timeout", type=float, default=120.0, help="seconds one run may take (default 120)")
+    e = sub.add_parser("evaluate")
+    e.add_argument("root", type=Path)
+    e.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if args.verb == "collect":
+        return collect(args.root, args.pairs, args.timeout)
+    return evaluate(args.root, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
