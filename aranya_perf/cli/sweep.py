@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--devices",
         type=_counts,
-        default=[50, 100, 200, 400],
-        help="devices per step (default: 50,100,200,400)",
+        default=[50, 100, 150, 200, 300, 400],
+        help="devices per step (default: 50,100,150,200,300,400: 6 steps, 3 degrees of freedom for the USL)",
     )
     p.add_argument(
         "--operators",
