@@ -69,7 +69,7 @@ def load_history(
 
 def _basis(result: pd.DataFrame, history: BetweenRuns) -> str:
     runs = (
-        f"{int(result['runs_a'].max())} run(s) in A, {int(result['runs_b'].max())} in B"
+        f"{_int(result['runs_a'].max())} run(s) in A, {_int(result['runs_b'].max())} in B"
         if len(result)
         else ""
     )

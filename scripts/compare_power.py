@@ -40,22 +40,26 @@ def collect(root: Path, pairs: int, timeout: float) -> int:
     return 0
 
 
-def _compare(cat, a: str, b: str, cfg):
-    from analysis.compare import compare_runs
-    from analysis.compare_report import load_history, load_run
+def _compare(cat, runs: dict, a: str, b: str, cfg):
+    """``compare a b`` as the CLI does it, with the runs loaded once: the history is every repeat
+    group of ROOT with the same key, less ``a`` and ``b``."""
+    from analysis.compare import between_runs, compare_runs
 
     rows = cat.set_index("run_id")
-    history = load_history(cat, str(rows.loc[a, "comparable"]), {a, b}, print)
-    runs = [load_run(Path(rows.loc[r, "path"]), print) for r in (a, b)]
-    return compare_runs([runs[0]], [runs[1]], cfg, history)
+    same = cat[(cat["comparable"] == rows.loc[a, "comparable"]) & (cat["group"] != "")]
+    same = same[~same["run_id"].isin({a, b})]
+    groups = [[runs[r] for r in part["run_id"]] for _, part in same.groupby("group", sort=True)]
+    return compare_runs([runs[a]], [runs[b]], cfg, between_runs(groups))
 
 
 def evaluate(root: Path, out: Path | None) -> int:
     from analysis.compare import BETTER, SAME, WORSE, CompareConfig
+    from analysis.compare_report import load_run
     from analysis.run_catalogue import catalogue
 
     cat = catalogue([root], print)
     cat = cat[cat["status"] == "ok"]
+    runs = {r: load_run(Path(p), print) for r, p in zip(cat["run_id"], cat["path"], strict=True)}
     labels = cat["labels"].map(json.loads)
     cat = cat.assign(pair=labels.map(lambda d: d.get("pair")), set=labels.map(lambda d: d.get("set")))
     cfg = CompareConfig()
@@ -67,7 +71,7 @@ def evaluate(root: Path, out: Path | None) -> int:
         delay = part[part["set"] == "delay"]["run_id"].tolist()
         if len(base) == 2:
             aa_pairs += 1
-            result = _compare(cat, base[0], base[1], cfg)
+            result = _compare(cat, runs, base[0], base[1], cfg)
             rows += len(result)
             judged += int(result["verdict"].isin([WORSE, BETTER, SAME]).sum())
             hit = result[result["verdict"].isin([WORSE, BETTER])]
@@ -77,7 +81,7 @@ def evaluate(root: Path, out: Path | None) -> int:
                 for r in hit.itertuples()
             ]
         if base and delay:
-            result = _compare(cat, base[0], delay[0], cfg)
+            result = _compare(cat, runs, base[0], delay[0], cfg)
             exec_p50 = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
             hits.append(
                 {

@@ -31,6 +31,8 @@ from aranya_perf.measure.latency import LATENCY_HDR, load_histograms, new_histog
 from tests.helpers import run_cli
 
 DELAY_MS = 20.0
+# The first test to use ``real_runs`` also pays for its three runs (about 40 s on a quiet machine).
+pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture(scope="module")
