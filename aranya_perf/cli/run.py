@@ -332,30 +332,40 @@ def run(args: argparse.Namespace) -> int:
         except TargetError as exc:
             raise UsageError(str(exc)) from None
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
-    from aranya_perf.run.orchestrate import RunOptions, run_profile
+    from aranya_perf.run.orchestrate import RunOptions
 
-    size = args.repeat or 1
-    group = repeat.new_group_id(profile.name) if args.repeat else None
+    options = RunOptions(
+        out=args.out,
+        workers=args.workers,
+        remote_workers=args.remote_workers,
+        master_bind=bind,
+        metrics_listen=live,
+        allow_remote=args.allow_remote,
+        argv=tuple(sys.argv[1:]),
+        descriptors=descriptors,
+        grpc_calls=grpc_calls,
+    )
+    return _runs(profile, options, args.repeat, labels)
+
+
+def _runs(profile: profiles.Profile, options: Any, repeat_n: int | None, labels: dict[str, str]) -> int:
+    """One run, or with ``--repeat`` a group of runs; the exit code of the worst."""
+    from dataclasses import replace
+
+    from aranya_perf.run import repeat
+    from aranya_perf.run.orchestrate import run_profile
+    from aranya_perf.targets import TargetUnreachable
+
+    size = repeat_n or 1
+    group = repeat.new_group_id(profile.name) if repeat_n else None
     listed: list[dict[str, str]] = []
     worst = 0
     for index in range(size):
         extra: dict[str, Any] = {"labels": labels} if labels else {}
         if group is not None:
             extra["group"] = repeat.group_meta(group, index, size)
-        options = RunOptions(
-            out=args.out,
-            workers=args.workers,
-            remote_workers=args.remote_workers,
-            master_bind=bind,
-            metrics_listen=live,
-            allow_remote=args.allow_remote,
-            argv=tuple(sys.argv[1:]),
-            descriptors=descriptors,
-            grpc_calls=grpc_calls,
-            meta_extra=extra,
-        )
         try:
-            outcome = run_profile(profile, options)
+            outcome = run_profile(profile, replace(options, meta_extra=extra))
         except TargetUnreachable as exc:
             print(f"aranya-perf run: error: {exc}", file=sys.stderr)
             return 1
@@ -371,9 +381,8 @@ def run(args: argparse.Namespace) -> int:
             listed.append(
                 {"run_id": outcome.run_dir.name, "path": str(outcome.run_dir), "status": outcome.status}
             )
-            listing = repeat.write_listing(args.out, group, size, listed)
+            where = repeat.write_listing(options.out, group, size, listed)
+            print(f"aranya-perf run: group {group}: {len(listed)} of {size} runs, listed in {where}")
         if outcome.status == "interrupted":
             break
-    if group is not None:
-        print(f"aranya-perf run: group {group}: {len(listed)} of {size} runs, listed in {listing}")
     return worst
