@@ -143,14 +143,19 @@ def run_statistics(run: RunData) -> dict[tuple[str, str], tuple[float, int]]:
 
 
 def between_runs(groups: Sequence[Sequence[RunData]]) -> BetweenRuns:
-    """Pool the spread of per-run log statistics within each group (runs of one configuration);
-    a run below the sample rule for a metric does not count for it."""
+    """Pool the spread of per-run log statistics within each group (runs of one configuration)."""
+    return pool_statistics([[run_statistics(r) for r in g] for g in groups])
+
+
+def pool_statistics(groups: Sequence[Sequence[Mapping[tuple[str, str], tuple[float, int]]]]) -> BetweenRuns:
+    """``between_runs`` over ``run_statistics`` already computed; a run below the sample rule for
+    a metric does not count for it."""
     pooled: dict[tuple[str, str], list[float]] = {}
     used = [g for g in groups if len(g) > 1]
     for group in used:
         per_key: dict[tuple[str, str], list[float]] = {}
         for run in group:
-            for key, (value, n) in run_statistics(run).items():
+            for key, (value, n) in run.items():
                 if value > 0 and samples.enough(key[1], n):
                     per_key.setdefault(key, []).append(math.log(value))
         for key, logs in per_key.items():

@@ -40,26 +40,27 @@ def collect(root: Path, pairs: int, timeout: float) -> int:
     return 0
 
 
-def _compare(cat, runs: dict, a: str, b: str, cfg):
+def _compare(cat, runs: dict, stats: dict, a: str, b: str, cfg):
     """``compare a b`` as the CLI does it, with the runs loaded once: the history is every repeat
     group of ROOT with the same key, less ``a`` and ``b``."""
-    from analysis.compare import between_runs, compare_runs
+    from analysis.compare import compare_runs, pool_statistics
 
     rows = cat.set_index("run_id")
     same = cat[(cat["comparable"] == rows.loc[a, "comparable"]) & (cat["group"] != "")]
     same = same[~same["run_id"].isin({a, b})]
-    groups = [[runs[r] for r in part["run_id"]] for _, part in same.groupby("group", sort=True)]
-    return compare_runs([runs[a]], [runs[b]], cfg, between_runs(groups))
+    groups = [[stats[r] for r in part["run_id"]] for _, part in same.groupby("group", sort=True)]
+    return compare_runs([runs[a]], [runs[b]], cfg, pool_statistics(groups))
 
 
 def evaluate(root: Path, out: Path | None) -> int:
-    from analysis.compare import BETTER, SAME, WORSE, CompareConfig
+    from analysis.compare import BETTER, SAME, WORSE, CompareConfig, run_statistics
     from analysis.compare_report import load_run
     from analysis.run_catalogue import catalogue
 
     cat = catalogue([root], print)
     cat = cat[cat["status"] == "ok"]
     runs = {r: load_run(Path(p), print) for r, p in zip(cat["run_id"], cat["path"], strict=True)}
+    stats = {r: run_statistics(run) for r, run in runs.items()}
     labels = cat["labels"].map(json.loads)
     cat = cat.assign(pair=labels.map(lambda d: d.get("pair")), set=labels.map(lambda d: d.get("set")))
     cfg = CompareConfig()
@@ -71,7 +72,7 @@ def evaluate(root: Path, out: Path | None) -> int:
         delay = part[part["set"] == "delay"]["run_id"].tolist()
         if len(base) == 2:
             aa_pairs += 1
-            result = _compare(cat, runs, base[0], base[1], cfg)
+            result = _compare(cat, runs, stats, base[0], base[1], cfg)
             rows += len(result)
             judged += int(result["verdict"].isin([WORSE, BETTER, SAME]).sum())
             hit = result[result["verdict"].isin([WORSE, BETTER])]
@@ -81,7 +82,7 @@ def evaluate(root: Path, out: Path | None) -> int:
                 for r in hit.itertuples()
             ]
         if base and delay:
-            result = _compare(cat, runs, base[0], delay[0], cfg)
+            result = _compare(cat, runs, stats, base[0], delay[0], cfg)
             exec_p50 = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
             hits.append(
                 {

@@ -160,7 +160,9 @@ def test_stored_history_reads_and_checks(tmp_path: Path) -> None:
 
     proc = run_cli("alerts", "--results", str(REPO / "results" / "asv"), "--machine", "aranya-ci", timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
-    assert "series checked on aranya-ci/virtualenv-py3.11" in proc.stdout
+    assert "series judged on aranya-ci/virtualenv-py3.11" in proc.stdout
+    # Four stored commits: below the detector's minimum, and said so (issue 15), not "No regressions".
+    assert "insufficient history: n < 10" in proc.stdout and "No regressions" not in proc.stdout
     bad = run_cli("alerts", "--results", str(REPO / "results" / "asv"), "--machine", "nope", timeout=60)
     assert bad.returncode == 2 and "no results for machine 'nope'" in bad.stderr
 
