@@ -81,7 +81,11 @@ COMPARABILITY = ("scenario", "transport", "link", "protocol", "target_kind", "ma
 # for a slower target, gc_freeze is a tuning knob of ours). The gateway section is the target's
 # configuration, what A/B comparisons and tune vary on purpose.
 LOAD_SECTIONS = ("run", "fleet", "operators", "service", "etcd", "grpc", "shape", "call")
-NOT_LOAD = {"run": ("seed", "keep_samples"), "fleet": ("answer_delay_s", "gc_freeze", "prefix")}
+# profile.toml writes durations without their "_s" (answer_delay = "0.02s").
+NOT_LOAD = {
+    "run": ("seed", "keep_samples"),
+    "fleet": ("answer_delay", "answer_delay_s", "gc_freeze", "prefix"),
+}
 # Without profile.toml (the oldest runs) the load is what meta.json's config and profile name say.
 META_LOAD = (
     "scenario",

@@ -52,7 +52,7 @@ def _compare(cat, runs: dict, stats: dict, a: str, b: str, cfg):
     return compare_runs([runs[a]], [runs[b]], cfg, pool_statistics(groups))
 
 
-def evaluate(root: Path, out: Path | None) -> int:
+def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
     from analysis.compare import BETTER, SAME, WORSE, CompareConfig, run_statistics
     from analysis.compare_report import load_run
     from analysis.run_catalogue import catalogue
@@ -63,7 +63,7 @@ def evaluate(root: Path, out: Path | None) -> int:
     stats = {r: run_statistics(run) for r, run in runs.items()}
     labels = cat["labels"].map(json.loads)
     cat = cat.assign(pair=labels.map(lambda d: d.get("pair")), set=labels.map(lambda d: d.get("set")))
-    cfg = CompareConfig()
+    cfg = CompareConfig() if confidence is None else CompareConfig(confidence=confidence)
     flagged = judged = rows = aa_pairs = 0
     flagged_rows: list[str] = []
     hits: list[dict[str, object]] = []
@@ -125,10 +125,11 @@ def main() -> int:
     e = sub.add_parser("evaluate")
     e.add_argument("root", type=Path)
     e.add_argument("--json", type=Path)
+    e.add_argument("--confidence", type=float, help="of the intervals (default: compare's)")
     args = parser.parse_args()
     if args.verb == "collect":
         return collect(args.root, args.pairs, args.timeout)
-    return evaluate(args.root, args.json)
+    return evaluate(args.root, args.json, args.confidence)
 
 
 if __name__ == "__main__":

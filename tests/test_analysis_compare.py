@@ -120,6 +120,13 @@ def test_comparability_refusal_names_each_difference(real_runs: list[Path], tmp_
     (bigger / "profile.toml").write_text(profile.replace("devices = 20", "devices = 21", 1))
     (line,) = run_cli("compare", str(real_runs[0]), str(bigger), timeout=60).stderr.splitlines()
     assert "transport grpc vs mqtt; load " in line
+    # The devices' answer delay stands for a slower target: what a comparison is for, not its load.
+    delayed = _slowed_copy(real_runs[0], tmp_path / "delayed")
+    profile = (delayed / "profile.toml").read_text()
+    assert 'answer_delay = "0s"' in profile
+    (delayed / "profile.toml").write_text(profile.replace('answer_delay = "0s"', 'answer_delay = "0.02s"'))
+    accepted = run_cli("compare", str(real_runs[0]), str(delayed), timeout=60)
+    assert accepted.returncode == 0, accepted.stderr
     forced = run_cli("compare", str(real_runs[0]), str(mqtt), "--force", timeout=60)
     assert forced.returncode == 0, forced.stderr
     top = forced.stdout.splitlines()[2]
