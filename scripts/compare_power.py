@@ -6,7 +6,8 @@
 ``collect`` runs, per pair i, interleaved so that a drift of the machine hits both sides alike:
 ``run --repeat 2`` of the base config (labels ``set=base``, ``pair=i``) and one run of the same
 config with ``--answer-delay 20ms`` (``set=delay``). ``evaluate`` compares, one run per side, each
-base pair with itself (A/A) and the pair's first run with its delayed run (A/B), taking the
+base pair with itself (A/A) and the pair's first run with its delayed run (A/B), and, two runs per
+side, each base pair with the delayed runs of its pair and the next, taking the
 between-run variance from the other runs of ROOT (``compare``'s default history, minus the two
 runs compared), and prints the fraction of A/A rows flagged and of A/B pairs whose ``control Exec``
 p50 is flagged "worse". Every run is bounded by ``--timeout``; load goes to the embedded gateway on
@@ -16,6 +17,7 @@ loopback only.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import subprocess
 import sys
@@ -40,16 +42,27 @@ def collect(root: Path, pairs: int, timeout: float) -> int:
     return 0
 
 
-def _compare(cat, runs: dict, stats: dict, a: str, b: str, cfg):
-    """``compare a b`` as the CLI does it, with the runs loaded once: the history is every repeat
-    group of ROOT with the same key, less ``a`` and ``b``."""
+def _compare(cat, runs: dict, stats: dict, a: list[str], b: list[str], cfg):
+    """``compare A... -- B...`` as the CLI does it, with the runs loaded once: the history is every
+    repeat group of ROOT with the same key, less the runs compared."""
     from analysis.compare import compare_runs, pool_statistics
 
     rows = cat.set_index("run_id")
-    same = cat[(cat["comparable"] == rows.loc[a, "comparable"]) & (cat["group"] != "")]
-    same = same[~same["run_id"].isin({a, b})]
+    same = cat[(cat["comparable"] == rows.loc[a[0], "comparable"]) & (cat["group"] != "")]
+    same = same[~same["run_id"].isin({*a, *b})]
     groups = [[stats[r] for r in part["run_id"]] for _, part in same.groupby("group", sort=True)]
-    return compare_runs([runs[a]], [runs[b]], cfg, pool_statistics(groups))
+    return compare_runs([runs[r] for r in a], [runs[r] for r in b], cfg, pool_statistics(groups))
+
+
+def _exec_p50(result, pair: str) -> dict[str, object]:
+    row = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
+    return {
+        "pair": pair,
+        "verdict": row["verdict"],
+        "delta_pct": round(row["delta_pct"], 1),
+        "ci": [round(row["ci_low_pct"], 1), round(row["ci_high_pct"], 1)],
+        "dof": int(row["dof"]),
+    }
 
 
 def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
@@ -72,7 +85,7 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
         delay = part[part["set"] == "delay"]["run_id"].tolist()
         if len(base) == 2:
             aa_pairs += 1
-            result = _compare(cat, runs, stats, base[0], base[1], cfg)
+            result = _compare(cat, runs, stats, base[:1], base[1:], cfg)
             rows += len(result)
             judged += int(result["verdict"].isin([WORSE, BETTER, SAME]).sum())
             hit = result[result["verdict"].isin([WORSE, BETTER])]
@@ -82,17 +95,28 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
                 for r in hit.itertuples()
             ]
         if base and delay:
-            result = _compare(cat, runs, stats, base[0], delay[0], cfg)
-            exec_p50 = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
-            hits.append(
-                {
-                    "pair": pair,
-                    "verdict": exec_p50["verdict"],
-                    "delta_pct": round(exec_p50["delta_pct"], 1),
-                    "ci": [round(exec_p50["ci_low_pct"], 1), round(exec_p50["ci_high_pct"], 1)],
-                    "dof": int(exec_p50["dof"]),
-                }
-            )
+            hits.append(_exec_p50(_compare(cat, runs, stats, base[:1], delay[:1], cfg), str(pair)))
+    # Two runs per side: pair i's base group against the delayed runs of pairs i and i + 1.
+    order = sorted(cat["pair"].dropna().unique(), key=int)
+    pick = {
+        (p, k): cat[(cat["pair"] == p) & (cat["set"] == k)]["run_id"].tolist()
+        for p in order
+        for k in ("base", "delay")
+    }
+    two = [
+        _exec_p50(
+            _compare(cat, runs, stats, pick[(p, "base")], pick[(p, "delay")] + pick[(q, "delay")], cfg),
+            f"{p}+{q}",
+        )
+        for p, q in itertools.pairwise(order)
+        if len(pick[(p, "base")]) == 2 and pick[(p, "delay")] and pick[(q, "delay")]
+    ]
+    # And A/A two per side: pair i's base group against pair i + 1's.
+    aa_two = [
+        _compare(cat, runs, stats, pick[(p, "base")], pick[(q, "base")], cfg)
+        for p, q in itertools.pairwise(order)
+        if len(pick[(p, "base")]) == 2 and len(pick[(q, "base")]) == 2
+    ]
     figures = {
         "aa_pairs": aa_pairs,
         "aa_rows": rows,
@@ -106,6 +130,16 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
         if hits
         else None,
         "delay_exec_p50": hits,
+        "two_per_side_exec_p50_worse_fraction": sum(h["verdict"] == WORSE for h in two) / len(two)
+        if two
+        else None,
+        "two_per_side_exec_p50": two,
+        "two_per_side_aa_comparisons": len(aa_two),
+        "two_per_side_aa_rows": sum(len(r) for r in aa_two),
+        "two_per_side_aa_rows_with_a_verdict": sum(
+            int(r["verdict"].isin([WORSE, BETTER, SAME]).sum()) for r in aa_two
+        ),
+        "two_per_side_aa_rows_flagged": sum(int(r["verdict"].isin([WORSE, BETTER]).sum()) for r in aa_two),
         "confidence": cfg.confidence,
         "min_effect_pct": cfg.min_effect_pct,
     }

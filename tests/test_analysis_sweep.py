@@ -115,6 +115,7 @@ def test_bad_slo(text: str) -> None:
         SLO.parse(text)
 
 
+@pytest.mark.timeout(420)  # six steps of the default sweep, each a run of its own
 def test_sweep_against_the_embedded_gateway(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     proc = run_cli("sweep", "--out", str(out), "--slo", "p99=250ms", "--fleet", "10000", timeout=400)
