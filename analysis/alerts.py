@@ -11,8 +11,8 @@ counted as free of regressions.
 
 Load-test runs give a point per run (in start order) or, ordered by a label (``run --label``),
 a point per label value with the runs of that value as its raw samples; values sort naturally
-(``c9`` before ``c10``). A run's p99 of a kind below the sample rule (``analysis.samples``) is
-left out of its series.
+(``c9`` before ``c10``). A run's p50 or p99 of a kind below the sample rule (``analysis.samples``)
+is left out of its series.
 
 A regression is **new** when it starts after ``since`` (a commit) or, without ``since``, within
 the last ``new_within`` commits of its series; **recovered** when a later change brought the
@@ -105,8 +105,8 @@ def runs_history(
         cat = cat[cat["label"].notna()]
     lat = latency.merge(cat[["run_id", "comparable", "started_at", "label"]], on="run_id")
     parts = []
+    counts = pd.to_numeric(lat["count"], errors="coerce")
     for m in metrics:
-        counts = pd.to_numeric(lat["count"], errors="coerce")
         ok = lat[[samples.enough(m, n) for n in counts]]
         parts.append(
             pd.DataFrame(
