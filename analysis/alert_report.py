@@ -14,17 +14,37 @@ def _short(commit: str) -> str:
     return commit[:8]
 
 
+def where(a: Alert) -> str:
+    """Where the change happened, in the terms of the series' points: ``at abcd1234..ef567890`` (asv
+    commits), ``between runs R1 and R2``, ``between aranya_commit=c7 and c8`` (a run label)."""
+    cp = a.change
+    if a.axis == "commit":
+        return f"at {_short(cp.commit_before)}..{_short(cp.commit_after)}"
+    if a.axis == "run":
+        return f"between runs {cp.commit_before} and {cp.commit_after}"
+    return f"between {a.axis}={cp.commit_before} and {cp.commit_after}"
+
+
 def describe(a: Alert) -> str:
     """``codec.X: regression of +7.9 % (1.2e-06 -> 1.3e-06) at abcd1234..ef567890 (p = 0.005, ...)``."""
     cp = a.change
     text = (
         f"{a.series}: {cp.direction} of {cp.magnitude_pct:+.1f} % "
-        f"({cp.before:.4g} -> {cp.after:.4g}) at {_short(cp.commit_before)}..{_short(cp.commit_after)} "
+        f"({cp.before:.4g} -> {cp.after:.4g}) {where(a)} "
         f"(p = {cp.p_value:.3g}, z = {cp.z:.1f}) on {a.group}"
     )
     if a.status == RECOVERED and cp.recovered_commit is not None:
-        text += f"; recovered at {_short(cp.recovered_commit)}"
+        text += f"; recovered at {_short(cp.recovered_commit) if a.axis == 'commit' else cp.recovered_commit}"
     return text
+
+
+def insufficient(report: AlertReport) -> str:
+    """``insufficient history: n < 10 for 3 series (a, b, c)``, or "" when every series was judged."""
+    if not report.short:
+        return ""
+    needed = max(s.needed for s in report.short)
+    names = ", ".join(f"{s.series} (n={s.points})" for s in report.short)
+    return f"insufficient history: n < {needed} for {len(report.short)} series, not judged: {names}"
 
 
 def to_json(report: AlertReport) -> dict[str, Any]:
@@ -48,6 +68,8 @@ def to_json(report: AlertReport) -> dict[str, Any]:
             "recovered_commit": cp.recovered_commit,
             "threshold_pct": a.threshold_pct,
             "commits": a.commits,
+            "axis": a.axis,
+            "where": where(a),
         }
 
     return {
@@ -55,6 +77,10 @@ def to_json(report: AlertReport) -> dict[str, Any]:
         "config": report.config_source,
         "groups": list(report.groups),
         "series_checked": report.series_checked,
+        "insufficient_history": [
+            {"group": s.group, "series": s.series, "points": s.points, "needed": s.needed}
+            for s in report.short
+        ],
         "failing": len(report.failing),
         "regressions": [item(a) for a in report.alerts],
         "improvements": [item(a) for a in report.improvements],
@@ -64,25 +90,29 @@ def to_json(report: AlertReport) -> dict[str, Any]:
 def to_markdown(report: AlertReport) -> str:
     lines = ["# Performance alerts", ""]
     lines.append(
-        f"{report.series_checked} series checked on {', '.join(report.groups) or 'no machine'}; "
+        f"{report.series_checked} series judged on {', '.join(report.groups) or 'no machine'}; "
         f"{len(report.failing)} new regression(s), "
         f"{sum(a.status == RECOVERED for a in report.alerts)} recovered, "
         f"{len(report.improvements)} improvement(s). Thresholds: {report.config_source}."
     )
     lines.append("")
+    if report.short:
+        lines += [f"**{insufficient(report)}.**", ""]
     if report.alerts:
         lines += [
-            "| Status | Series | Change | Commits | p | Group |",
+            "| Status | Series | Change | Where | p | Group |",
             "| --- | --- | ---: | --- | ---: | --- |",
         ]
         for a in report.alerts:
             cp = a.change
             lines.append(
-                f"| {a.status} | `{a.series}` | {cp.magnitude_pct:+.1f} % | "
-                f"`{_short(cp.commit_before)}..{_short(cp.commit_after)}` | {cp.p_value:.3g} | {a.group} |"
+                f"| {a.status} | `{a.series}` | {cp.magnitude_pct:+.1f} % | {where(a)} | {cp.p_value:.3g} | "
+                f"{a.group} |"
             )
+    elif report.series_checked:
+        lines.append(f"No regressions in the {report.series_checked} series judged.")
     else:
-        lines.append("No regressions.")
+        lines.append("Nothing could be judged: no series has enough history.")
     if report.improvements:
         lines += ["", "## Improvements", ""]
         lines += [f"- {describe(a)}" for a in report.improvements]
@@ -94,9 +124,10 @@ def to_junit(report: AlertReport) -> str:
     suite = ET.Element(
         "testsuite",
         name="aranya-perf alerts",
-        tests=str(max(report.series_checked, len(report.alerts))),
+        tests=str(max(report.series_checked, len(report.alerts)) + len(report.short)),
         failures=str(len(report.failing)),
         errors="0",
+        skipped=str(len(report.short)),
     )
     for a in report.alerts:
         case = ET.SubElement(suite, "testcase", classname=a.group, name=a.series)
@@ -105,6 +136,9 @@ def to_junit(report: AlertReport) -> str:
             failure.text = describe(a)
         else:
             ET.SubElement(case, "system-out").text = f"{a.status}: {describe(a)}"
+    for short in report.short:
+        case = ET.SubElement(suite, "testcase", classname=short.group, name=short.series)
+        ET.SubElement(case, "skipped", message=f"insufficient history: n = {short.points} < {short.needed}")
     ET.indent(suite)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
@@ -128,4 +162,6 @@ def to_github(report: AlertReport) -> str:
         title = _escape(f"{a.status} regression: {a.series}")
         message = describe(a).replace("%", "%25").replace("\n", "%0A")
         lines.append(f"::{level.get(a.status, 'warning')} title={title}::{message}")
+    if report.short:
+        lines.append(f"::warning title=insufficient history::{_escape(insufficient(report))}")
     return "\n".join(lines) + ("\n" if lines else "")

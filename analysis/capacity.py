@@ -6,15 +6,18 @@ Pure: the frames of ``analysis.sweep_frames`` in, a frozen ``CapacityModel`` out
   steps but the last and predicting the last (``holdout``).
 - **Knees**: for each SLO (a percentile and a threshold in ms) and each request kind it covers,
   the load where the percentile first exceeds the threshold, interpolated linearly between the
-  last step under it and the first step over it.
+  last step under it and the first step over it; that pair of loads is its interval, their
+  request counts go with it. Steps below the sample rule (``analysis.samples``: a p99 needs 100
+  requests) are unusable for that kind and SLO: skipped, and listed.
 - **Resources**: least-squares slopes of mean CPU (% of one core) and peak RSS against devices,
   scaled to 1,000 devices, for the gateway (target) and the generator.
 - **Generator limit**: a step whose generator used >= ``GENERATOR_CPU_LIMIT`` % of its core
   measured the generator, not the target; from there on the figures are a lower bound.
 - **Replicas** for ``fleet`` devices: capacity per replica is the lowest knee, else the USL peak
-  if it lies within the tested range, else the largest load tested (then only a lower bound on
+  if it lies within the tested range and beta's interval excludes 0 (a peak is only claimed when
+  the coherency cost is measured), else the largest load tested (then only a lower bound on
   capacity, and the replica count an upper bound); replicas = ceil(fleet / (capacity * (1 -
-  headroom))).
+  headroom))), with the range the knee's interval gives.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis import samples
 from analysis.run_summary import GENERATOR_CPU_LIMIT
 from analysis.usl import USLFit, fit_usl
 
@@ -63,6 +67,8 @@ class Knee:
     kind: str
     load: float | None  # None: not crossed within the tested loads
     crossed_between: tuple[float, float] | None
+    counts: tuple[int, int] | None = None  # requests at the two steps of crossed_between (0: none below)
+    unusable: tuple[float, ...] = ()  # loads of steps below the sample rule, skipped
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,16 @@ class CapacityModel:
     headroom: float
     replicas: int | None
     replicas_bound: str  # "exact" or "upper bound"
+    replicas_range: tuple[int, int | None] | None = None  # from the knee's interval (None: unbounded)
+
+    @property
+    def peak_claimed(self) -> bool:
+        """Whether the USL peak may be stated: beta's interval is clear of 0."""
+        return peak_measured(self.fit)
+
+
+def peak_measured(fit: USLFit | None) -> bool:
+    return fit is not None and math.isfinite(fit.beta_ci[0]) and fit.beta_ci[0] > 0
 
 
 def knees(step_latency: pd.DataFrame, slos: list[SLO]) -> tuple[Knee, ...]:
@@ -101,18 +117,31 @@ def knees(step_latency: pd.DataFrame, slos: list[SLO]) -> tuple[Knee, ...]:
             if not re.search(slo.kinds, str(kind)):
                 continue
             rows = rows.sort_values("load")
+            usable = [samples.enough(slo.percentile, n) for n in rows["count"]]
+            unusable = tuple(float(x) for x in rows["load"][[not u for u in usable]])
+            rows = rows[usable]
             loads, values = rows["load"].to_numpy(float), rows[slo.percentile].to_numpy(float)
+            counts = rows["count"].to_numpy(int)
             over = np.flatnonzero(values > slo.threshold_ms)
             if not len(over):
-                out.append(Knee(slo.label(), str(kind), None, None))
+                out.append(Knee(slo.label(), str(kind), None, None, None, unusable))
                 continue
             i = int(over[0])
             if i == 0:
-                out.append(Knee(slo.label(), str(kind), float(loads[0]), (0.0, float(loads[0]))))
+                knee = Knee(
+                    slo.label(),
+                    str(kind),
+                    float(loads[0]),
+                    (0.0, float(loads[0])),
+                    (0, int(counts[0])),
+                    unusable,
+                )
+                out.append(knee)
                 continue
             x0, x1, y0, y1 = loads[i - 1], loads[i], values[i - 1], values[i]
             at = x0 + (slo.threshold_ms - y0) * (x1 - x0) / (y1 - y0) if y1 > y0 else x1
-            out.append(Knee(slo.label(), str(kind), float(at), (float(x0), float(x1))))
+            pair = (int(counts[i - 1]), int(counts[i]))
+            out.append(Knee(slo.label(), str(kind), float(at), (float(x0), float(x1)), pair, unusable))
     return tuple(out)
 
 
@@ -156,11 +185,12 @@ def capacity_model(
     saturated = steps[steps["generator_cpu_pct"] >= GENERATOR_CPU_LIMIT]
     generator_from = float(saturated["load"].min()) if len(saturated) else None
     found = knees(step_latency, slos)
-    crossed = [k.load for k in found if k.load is not None]
+    crossed = [k for k in found if k.load is not None]
     max_load = float(steps["load"].max()) if len(steps) else math.nan
-    if crossed:
-        capacity, basis, bound = min(crossed), "lowest SLO knee", "exact"
-    elif fit is not None and fit.peak_load <= max_load:
+    lowest = min(crossed, key=lambda k: k.load or 0.0) if crossed else None
+    if lowest is not None:
+        capacity, basis, bound = lowest.load, "lowest SLO knee", "exact"
+    elif fit is not None and peak_measured(fit) and fit.peak_load <= max_load:
         capacity, basis, bound = fit.peak_load, "USL throughput peak", "exact"
     elif len(steps):
         capacity, basis = max_load, "largest load tested (no SLO crossed, no throughput peak reached)"
@@ -170,9 +200,13 @@ def capacity_model(
     if generator_from is not None and (capacity is None or generator_from <= capacity):
         basis += f"; generator saturated from {generator_from:g}, so the target may carry more"
         bound = "upper bound"
-    replicas = None
+    replicas, replicas_range = None, None
     if capacity and load_name == "devices" and fleet > 0:
         replicas = max(1, math.ceil(fleet / (capacity * (1 - headroom))))
+        if lowest is not None and lowest.crossed_between is not None:
+            lo_load, hi_load = lowest.crossed_between
+            most = math.ceil(fleet / (lo_load * (1 - headroom))) if lo_load > 0 else None
+            replicas_range = (max(1, math.ceil(fleet / (hi_load * (1 - headroom)))), most)
     return CapacityModel(
         load_name,
         fit,
@@ -187,4 +221,5 @@ def capacity_model(
         headroom,
         replicas,
         bound,
+        replicas_range,
     )

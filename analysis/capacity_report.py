@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
+from analysis import samples
 from analysis.capacity import SLO, CapacityModel
 from analysis.report_io import json_safe, save_png, write_markdown_page
 from aranya_perf.results import atomic_write_json, atomic_write_text
@@ -64,13 +65,22 @@ def plot_latency(step_latency: pd.DataFrame, slos: list[SLO], path: Path, load_n
     for column in sorted({s.percentile for s in slos} or {"p99_ms"}):
         for kind, rows in lat.groupby("kind", sort=True):
             if any(s.percentile == column and pd.Series([kind]).str.contains(s.kinds).iloc[0] for s in slos):
-                ax.plot(rows["load"], rows[column], "o-", linewidth=1.2, label=f"{kind} {column[:-3]}")
+                (line,) = ax.plot(
+                    rows["load"], rows[column], "o-", linewidth=1.2, label=f"{kind} {column[:-3]}"
+                )
+                for x, y, n in zip(rows["load"], rows[column], rows["count"], strict=True):
+                    few = not samples.enough(column, n)  # below the sample rule: hollow, and says n
+                    if few:
+                        ax.plot([x], [y], "o", mfc="white", color=line.get_color())
+                    ax.annotate(
+                        f"n={n}", (x, y), xytext=(3, 3), textcoords="offset points", fontsize="xx-small"
+                    )
     for slo in slos:
         ax.axhline(slo.threshold_ms, color="tab:red", linestyle="--", linewidth=1, label=f"SLO {slo.label()}")
     ax.set_yscale("log")
     ax.set_xlabel(load_name)
     ax.set_ylabel("latency (ms, log)")
-    ax.set_title("Latency percentiles against load")
+    ax.set_title("Latency percentiles against load (n: requests; hollow: too few for the percentile)")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save_png(fig, path)
@@ -112,7 +122,7 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
             f"| beta (coherency) | {fit.beta:.3g} | {_num(fit.beta_ci[0])} .. {_num(fit.beta_ci[1])} |",
             "",
             f"Residual standard deviation: {_num(fit.residual_sd)} requests/s over {fit.points} points "
-            f"({fit.points - 3} degrees of freedom). {_peak(fit.peak_load, steps, model.load_name)}",
+            f"({fit.points - 3} degrees of freedom). {_peak(model, steps)}",
         ]
     if model.holdout is not None:
         h = model.holdout
@@ -126,11 +136,21 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
         lines += ["", "Held-out check: needs at least 4 steps."]
     lines += ["", "## SLO knees", ""]
     if model.knees:
-        lines += ["| SLO | Request kind | Knee | Between |", "| --- | --- | ---: | --- |"]
+        lines += [
+            "| SLO | Request kind | Knee | Between | Requests there | Unusable steps (too few samples) |",
+            "| --- | --- | ---: | --- | --- | --- |",
+        ]
         for k in model.knees:
             knee = f"{k.load:.0f}" if k.load is not None else f"not crossed up to {steps['load'].max():g}"
             between = f"{k.crossed_between[0]:g} .. {k.crossed_between[1]:g}" if k.crossed_between else "-"
-            lines.append(f"| {k.slo} | {k.kind} | {knee} | {between} |")
+            counts = f"{k.counts[0]} / {k.counts[1]}" if k.counts else "-"
+            unusable = ", ".join(f"{x:g}" for x in k.unusable) or "-"
+            lines.append(f"| {k.slo} | {k.kind} | {knee} | {between} | {counts} | {unusable} |")
+        lines += [
+            "",
+            "A knee lies somewhere between its two steps (the interpolation is a guess inside that "
+            "interval); a step whose kind has too few requests for the percentile (p99: 100) is not used.",
+        ]
     else:
         lines.append("No SLO matched a request kind.")
     lines += [
@@ -153,9 +173,15 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
         lines += ["", "The generator stayed below its saturation mark at every step."]
     lines += ["", "## Recommendation", ""]
     if model.replicas is not None:
+        span = ""
+        if model.replicas_range is not None:
+            low, high = model.replicas_range
+            most = high if high is not None else "an unknown number of"
+            span = f" (between {low} and {most} replicas: the knee's interval)"
         lines.append(
             f"Capacity per replica: {model.capacity:.0f} {model.load_name} ({model.capacity_basis}). "
             f"For {model.fleet:,} devices with {model.headroom:.0%} headroom: **{model.replicas} replica(s)**"
+            + span
             + (" (an upper bound)" if model.replicas_bound == "upper bound" else "")
             + "."
         )
@@ -187,8 +213,11 @@ def to_markdown(model: CapacityModel, steps: pd.DataFrame, slos: list[SLO]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _peak(peak: float, steps: pd.DataFrame, load_name: str) -> str:
-    top = float(steps["load"].max())
+def _peak(model: CapacityModel, steps: pd.DataFrame) -> str:
+    assert model.fit is not None
+    top, peak, load_name = float(steps["load"].max()), model.fit.peak_load, model.load_name
+    if not model.peak_claimed:
+        return "No throughput peak can be claimed: beta's interval includes 0."
     if not math.isfinite(peak) or peak > 10 * top:
         return f"No throughput peak within 10x the largest step ({top:g} {load_name})."
     return f"Throughput peaks at {peak:.0f} {load_name}."
@@ -197,7 +226,7 @@ def _peak(peak: float, steps: pd.DataFrame, load_name: str) -> str:
 def to_json(model: CapacityModel, slos: list[SLO]) -> dict[str, Any]:
     doc = asdict(model)
     doc["holdout_error_pct"] = model.holdout.error_pct if model.holdout else None
-    doc["peak_load"] = model.fit.peak_load if model.fit else None
+    doc["peak_load"] = model.fit.peak_load if model.fit and model.peak_claimed else None
     return json_safe({"schema_version": CAPACITY_SCHEMA_VERSION, "slos": [asdict(s) for s in slos], **doc})
 
 

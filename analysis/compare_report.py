@@ -10,7 +10,16 @@ from typing import Any
 import matplotlib
 import pandas as pd
 
-from analysis.compare import BETTER, WORSE, CompareConfig, RunData
+from analysis.compare import (
+    BETTER,
+    SAME,
+    WITHIN_ONLY,
+    WORSE,
+    BetweenRuns,
+    CompareConfig,
+    RunData,
+    between_runs,
+)
 from analysis.report_io import json_safe, save_png, write_markdown_page
 from analysis.sweep_frames import measured_window
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms
@@ -24,7 +33,7 @@ from aranya_perf.results import (
 matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
 import matplotlib.pyplot as plt  # after use(): pyplot picks its backend on import
 
-COMPARE_SCHEMA_VERSION = 1
+COMPARE_SCHEMA_VERSION = 2
 
 
 def load_run(run_dir: Path, warn: Callable[[str], None]) -> RunData | None:
@@ -45,6 +54,38 @@ def load_run(run_dir: Path, warn: Callable[[str], None]) -> RunData | None:
     return RunData(run_id, hists, window if math.isfinite(window) and window > 0 else 1.0)
 
 
+def load_history(
+    cat: pd.DataFrame, comparable: str, exclude: set[str], warn: Callable[[str], None]
+) -> BetweenRuns:
+    """The between-run variance of one comparability key: the repeat groups of ``cat`` with that key,
+    their runs that ended ok, less the runs in ``exclude`` (those being compared)."""
+    same = cat[(cat["comparable"] == comparable) & (cat["group"] != "") & (cat["status"] == "ok")]
+    same = same[~same["run_id"].isin(exclude)]
+    groups = []
+    for _, rows in same.groupby("group", sort=True):
+        groups.append([r for r in (load_run(Path(p), warn) for p in rows["path"]) if r is not None])
+    return between_runs(groups)
+
+
+def _basis(result: pd.DataFrame, history: BetweenRuns) -> str:
+    runs = (
+        f"{_int(result['runs_a'].max())} run(s) in A, {_int(result['runs_b'].max())} in B"
+        if len(result)
+        else ""
+    )
+    if len(result) and (result["dof"].fillna(0) > 0).any():
+        return (
+            f"Intervals include the variance between runs: {runs}, plus {history.groups} repeat group(s) "
+            f"({history.runs} runs) of this configuration from the run history."
+        )
+    return (
+        f"**Only within-run noise was measured** ({runs or 'no runs'}, and no repeat group of this "
+        "configuration in the run history): the intervals ignore the variance between runs, the larger "
+        "part of a load test's noise, so no row gets a worse/better verdict. Measure it with "
+        "`aranya-perf run --repeat N` (same profile and flags), or compare groups: `compare A1 A2 -- B1 B2`."
+    )
+
+
 def _fmt(x: float) -> str:
     return "-" if not math.isfinite(x) else f"{x:.3g}"
 
@@ -58,39 +99,51 @@ def _mark(verdict: str) -> str:
 
 
 def to_markdown(
-    result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig, warnings: Sequence[str]
+    result: pd.DataFrame,
+    a: Sequence[str],
+    b: Sequence[str],
+    cfg: CompareConfig,
+    forced: Sequence[str],
+    history: BetweenRuns,
 ) -> str:
-    lines = [
-        "# A/B comparison",
-        "",
+    lines = ["# A/B comparison", ""]
+    if forced:
+        lines += [
+            f"> **Not comparable, compared anyway (--force):** {'; '.join(forced)}. The deltas mix a change "
+            "with these differences.",
+            "",
+        ]
+    lines += [
         f"A: {', '.join(a)}  ",
         f"B: {', '.join(b)}",
         "",
-        f"Deltas are B vs A with {cfg.confidence:.0%} bootstrap intervals ({cfg.bootstrap} replicates from "
-        f"the HDR histograms, seed {cfg.seed}); a change needs its interval clear of zero and at least "
-        f"{cfg.min_effect_pct:g} %. Latency in ms (lower is better), throughput in requests/s.",
+        f"Deltas are B vs A of the runs' geometric means with {cfg.confidence:.0%} intervals; a change needs "
+        f"its interval clear of zero and at least {cfg.min_effect_pct:g} %. {_basis(result, history)} "
+        "Latency in ms (lower is better), throughput in requests/s. Rows below the sample rule (p50 5, "
+        "p90 20, p99 100 requests per run) say so and get no verdict.",
         "",
-    ]
-    lines += [f"> warning: {w}" for w in warnings]
-    if warnings:
-        lines.append("")
-    lines += [
-        "| Type | Name | Metric | A | B | Delta | 95 % CI | Verdict | n A | n B |",
-        "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+        f"| Type | Name | Metric | A | B | Delta | {cfg.confidence:.0%} CI | Verdict | n A | n B | dof |",
+        "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",
     ]
     for _, r in result.iterrows():
-        note = f" ({r['note']})" if r["note"] else ""
         lines.append(
             f"| {r['request_type']} | {r['name']} | {r['metric']} | {_fmt(r['a'])} | {_fmt(r['b'])} | "
             f"{_pct(r['delta_pct'])} % | {_pct(r['ci_low_pct'])} .. {_pct(r['ci_high_pct'])} % | "
-            f"{_mark(r['verdict'])}{note} | {r['count_a']} | {r['count_b']} |"
+            f"{_mark(r['verdict'])} | {_int(r['count_a'])} | {_int(r['count_b'])} | {_int(r['dof'])} |"
         )
     counts = result["verdict"].value_counts()
+    too_few = int(result["verdict"].str.startswith("too few").sum())
     lines += [
         "",
-        "Summary: " + ", ".join(f"{v}: {counts.get(v, 0)}" for v in (WORSE, BETTER, "no significant change")),
+        "Summary: "
+        + ", ".join(f"{v}: {counts.get(v, 0)}" for v in (WORSE, BETTER, SAME, WITHIN_ONLY))
+        + f", too few samples: {too_few}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _int(x: object) -> str:
+    return "-" if not isinstance(x, int | float) or not math.isfinite(x) else f"{int(x)}"
 
 
 def plot(result: pd.DataFrame, path: Path) -> bytes | None:
@@ -126,26 +179,33 @@ def write(
     a: Sequence[str],
     b: Sequence[str],
     cfg: CompareConfig,
-    warnings: Sequence[str],
+    forced: Sequence[str],
+    history: BetweenRuns,
 ) -> Path:
     """compare.md, compare.html (plot inlined), compare.json and compare.png into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(result, a, b, cfg, warnings)
+    md = to_markdown(result, a, b, cfg, forced, history)
     atomic_write_text(out / "compare.md", md + "\n![deltas](compare.png)\n")
     png = plot(result, out / "compare.png")
     write_markdown_page(out / "compare.html", "A/B comparison", md, {"deltas": png} if png else {})
-    atomic_write_json(out / "compare.json", to_json(result, a, b, cfg, warnings))
+    atomic_write_json(out / "compare.json", to_json(result, a, b, cfg, forced, history))
     return out / "compare.md"
 
 
 def to_json(
-    result: pd.DataFrame, a: Sequence[str], b: Sequence[str], cfg: CompareConfig, warnings: Sequence[str]
+    result: pd.DataFrame,
+    a: Sequence[str],
+    b: Sequence[str],
+    cfg: CompareConfig,
+    forced: Sequence[str],
+    history: BetweenRuns,
 ) -> dict[str, Any]:
     return {
         "schema_version": COMPARE_SCHEMA_VERSION,
         "a": list(a),
         "b": list(b),
         "config": vars(cfg),
-        "warnings": list(warnings),
+        "forced": list(forced),
+        "history": {"groups": history.groups, "runs": history.runs},
         "rows": json_safe(result.to_dict("records")),
     }

@@ -10,10 +10,14 @@ through ``meta.json`` and returns a frame with ``CATALOGUE_COLUMNS``, keyed by `
   ``config`` (JSON), ``status``, ``started_at``, ``finished_at``, ``path``;
 - ``slo``: the SLO verdict of runs that wrote an ``slo.json`` (its ``status``, or ``passed``/
   ``failed`` from a boolean ``passed``), ``""`` otherwise;
-- ``workload``: ``"<devices> devices, <operators> operators"``; until profiles define the load,
-  the profile is only a label, and two runs of one profile can carry different fleets;
-- ``comparable``: the key two runs must share before their numbers are compared (host, CPU
-  count, profile, protocol, workload); see ``comparability_problems``.
+- ``workload``: ``"<devices> devices, <operators> operators"``, for people;
+- ``group`` (the repeat group id of ``run --repeat``, ``""`` if none) and ``labels`` (JSON object
+  of ``run --label KEY=VALUE``);
+- the comparability key, one column per part (``COMPARABILITY``): ``scenario``, ``transport``,
+  ``link``, ``protocol``, ``target_kind`` (embedded or remote), ``machine`` (host name and CPU
+  count) and ``load``, a hash of the load-relevant keys of the run's ``profile.toml``
+  (``load_key``); ``comparable`` joins them. It is computed from meta.json and profile.toml, so
+  runs written before it existed get one too.
 
 ``run_latency(catalogue)`` adds the per-request-kind latency of each run (latency.csv, else
 the HDR file) as a long frame. Request kinds are opaque strings. A directory whose meta.json
@@ -22,9 +26,11 @@ is missing or corrupt is skipped with a one-line warning naming the file.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
 import json
+import tomllib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,7 @@ from typing import Any
 import pandas as pd
 
 from analysis import run_frames as rf
-from aranya_perf.results import META_FILE, ResultsError, atomic_write_bytes, read_meta
+from aranya_perf.results import META_FILE, ResultsError, RunFiles, atomic_write_bytes, read_meta
 
 CATALOGUE_FILE = "runs.parquet"
 SLO_FILE = "slo.json"
@@ -59,10 +65,39 @@ CATALOGUE_COLUMNS = (
     "config",
     "slo",
     "workload",
+    "group",
+    "labels",
+    "scenario",
+    "transport",
+    "link",
+    "target_kind",
+    "machine",
+    "load",
     "comparable",
 )
 # What two runs must share for their figures to be compared (pyperf's metadata check, asv's machine).
-COMPARABILITY = ("host", "cpu_count", "profile", "protocol", "workload")
+COMPARABILITY = ("scenario", "transport", "link", "protocol", "target_kind", "machine", "load")
+# Profile sections that make the load; within them, keys that do not change it (the seed draws
+# other but like choices) or that are the system under test (the devices' answer delay stands
+# for a slower target, gc_freeze is a tuning knob of ours). The gateway section is the target's
+# configuration, what A/B comparisons and tune vary on purpose.
+LOAD_SECTIONS = ("run", "fleet", "operators", "service", "etcd", "grpc", "shape", "call")
+# profile.toml writes durations without their "_s" (answer_delay = "0.02s").
+NOT_LOAD = {
+    "run": ("seed", "keep_samples"),
+    "fleet": ("answer_delay", "answer_delay_s", "gc_freeze", "prefix"),
+}
+# Without profile.toml (the oldest runs) the load is what meta.json's config and profile name say.
+META_LOAD = (
+    "scenario",
+    "devices",
+    "operators",
+    "arrival_rate",
+    "duration_s",
+    "shape",
+    "status_interval_s",
+    "users",
+)
 Warn = Callable[[str], None]
 
 
@@ -111,8 +146,61 @@ def _row(run_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "slo": _slo_verdict(run_dir),
     }
     row["workload"] = f"{row['devices']} devices, {row['operators']} operators"
+    group = meta.get("group")
+    row["group"] = str(group.get("id", "")) if isinstance(group, dict) else ""
+    labels = meta.get("labels")
+    row["labels"] = json.dumps(
+        {str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {}
+    )
+    row.update(comparability_key(run_dir, meta))
     row["comparable"] = "|".join(str(row[k]) for k in COMPARABILITY)
     return row
+
+
+def _profile_toml(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads((run_dir / RunFiles.PROFILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def load_key(profile: dict[str, Any]) -> str:
+    """A short hash of the load-relevant keys of a resolved profile (``LOAD_SECTIONS`` less ``NOT_LOAD``)."""
+    chosen: dict[str, Any] = {}
+    for section in LOAD_SECTIONS:
+        value = profile.get(section)
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in NOT_LOAD.get(section, ())}
+        if value is not None:
+            chosen[section] = value
+    text = json.dumps(chosen, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def comparability_key(run_dir: Path, meta: dict[str, Any]) -> dict[str, str]:
+    """The parts of ``COMPARABILITY`` of one run, from its meta.json and profile.toml."""
+    config = meta.get("config") or {}
+    host = meta.get("host") or {}
+    target = meta.get("target") or {}
+    transport = meta.get("transport")
+    transport_name = transport.get("name") if isinstance(transport, dict) else None
+    profile = _profile_toml(Path(run_dir))
+    link = ((profile or {}).get("target") or {}).get("link") or (meta.get("link") or {}).get("name")
+    if profile is not None:
+        load = load_key(profile)
+    else:
+        known = {k: config.get(k) for k in META_LOAD}
+        text = json.dumps({"profile": meta.get("profile"), **known}, sort_keys=True, default=str)
+        load = "meta-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+    return {
+        "scenario": str(config.get("scenario") or "aranya"),
+        "transport": str(transport_name or config.get("transport") or "grpc"),
+        "link": str(link or "none"),
+        "protocol": _protocol(meta.get("protocol")),
+        "target_kind": "embedded" if target.get("embedded") else "remote",
+        "machine": f"{host.get('hostname', '')}/{host.get('cpu_count', '')} CPUs",
+        "load": load,
+    }
 
 
 def _protocol(value: object) -> str:
@@ -178,13 +266,13 @@ def read_catalogue(path: Path) -> pd.DataFrame:
 
 
 def comparability_problems(frame: pd.DataFrame, varied: tuple[str, ...] = ()) -> list[str]:
-    """What differs between the runs of ``frame`` among COMPARABILITY, one sentence per field;
-    ``varied`` names the fields a sweep changes on purpose."""
+    """What differs between the runs of ``frame`` among COMPARABILITY, one ``"transport grpc vs
+    mqtt"`` per part; ``varied`` names the parts a sweep changes on purpose."""
     problems = []
     for key in (k for k in COMPARABILITY if k not in varied):
         values = sorted({str(v) for v in frame[key]})
         if len(values) > 1:
-            problems.append(f"runs differ in {key}: {', '.join(values)}")
+            problems.append(f"{key} {' vs '.join(values)}")
     return problems
 
 

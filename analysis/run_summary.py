@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from analysis import run_frames as rf
+from analysis import samples
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
@@ -53,7 +54,6 @@ SUMMARY_HEADERS = (
     ("max_ms", "Max", "r"),
 )
 
-MIN_SAMPLES = 100  # below this a p99 is little more than the maximum
 GENERATOR_CPU_LIMIT = 90.0  # % of one core; Locust under gevent uses a single core
 EARLY_END_FRACTION = 0.9
 GENERATOR_ROLE = "generator"
@@ -559,10 +559,10 @@ def run_warnings(
     if float(kinds["count"].sum()) == 0:
         out.append("No requests were recorded.")
     for _, row in kinds.iterrows():
-        if row["count"] < MIN_SAMPLES:
+        if not samples.enough("p99", row["count"]):
             out.append(
-                f"Only {fmt_int(row['count'])} samples for {kind_label(row['type'], row['name'])} "
-                f"(fewer than {MIN_SAMPLES}): its p99 is not meaningful."
+                f"{kind_label(row['type'], row['name'])}: {samples.too_few(row['count'])} for a p99 "
+                f"(needs {samples.min_samples(99)}): its p99 is not meaningful."
             )
     if not summary.empty:
         total = summary.iloc[-1]

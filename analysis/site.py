@@ -12,6 +12,7 @@ the count into ``#plots-status``, so a headless browser can check the page as a 
 from __future__ import annotations
 
 import html
+import json
 import os
 import re
 from collections.abc import Sequence
@@ -22,10 +23,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 
-from analysis import detect
+from analysis import detect, samples
 from analysis.alert_config import AlertConfig
 from analysis.alert_report import to_json as alerts_json
-from analysis.alerts import find_alerts
+from analysis.alerts import find_alerts, min_history
 from analysis.report_io import save_png
 from aranya_perf.results import atomic_write_json, atomic_write_text
 
@@ -46,6 +47,7 @@ class Trend:
     x_labels: tuple[str, ...]
     lines: tuple[tuple[str, np.ndarray], ...]  # (label, values aligned to x_labels, NaN where missing)
     changes: tuple[tuple[str, detect.ChangePoint], ...]  # (line label, change point)
+    short: tuple[tuple[str, int, int], ...] = ()  # (line label, points, points needed): not judged
 
 
 def _slug(text: str) -> str:
@@ -53,12 +55,18 @@ def _slug(text: str) -> str:
 
 
 def _analyze_lines(lines: Sequence[tuple[str, np.ndarray]], x: Sequence[str], config: AlertConfig, key: str):
-    changes = []
+    """Change points of each line, and the lines too short to judge (``alerts.min_history``)."""
+    changes, short = [], []
     for label, values in lines:
         th = config.thresholds(f"{key} {label}".strip())
+        cfg = th.detect_config()
+        n = int((np.isfinite(values) & (values > 0)).sum())
+        if n < min_history(cfg):
+            short.append((label, n, min_history(cfg)))
+            continue
         series = detect.Series(label, values, tuple(x), better=th.better)
-        changes += [(label, cp) for cp in detect.analyze(series, th.detect_config()).change_points]
-    return tuple(changes)
+        changes += [(label, cp) for cp in detect.analyze(series, cfg).change_points]
+    return tuple(changes), tuple(short)
 
 
 def asv_trends(frame: pd.DataFrame, config: AlertConfig) -> list[Trend]:
@@ -74,7 +82,7 @@ def asv_trends(frame: pd.DataFrame, config: AlertConfig) -> list[Trend]:
             values = part.drop_duplicates("commit", keep="last").set_index("commit")["value"].reindex(order)
             lines.append((str(params) or "value", values.to_numpy(float)))
         unit = str(rows["unit"].iloc[0] or "")
-        changes = _analyze_lines(lines, order, config, str(bench))
+        changes, short = _analyze_lines(lines, [c[:12] for c in order], config, str(bench))
         trends.append(
             Trend(
                 _slug(f"asv-{group}-{bench}"),
@@ -84,23 +92,28 @@ def asv_trends(frame: pd.DataFrame, config: AlertConfig) -> list[Trend]:
                 tuple(c[:8] for c in order),
                 tuple(lines),
                 changes,
+                short,
             )
         )
     return trends
 
 
 def run_trends(cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig) -> list[Trend]:
-    """One trend per (comparable group, request kind), lines p50/p99, x = runs by start time."""
+    """One trend per (comparable group, request kind), lines p50/p99, x = runs by start time; a run's
+    value below the sample rule is left out (a gap), as in ``alerts --runs``."""
     trends = []
     if cat.empty or latency.empty:
         return trends
     lat = latency.merge(cat[["run_id", "comparable", "started_at"]], on="run_id")
     lat = lat.assign(kind=lat["request_type"] + " " + lat["name"])
+    counts = pd.to_numeric(lat["count"], errors="coerce")
+    for m in RUN_METRICS:
+        lat[m] = pd.to_numeric(lat[m], errors="coerce").where([samples.enough(m, n) for n in counts])
     for (group, kind), rows in lat.groupby(["comparable", "kind"], sort=True):
         order = cat[cat["comparable"] == group].sort_values("started_at")["run_id"].tolist()
         by_run = rows.drop_duplicates("run_id", keep="last").set_index("run_id")
         lines = tuple((m.removesuffix("_ms"), by_run[m].reindex(order).to_numpy(float)) for m in RUN_METRICS)
-        changes = _analyze_lines(lines, order, config, str(kind))
+        changes, short = _analyze_lines(lines, order, config, str(kind))
         trends.append(
             Trend(
                 _slug(f"runs-{group}-{kind}"),
@@ -110,6 +123,7 @@ def run_trends(cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig) ->
                 tuple(order),
                 lines,
                 changes,
+                short,
             )
         )
     return trends
@@ -181,13 +195,17 @@ window.addEventListener("load", function () {{
 
 
 def _changes_list(trend: Trend) -> str:
-    if not trend.changes:
+    if not trend.changes and not trend.short:
         return ""
     items = "".join(
         f'<li class="{cp.direction}">{html.escape(label)}: {cp.direction} {cp.magnitude_pct:+.1f} % at '
-        f"{html.escape(cp.commit_before[:12])}..{html.escape(cp.commit_after[:12])} (p = {cp.p_value:.3g})"
+        f"{html.escape(cp.commit_before)}..{html.escape(cp.commit_after)} (p = {cp.p_value:.3g})"
         f"{' — recovered' if cp.recovered else ''}</li>"
         for label, cp in trend.changes
+    )
+    items += "".join(
+        f'<li class="short">{html.escape(label)}: insufficient history: n={n} &lt; {needed}, not judged</li>'
+        for label, n, needed in trend.short
     )
     return f"<ul>{items}</ul>"
 
@@ -196,7 +214,7 @@ def build_site(
     out: Path, asv: pd.DataFrame, cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig
 ) -> Path:
     """Write the site into ``out``; returns the index.html path."""
-    from analysis.alerts import asv_history
+    from analysis.alerts import asv_history, runs_history
     from analysis.run_catalogue import CATALOGUE_FILE, write_catalogue
 
     out.mkdir(parents=True, exist_ok=True)
@@ -220,11 +238,16 @@ def build_site(
                 body.append(f'<figure id="{t.slug}">{img}{_changes_list(t)}</figure>')
     if not toc:
         body.append("<p>No asv results and no runs found.</p>")
+    short = sum(len(t.short) for _, trends in sections for t in trends)
+    if short:
+        body.insert(
+            0, f'<p class="short">Insufficient history: {short} line(s) with too few points to judge.</p>'
+        )
     body.insert(0, f"<ul>{''.join(toc)}</ul>")
     atomic_write_text(out / "index.html", _PAGE.format(body="\n".join(body)))
     write_catalogue(cat, out / CATALOGUE_FILE)
-    if len(asv):
-        atomic_write_json(out / "alerts.json", alerts_json(find_alerts(asv_history(asv), config)))
+    history = pd.concat([asv_history(asv), runs_history(cat, latency)], ignore_index=True)
+    atomic_write_json(out / "alerts.json", alerts_json(find_alerts(history, config)))
     return out / "index.html"
 
 
@@ -238,9 +261,14 @@ def _runs_table(cat: pd.DataFrame, out: Path) -> str:
             link = f"{html.escape(r['run_id'])} (no report)"
         rows.append(
             f"<tr><td>{link}</td><td>{html.escape(str(r['started_at']))}</td><td>{html.escape(r['status'])}</td>"
-            f"<td>{html.escape(r['commit'][:12])}</td><td>{r['devices']}</td><td>{r['operators']}</td></tr>"
+            f"<td>{html.escape(r['commit'][:12])}</td><td>{r['devices']}</td><td>{r['operators']}</td>"
+            f"<td>{html.escape(_labels(r['labels']))}</td></tr>"
         )
     return (
         "<table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th>Commit</th><th>Devices</th>"
-        f"<th>Operators</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<th>Operators</th><th>Labels</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
+
+
+def _labels(text: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in json.loads(text or "{}").items())

@@ -76,18 +76,29 @@ def write_history(
 
 
 def fake_run_dir(
-    root: Path, name: str, p99_ms: float, minute: int, profile: str = "fleet", operators: int = 1
+    root: Path,
+    name: str,
+    p99_ms: float,
+    minute: int,
+    profile: str = "fleet",
+    operators: int = 1,
+    labels: dict[str, str] | None = None,
+    p50_ms: float = 2.0,
+    count: int = 100,
 ) -> Path:
-    """A finished run whose only request kinds are ``control Exec`` (p99 as given) and ``device CMD_EXEC``."""
+    """A finished run whose only request kinds are ``control Exec`` (p50, p99 and count as given) and
+    ``device CMD_EXEC``."""
     run_dir = root / name
     run_dir.mkdir(parents=True)
     config = {"devices": 10, "operators": operators, "duration_s": 5.0}
     meta = collect_meta(["run"], config, {"address": "127.0.0.1:1"}, profile, name)
     meta.update(status="ok", started_at=f"2026-12-01T{minute // 60:02d}:{minute % 60:02d}:00.000Z")
+    if labels:
+        meta["labels"] = labels
     write_meta(run_dir, meta)
     (run_dir / "latency.csv").write_text(
         "request_type,name,count,failures,min_ms,mean_ms,p50_ms,p90_ms,p99_ms,p999_ms,max_ms\n"
-        f"control,Exec,100,0,1,2,2,3,{p99_ms},{p99_ms},{p99_ms}\ndevice,CMD_EXEC,100,0,1,2,1,2,3,3,3\n"
+        f"control,Exec,{count},0,1,2,{p50_ms},3,{p99_ms},{p99_ms},{p99_ms}\ndevice,CMD_EXEC,100,0,1,2,1,2,3,3,3\n"
     )
     (run_dir / "report.html").write_text(f"<html><body>report of {name}</body></html>")
     return run_dir

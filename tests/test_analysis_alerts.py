@@ -160,7 +160,9 @@ def test_stored_history_reads_and_checks(tmp_path: Path) -> None:
 
     proc = run_cli("alerts", "--results", str(REPO / "results" / "asv"), "--machine", "aranya-ci", timeout=60)
     assert proc.returncode in (0, 1), proc.stderr
-    assert "series checked on aranya-ci/virtualenv-py3.11" in proc.stdout
+    assert "series judged on aranya-ci/virtualenv-py3.11" in proc.stdout
+    # Four stored commits: below the detector's minimum, and said so (issue 15), not "No regressions".
+    assert "insufficient history: n < 10" in proc.stdout and "No regressions" not in proc.stdout
     bad = run_cli("alerts", "--results", str(REPO / "results" / "asv"), "--machine", "nope", timeout=60)
     assert bad.returncode == 2 and "no results for machine 'nope'" in bad.stderr
 
@@ -178,5 +180,57 @@ def test_load_test_runs_alert_per_request_kind(tmp_path: Path) -> None:
     assert alert["series"] == "control Exec p99" and alert["status"] == "new"
     assert alert["commit_range"] == ["20261201T100000Z-fleet", "20261201T110000Z-fleet"]
     assert alert["magnitude_pct"] == pytest.approx(30.0, abs=1.0)
-    assert "|fleet|unknown|" in alert["group"]  # the soak run is a group of its own
-    assert len(doc["groups"]) == 2
+    assert alert["group"].startswith("aranya|grpc|none|unknown|remote|")
+    assert alert["where"] == "between runs 20261201T100000Z-fleet and 20261201T110000Z-fleet"
+    assert len(doc["groups"]) == 2  # the soak run is a group of its own...
+    short = doc["insufficient_history"]  # ...of one run, too short to judge, and said so
+    assert len(short) == 4 and {s["points"] for s in short} == {1} and "control Exec p99" in proc.stdout
+
+
+def test_short_histories_are_named_never_passed(tmp_path: Path) -> None:
+    root = tmp_path / "asv"
+    write_history(root, "aranya-ci", commit_hashes(4), {"codec.Encode.time_encode": lambda i: 2e-6})
+    proc, doc, out = _alerts(root, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert doc["series_checked"] == 0 and [s["points"] for s in doc["insufficient_history"]] == [4]
+    md = (out / "a.md").read_text()
+    assert "insufficient history: n < 10 for 1 series" in md and "No regressions" not in md
+    assert "Nothing could be judged" in md
+    skipped = ET.parse(out / "a.xml").getroot()
+    assert skipped.get("skipped") == "1" and skipped.find("testcase/skipped") is not None
+
+    # Three runs where Exec p50 went 3.2 -> 24 ms: far too few points for the detector to judge.
+    runs = tmp_path / "results"
+    for i, p50 in enumerate((3.2, 3.3, 24.0)):
+        fake_run_dir(runs, f"20261201T{i:02d}0000Z-fleet", p99_ms=30.0, minute=i, p50_ms=p50)
+    proc, doc, out = _alerts(tmp_path / "none", tmp_path, "--no-asv", "--runs", str(runs))
+    assert proc.returncode == 0, proc.stderr
+    md = (out / "a.md").read_text()
+    assert "insufficient history: n < 10 for 4 series" in md and "control Exec p50 (n=3)" in md
+    assert "No regressions" not in md and "4 with too short a history" in proc.stderr
+
+
+def test_runs_ordered_by_a_label_name_the_label_range(tmp_path: Path) -> None:
+    # 20 target commits c1..c20, run in shuffled order, two runs at some of them; Exec p50 is 25 %
+    # slower from c8 on. In start order the step is scattered; ordered by the label it is one step.
+    runs = tmp_path / "results"
+    rng = np.random.default_rng(4)
+    commits = [f"c{i}" for i in range(1, 21)] + ["c3", "c12"]
+    for minute, k in enumerate(rng.permutation(len(commits))):
+        commit = commits[k]
+        p50 = 4.0 * (1.25 if int(commit[1:]) >= 8 else 1.0) * (1 + rng.normal(0, 0.01))
+        labels = {"aranya_commit": commit, "pool": "edge"}
+        fake_run_dir(
+            runs, f"run-{minute:02d}", p99_ms=9.0, minute=minute, p50_ms=round(p50, 3), labels=labels
+        )
+    fake_run_dir(runs, "run-unlabelled", p99_ms=9.0, minute=59)
+    proc, doc, _ = _alerts(
+        tmp_path / "none", tmp_path, "--no-asv", "--runs", str(runs), "--order-by", "aranya_commit"
+    )
+    assert proc.returncode == 0, proc.stderr  # the step is 13 points back: open, not new
+    (alert,) = doc["regressions"]
+    assert alert["series"] == "control Exec p50" and alert["where"] == "between aranya_commit=c7 and c8"
+    assert alert["magnitude_pct"] == pytest.approx(25.0, abs=2.0) and alert["status"] == "open"
+    assert "1 run(s) without the label aranya_commit left out" in proc.stderr
+    unknown = run_cli("alerts", "--no-asv", "--runs", str(runs), "--order-by", "nope", timeout=60)
+    assert unknown.returncode == 2 and "no run has that label" in unknown.stderr

@@ -47,7 +47,7 @@ def test_catalogue_reads_runs_skips_corrupt_and_round_trips(tmp_path: Path) -> N
     assert cat["devices"].tolist() == [10, 10, 10]
     assert json.loads(cat["packages"][0])["pandas"] == pd.__version__
     assert len(warnings) == 1 and str(bad / "meta.json") in warnings[0]
-    assert run_catalogue.comparability_problems(cat) == ["runs differ in protocol: aranya-v0.3, unknown, v2"]
+    assert run_catalogue.comparability_problems(cat) == ["protocol aranya-v0.3 vs unknown vs v2"]
 
     path = tmp_path / "runs.parquet"
     run_catalogue.write_catalogue(cat, path)

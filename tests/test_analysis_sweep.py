@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis.capacity import SLO, capacity_model, knees
+from analysis.capacity_report import to_markdown
 from analysis.sweep_frames import read_steps
 from analysis.usl import fit_usl, usl
 from tests.analysis_fixtures import fake_run_dir
@@ -72,6 +73,33 @@ def test_knee_is_interpolated_and_sets_replicas() -> None:
     assert model.generator_limited_from is None
 
 
+def _reported(steps: pd.DataFrame) -> pd.DataFrame:
+    return steps.assign(run_id="r", operators=1, failures=0, status="ok")
+
+
+def test_knee_carries_its_interval_counts_and_skips_steps_below_the_sample_rule() -> None:
+    steps, lat = _steps([100, 200, 400, 800], [50, 300, 200, 400], [10, 20, 40, 60])
+    lat.loc[1, "count"] = 40  # 40 requests: its p99 of 300 ms is not a measurement
+    slo = [SLO.parse("p99=250ms")]
+    (knee,) = knees(lat, slo)
+    assert knee.unusable == (200.0,) and knee.crossed_between == (400, 800) and knee.counts == (100, 100)
+    model = capacity_model(steps, lat, slo, fleet=10_000, headroom=0.2)
+    assert model.replicas_range == (math.ceil(10_000 / (800 * 0.8)), math.ceil(10_000 / (400 * 0.8)))
+    md = to_markdown(model, _reported(steps), slo)
+    assert "| p99 < 250 ms | control Exec | 500 | 400 .. 800 | 100 / 100 | 200 |" in md
+    assert f"between {model.replicas_range[0]} and {model.replicas_range[1]} replicas" in md
+
+
+def test_no_peak_is_claimed_when_beta_may_be_zero() -> None:
+    steps, lat = _steps([100, 200, 300, 400], [5, 6, 7, 8], [10, 20, 30, 40])
+    steps["throughput_rps"] = [190.0, 420.0, 520.0, 800.0]  # noisy and nearly linear: beta not measured
+    model = capacity_model(steps, lat, [SLO.parse("p99=250ms")], fleet=10_000, headroom=0.2)
+    assert model.fit is not None and model.fit.beta_ci[0] <= 0 < model.fit.beta_ci[1]
+    assert not model.peak_claimed and not model.capacity_basis.startswith("USL throughput peak")
+    md = to_markdown(model, _reported(steps), [SLO.parse("p99=250ms")])
+    assert "No throughput peak can be claimed: beta's interval includes 0." in md and "peaks at" not in md
+
+
 def test_saturated_generator_is_said_and_bounds_the_answer() -> None:
     # The USL peak of these steps is at ~313 devices; the generator saturated before that.
     steps, lat = _steps([100, 200, 400, 800], [5, 6, 7, 8], [30, 95, 97, 99])
@@ -87,6 +115,7 @@ def test_bad_slo(text: str) -> None:
         SLO.parse(text)
 
 
+@pytest.mark.timeout(420)  # six steps of the default sweep, each a run of its own
 def test_sweep_against_the_embedded_gateway(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     proc = run_cli("sweep", "--out", str(out), "--slo", "p99=250ms", "--fleet", "10000", timeout=400)
@@ -94,18 +123,18 @@ def test_sweep_against_the_embedded_gateway(tmp_path: Path) -> None:
     assert "held-out last step" in proc.stderr
     doc = json.loads((out / "capacity.json").read_text())
     steps = pd.read_csv(out / "steps.csv")
-    assert steps["devices"].tolist() == [50, 100, 200, 400]
-    assert steps["operators"].tolist() == [1, 2, 4, 8]
+    assert steps["devices"].tolist() == [50, 100, 150, 200, 300, 400]  # 6 steps: 3 degrees of freedom
+    assert steps["operators"].tolist() == [1, 2, 3, 4, 6, 8]
     assert (steps["throughput_rps"].diff().dropna() > 0).all()
     fit = doc["fit"]
     for key in ("alpha", "beta", "lam", "residual_sd"):
         assert fit[key] is not None and fit[key] >= 0
     assert len(fit["alpha_ci"]) == 2 and len(fit["beta_ci"]) == 2
-    # The held-out figure is the 3-step fit's prediction of the 4th step: recompute it here.
-    head = fit_usl(steps["load"][:3], steps["throughput_rps"][:3])
+    # The held-out figure is the 5-step fit's prediction of the 6th step: recompute it here.
+    head = fit_usl(steps["load"][:5], steps["throughput_rps"][:5])
     predicted = float(head.predict(400.0))
     assert doc["holdout"]["predicted"] == pytest.approx(predicted, rel=1e-6)
-    assert doc["holdout_error_pct"] == pytest.approx((predicted / steps["throughput_rps"][3] - 1) * 100)
+    assert doc["holdout_error_pct"] == pytest.approx((predicted / steps["throughput_rps"][5] - 1) * 100)
     assert {k["kind"] for k in doc["knees"]} >= {"control Exec"}
     assert doc["replicas"] >= 1 and doc["per_1000"]["gateway_rss_mib"] is not None
     md = (out / "capacity.md").read_text()
@@ -114,7 +143,7 @@ def test_sweep_against_the_embedded_gateway(tmp_path: Path) -> None:
     assert "generator" in md
     for name in ("throughput", "latency", "resources"):
         assert (out / "plots" / f"{name}.png").read_bytes().startswith(b"\x89PNG")
-    assert len(pd.read_parquet(out / "runs.parquet")) == 4
+    assert len(pd.read_parquet(out / "runs.parquet")) == 6
 
     again = run_cli("sweep", "--from-runs", str(out / "runs"), "--out", str(tmp_path / "again"), timeout=120)
     assert again.returncode == 0, again.stderr

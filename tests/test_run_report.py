@@ -175,7 +175,7 @@ def test_report_files_plots_and_html(full_run: Path) -> None:
     assert re.search(r"\| grpc \| Exec \| 1200 \| 0 \|", md)
     assert "| 0.250 |" in md
     assert "Load generator CPU averaged 95% of a core" in md
-    assert "Only 3 samples for grpc PortForward" in md
+    assert "grpc PortForward: too few samples (n=3) for a p99 (needs 100)" in md
     assert "100 of 1403 requests failed" in md
     assert "DEADLINE_EXCEEDED" in md
     (missing_line,) = [line for line in md.splitlines() if "Missing, empty or unreadable" in line]

@@ -1,5 +1,7 @@
 """``aranya-perf alerts``: regression alerts over the asv history (results/asv), per machine,
-and with ``--runs`` over load-test runs (p50/p99 per request kind, per group of comparable runs).
+and with ``--runs`` over load-test runs (p50/p99 per request kind, per group of comparable runs,
+in start order or, with ``--order-by LABEL``, by a run label such as the target's commit).
+Series too short to judge are named as "insufficient history", never passed as healthy.
 
 Prints a Markdown summary (or GitHub annotation lines with ``--github``) and can write JSON,
 Markdown and JUnit XML files. Exit code 1 when there is a new, unrecovered regression, 0
@@ -9,6 +11,7 @@ otherwise, 2 for bad input. Unreadable result files are skipped with a warning o
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,6 +32,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="also check load-test runs: a run directory or a directory of runs, repeatable",
     )
     p.add_argument("--no-asv", action="store_true", help="only the runs of --runs, no asv history")
+    p.add_argument(
+        "--order-by",
+        metavar="LABEL",
+        help="order the runs of --runs by this run label (run --label LABEL=VALUE), not by start time",
+    )
     p.add_argument("--config", type=Path, help="thresholds TOML (default: analysis/alerts.toml)")
     p.add_argument("--machine", help="only this asv machine (default: every machine, each on its own)")
     p.add_argument(
@@ -82,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.no_asv and not args.runs:
         raise UsageError("--no-asv needs --runs")
+    if args.order_by is not None and not args.runs:
+        raise UsageError("--order-by needs --runs")
     histories = [] if args.no_asv else [asv_history(_asv_frame(args, warn))]
     for path in args.runs or []:
         if not path.is_dir():
@@ -90,7 +100,13 @@ def run(args: argparse.Namespace) -> int:
         cat = catalogue(args.runs, warn)
         if cat.empty:
             raise UsageError(f"no run directories under {', '.join(map(str, args.runs))}")
-        histories.append(runs_history(cat, run_latency(cat)))
+        if args.order_by is not None:
+            has = cat["labels"].map(lambda t: args.order_by in json.loads(t))
+            if not has.any():
+                raise UsageError(f"--order-by {args.order_by}: no run has that label")
+            if not has.all():
+                warn(f"{int((~has).sum())} run(s) without the label {args.order_by} left out")
+        histories.append(runs_history(cat, run_latency(cat), order_by=args.order_by))
     history = pd.concat(histories, ignore_index=True)
     if args.since is not None:
         matches = sorted({c for c in history["commit"] if c.startswith(args.since)})
@@ -106,8 +122,9 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.junit, alert_report.to_junit(report))
     sys.stdout.write(alert_report.to_github(report) if args.github else alert_report.to_markdown(report))
     failing = report.failing
+    short = f", {len(report.short)} with too short a history to judge" if report.short else ""
     print(
-        f"aranya-perf alerts: {len(failing)} new regression(s) in {report.series_checked} series",
+        f"aranya-perf alerts: {len(failing)} new regression(s) in {report.series_checked} series{short}",
         file=sys.stderr,
     )
     return 1 if failing else 0

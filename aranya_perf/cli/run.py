@@ -273,6 +273,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "profile's [[call]] tables)",
     )
     p.add_argument("--allow-remote", action="store_true", help="allow a target that is not loopback")
+    p.add_argument(
+        "--repeat",
+        type=count,
+        metavar="N",
+        help="run the profile N times, each in its own directory, as one group (listed in OUT/groups/)",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        metavar="KEY=VALUE",
+        help="recorded in meta.json and the run catalogue, e.g. aranya_commit=abc123 (repeatable)",
+    )
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
     p.add_argument(
         "--workers", type=count, default=0, help="local Locust worker processes (default 0: one process)"
@@ -376,6 +388,14 @@ def _grpc(profile: profiles.Profile, allow_remote: bool) -> tuple[bytes, dict[st
 
 
 def run(args: argparse.Namespace) -> int:
+    from aranya_perf.run import repeat
+
+    try:
+        labels = repeat.parse_labels(args.label)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.repeat == 0:
+        raise UsageError("--repeat must be at least 1")
     flags = overrides(args)
     if str(flags.get("target.address", "")).startswith("mqtt://") and "target.transport" not in flags:
         flags["target.transport"] = "mqtt"  # a broker's address says how devices reach it
@@ -420,8 +440,7 @@ def run(args: argparse.Namespace) -> int:
         except TargetError as exc:
             raise UsageError(str(exc)) from None
     # Imported here: it pulls in Locust, which monkey-patches the process with gevent.
-    from aranya_perf.run.interrupt import exit_code
-    from aranya_perf.run.orchestrate import RunOptions, run_profile
+    from aranya_perf.run.orchestrate import RunOptions
 
     options = RunOptions(
         out=args.out,
@@ -434,19 +453,52 @@ def run(args: argparse.Namespace) -> int:
         descriptors=descriptors,
         grpc_calls=grpc_calls,
     )
+    return _runs(profile, options, args.repeat, labels)
+
+
+def _runs(profile: profiles.Profile, options: Any, repeat_n: int | None, labels: dict[str, str]) -> int:
+    """One run, or with ``--repeat`` a group of runs; the exit code of the worst."""
+    from dataclasses import replace
+
+    from aranya_perf.run import repeat
+    from aranya_perf.run.interrupt import exit_code
+    from aranya_perf.run.orchestrate import run_profile
+    from aranya_perf.targets import TargetUnreachable
+
+    size = repeat_n or 1
+    group = repeat.new_group_id(profile.name) if repeat_n else None
+    listed: list[dict[str, str]] = []
+    worst = 0
     etcd = profile.run.scenario == "etcd"
-    try:
-        outcome = run_profile(profile, options, then=lambda done: _report(done, etcd=etcd))
-    except TargetUnreachable as exc:
-        print(f"aranya-perf run: error: {exc}", file=sys.stderr)
-        return 1
-    except TargetError as exc:
-        raise UsageError(str(exc)) from None
-    if outcome.status != "ok":
-        print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
-    if outcome.stop_signal is not None:
-        return exit_code(outcome.stop_signal)
-    return EXIT_CODES[outcome.status]
+    for index in range(size):
+        place = repeat.group_meta(group, index, size) if group is not None else None
+        try:
+            outcome = run_profile(
+                profile,
+                replace(options, labels=labels, group=place),
+                then=lambda done: _report(done, etcd=etcd),
+            )
+        except TargetUnreachable as exc:
+            print(f"aranya-perf run: error: {exc}", file=sys.stderr)
+            return 1
+        except TargetError as exc:
+            if index:  # the target was fine for the earlier runs of the group
+                print(f"aranya-perf run: error: {exc}", file=sys.stderr)
+                return 1
+            raise UsageError(str(exc)) from None
+        if outcome.status != "ok":
+            print(f"aranya-perf run: {outcome.status}: {outcome.reason}", file=sys.stderr)
+        stopped = outcome.stop_signal
+        worst = max(worst, exit_code(stopped) if stopped is not None else EXIT_CODES[outcome.status])
+        if group is not None:
+            listed.append(
+                {"run_id": outcome.run_dir.name, "path": str(outcome.run_dir), "status": outcome.status}
+            )
+            where = repeat.write_listing(options.out, group, size, listed)
+            print(f"aranya-perf run: group {group}: {len(listed)} of {size} runs, listed in {where}")
+        if outcome.status == "interrupted":
+            break
+    return worst
 
 
 def _report(outcome: RunOutcome, *, etcd: bool) -> None:

@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--devices",
         type=_counts,
-        default=[50, 100, 200, 400],
-        help="devices per step (default: 50,100,200,400)",
+        default=[50, 100, 150, 200, 300, 400],
+        help="devices per step (default: 50,100,150,200,300,400: 6 steps, 3 degrees of freedom for the USL)",
     )
     p.add_argument(
         "--operators",
@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
                 )
         dirs = [r.run_dir for r in results if r.run_dir is not None]
     cat = catalogue(dirs, warn)
-    problems = comparability_problems(cat, varied=("workload",)) if len(cat) else []
+    problems = comparability_problems(cat, varied=("load",)) if len(cat) else []
     if problems:
         raise UsageError(f"the sweep's runs are not comparable: {'; '.join(problems)}")
     steps, step_latency = read_steps(dirs, "auto" if args.from_runs is not None else load, warn)

@@ -21,7 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import pandas as pd
 
@@ -60,6 +60,10 @@ class RunOptions:
     """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
     argv: tuple[str, ...] = ()
+    labels: dict[str, str] = field(default_factory=dict)
+    """``--label KEY=VALUE``, recorded in meta.json and the run catalogue."""
+    group: dict[str, Any] | None = None
+    """``--repeat N``: this run's place in its repeat group."""
     descriptors: bytes | None = None
     """Scenario grpc: the service's serialized ``FileDescriptorSet``, resolved by the run verb."""
     grpc_calls: dict[str, str] = field(default_factory=dict)
@@ -214,6 +218,8 @@ def _identity(p: Profile, run_dir: Path, options: RunOptions) -> rec.RunRecord:
         argv=tuple(options.argv),
         started_at=results.utc_now_iso(),
         provenance=results.provenance(),
+        labels=dict(options.labels),
+        group=options.group,
     )
     return rec.RunRecord(identity)
 

@@ -25,6 +25,10 @@ class Identity:
     started_at: str
     provenance: Mapping[str, Any]
     """git, host and package versions (``results.provenance``)."""
+    labels: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """``run --label KEY=VALUE``: e.g. the commit of the target under test."""
+    group: Mapping[str, Any] | None = None
+    """``run --repeat N``: the repeat group this run belongs to (``run/repeat.py``)."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,10 @@ class RunRecord:
             **{k: dict(v) for k, v in i.provenance.items()},
             "summary": {},
         }
+        if i.labels:
+            doc["labels"] = dict(i.labels)
+        if i.group is not None:
+            doc["group"] = dict(i.group)
         if (c := self.config) is not None:
             doc.update(config=dict(c.config), protocol=dict(c.protocol), transport=dict(c.transport))
             doc["target"] = dict(c.target)
