@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from analysis import run_frames as rf
+from aranya_perf.judge.saturation import saturation
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
@@ -504,6 +505,21 @@ def gateway_metric_rows(metrics: pd.DataFrame) -> list[tuple[str, str, float, li
 # --- warnings -----------------------------------------------------------------------------------
 
 
+def _saturation_notes(meta: dict[str, Any] | None, resources: pd.DataFrame) -> tuple[str, ...]:
+    """The judge's saturation notes over the window (the rule the run noted its verdict with); over every
+    sample when the window's bounds are not on record."""
+    meta = meta or {}
+    window = meta.get("window") or {}
+    start, end = window.get("started_at"), window.get("ended_at")
+    seconds = None
+    if start and end and not resources.empty:
+        resources = resources.assign(elapsed_s=resources["timestamp"] - float(start))
+        seconds = float(end) - float(start)
+    cores = int((meta.get("host") or {}).get("cpu_count") or 1)
+    workers = int((meta.get("config") or {}).get("workers") or 0)
+    return saturation(resources, seconds, cores=cores, workers=workers).notes
+
+
 def run_warnings(
     meta: dict[str, Any] | None,
     duration: float | None,
@@ -535,14 +551,7 @@ def run_warnings(
     if planned and duration is not None and duration < EARLY_END_FRACTION * planned:
         out.append(f"Run ended early: {fmt_duration(duration)} of a planned {fmt_duration(planned)}.")
 
-    gen = res_summary[res_summary["process"] == GENERATOR_ROLE]
-    if len(gen) and not isnan(gen["cpu_percent_mean"].iloc[0]):
-        mean, peak = float(gen["cpu_percent_mean"].iloc[0]), float(gen["cpu_percent_max"].iloc[0])
-        if mean > GENERATOR_CPU_LIMIT:
-            out.append(
-                f"Load generator CPU averaged {mean:.0f}% of a core (max {peak:.0f}%), above "
-                f"{GENERATOR_CPU_LIMIT:.0f}%: results may be limited by the load generator, not the gateway."
-            )
+    out += [n[0].upper() + n[1:] for n in _saturation_notes(meta, resources)]
     if not resources.empty:
         last = resources.groupby("process")["elapsed_s"].max()
         end = float(last.max())
