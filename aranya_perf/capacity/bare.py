@@ -295,3 +295,19 @@ async def _device_host(spec: Spec) -> Result:
     for t in tasks:
         t.cancel()
     return {"errors": len(errors), "error_sample": errors[:3]}
+
+
+# -- service: etcd Put clients -------------------------------------------------------------------------
+
+
+def etcd_kv(spec: Spec) -> Result:
+    """``clients`` bare grpc.aio Put clients in a closed loop (``aranya_perf.etcd.bare``) for ``window_s``."""
+    from aranya_perf.etcd.bare import measure
+
+    phase("measure", spec["window_s"] + 45)
+    r = asyncio.run(
+        measure(spec["endpoints"], spec["clients"], 0.0, spec["window_s"], spec["prefix"].encode())
+    )
+    phase("measured", 15)
+    elapsed = r["puts"] / r["puts_per_s"]
+    return {**r, "cpu_s": r["cpu_percent"] / 100 * elapsed, "wall_s": elapsed, "failures": 0}

@@ -15,6 +15,10 @@ here as a child process on free ports):
 * ``instrumentation``: Exec p50 at a fixed request rate with our instrumentation off, with
   Locust's request events only, and with events plus HDR recording.
 * ``engines``: the engine comparison (grpcio under gevent, the engine, bare grpc.aio).
+* ``service``: etcd Puts per second and generator CPU per Put, our ``EtcdKvUser``s (Locust, the
+  engine, HDR recording) vs bare grpc.aio clients (``aranya_perf.etcd.bare``), both closed-loop
+  at the same concurrency against a 3-member etcd cluster started here (its members on the
+  gateway side's CPU).
 
 Variants of one mode run interleaved (ours, bare, ours, bare, ...) so slow drifts in the
 machine's load hit them alike; the figures are medians and the ratios are ratios of those
@@ -44,7 +48,7 @@ from aranya_perf.capacity.targets import median, ratio
 SCHEMA_VERSION = 1
 RESULT_FILE = "capacity.json"
 KIND = "aranya-perf generator capacity"
-MODES = ("operators", "device_work", "hold", "instrumentation", "engines")
+MODES = ("operators", "device_work", "hold", "instrumentation", "engines", "service")
 INSTRUMENT = ("off", "events", "full")  # as ours.INSTRUMENT; not imported: that module imports Locust
 GATEWAY_DEVICES = 15_000
 """Devices one gateway process serves in the hold mode (both ends fit the 20,000 open files)."""
@@ -87,6 +91,10 @@ class Sizes:
     stall_no_init: tuple[int, ...] = (0, 1)
     stall_probe_s: float = 5.0
     unary_calls: int = 2000
+    # service: etcd closed-loop Puts
+    service_clients: int = 50
+    service_window_s: float = 8.0
+    service_warmup: int = 200
 
 
 DEFAULT = Sizes()
@@ -113,6 +121,9 @@ QUICK = Sizes(
     stall_no_init=(),
     stall_probe_s=2.0,
     unary_calls=200,
+    service_clients=4,
+    service_window_s=1.0,
+    service_warmup=20,
 )
 
 
@@ -487,6 +498,34 @@ class _Run:
             )
         return rows
 
+    # -- service: etcd KV clients against a cluster of their own --------------------------------------
+
+    def service(self) -> dict[str, Any]:
+        from aranya_perf.etcd.cluster import EtcdCluster
+
+        s = self.sizes
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
+        with EtcdCluster(3) as cluster:
+            if self.side_cpus:
+                for member in cluster.members:
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(member.pid, self.side_cpus)
+            for rep in range(s.repeats):
+                for who in ("ours", "bare"):
+                    spec = {
+                        "variant": f"{who}_etcd_kv",
+                        "name": f"service-{who}-{rep}",
+                        "endpoints": cluster.endpoints,
+                        "clients": s.service_clients,
+                        "window_s": s.service_window_s,
+                        "warmup_requests": s.service_warmup,
+                        "prefix": f"/aranya-perf-capacity-{who}/",
+                    }
+                    r = _per_cpu(self.child(spec), "puts", "puts_per_cpu_s", "us_per_put")
+                    r.pop("gateway_busy_pct", None)  # no gateway here: the children's marks read 0
+                    runs[who].append(r)
+        return _compare(runs, "puts_per_s", extra={"clients": s.service_clients, "request": "etcd Put"})
+
     # -- whole run -------------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -503,6 +542,7 @@ class _Run:
             self.mode("device_work", self.device_work)
             self.mode("hold", self.hold)
             self.mode("engines", self.engines)
+            self.mode("service", self.service)
             failed = [m for m, r in self.doc["modes"].items() if "error" in r]
             self.doc["status"] = "failed" if failed else "ok"
             if failed:

@@ -33,6 +33,8 @@ VARIANTS: dict[str, str] = {
     "bare_operators": "aranya_perf.capacity.bare:operators",
     "bare_fleet": "aranya_perf.capacity.bare:fleet",
     "device_host": "aranya_perf.capacity.bare:device_host",
+    "ours_etcd_kv": "aranya_perf.capacity.ours:etcd_kv",
+    "bare_etcd_kv": "aranya_perf.capacity.bare:etcd_kv",
     "stall_grpcio": "aranya_perf.capacity.engines:stall_grpcio",
     "stall_engine": "aranya_perf.capacity.engines:stall_engine",
     "unary_grpcio": "aranya_perf.capacity.engines:unary_grpcio",

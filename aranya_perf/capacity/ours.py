@@ -287,3 +287,58 @@ def hold(spec: Spec) -> Result:
         "status_hdr": status.encode().decode() if status is not None else None,
         "error_sample": [f"{e.occurrences}x {e.name}: {e.error}" for e in top],
     }
+
+
+# -- service: etcd KV clients ----------------------------------------------------------------------------
+
+
+def etcd_kv(spec: Spec) -> Result:
+    """``clients`` EtcdKvUsers putting in a closed loop (1 KiB values, 256-byte keys) for ``window_s``,
+    spread over the cluster's ``endpoints`` as a run spreads them, with the run's HDR recording."""
+    from loadtests.etcd_users import EtcdKvUser
+
+    clients, window_s, endpoints = spec["clients"], spec["window_s"], spec["endpoints"]
+    overrides = {
+        "run.scenario": "etcd",
+        "service.users": clients,
+        "etcd.mix": {"put": 1.0},
+        "etcd.rate": 0.0,
+        "etcd.key_size": 256,
+        "etcd.value_size": 1024,
+        "etcd.watchers": 0,
+        "etcd.leases": 0,
+        "etcd.check_perf": "off",
+        "etcd.prefix": spec["prefix"],
+    }
+    p = profiles.resolve("etcd", overrides)
+    env = Environment(user_classes=[EtcdKvUser], host=endpoints[0])
+    configure(env, p, AddressMap(endpoints[0], shards=tuple(endpoints)), tuple(endpoints))
+    hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+    recorder = LatencyRecorder(env)
+    runner = env.create_local_runner()
+
+    def puts() -> int:
+        return env.stats.get("Put", "etcd").num_requests
+
+    try:
+        runner.start(clients, spawn_rate=clients * 10)
+        _wait(lambda: puts() >= spec["warmup_requests"], 30)
+        phase("measure", window_s + 15)
+        n0, failed0 = puts(), env.stats.get("Put", "etcd").num_failures
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        gevent.sleep(window_s)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n1, failed1 = puts(), env.stats.get("Put", "etcd").num_failures
+        phase("measured", 15)
+        hist = recorder.histograms().get("etcd Put")
+        return {
+            "puts": n1 - n0,
+            "failures": failed1 - failed0,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "puts_per_s": (n1 - n0) / wall,
+            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
+            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
+        }
+    finally:
+        _quit(env)

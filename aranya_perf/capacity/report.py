@@ -75,6 +75,20 @@ def format_report(doc: Mapping[str, Any]) -> str:
             "us_per_req",
             "(us_per_req: generator CPU per request; gw busy near 100 %: the gateway limits req/s)",
         )
+    if "service" in modes:
+        m = modes["service"]
+        out += _efficiency_section(
+            f"\n[service] etcd Puts/s, {m.get('clients', '?')} closed-loop clients, one 3-member cluster",
+            m,
+            "Put/s",
+            "us_per_put",
+            "(us_per_put: generator CPU per Put; gw busy: not measured here)",
+        )
+        if m.get("runs"):
+            for who in ("ours", "bare"):
+                rs = m["runs"][who]
+                p50, p99 = _runs_line(rs, "p50_ms", ".1f"), _runs_line(rs, "p99_ms", ".1f")
+                out.append(f"    {who:<6} p50 {p50} ms, p99 {p99} ms")
     if "device_work" in modes:
         m = modes["device_work"]
         out += _efficiency_section(
