@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from analysis import run_frames as rf
-from aranya_perf.judge.saturation import saturation
+from aranya_perf.judge.saturation import BUSY_CPU_PERCENT, saturation
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
@@ -55,9 +55,8 @@ SUMMARY_HEADERS = (
 )
 
 MIN_SAMPLES = 100  # below this a p99 is little more than the maximum
-GENERATOR_CPU_LIMIT = 90.0  # % of one core; Locust under gevent uses a single core
+GENERATOR_CPU_LIMIT = BUSY_CPU_PERCENT  # % of one core; Locust under gevent uses a single core
 EARLY_END_FRACTION = 0.9
-GENERATOR_ROLE = "generator"
 TOP_FAILURES = 10  # failure kinds listed in the report and plotted
 
 # Gateway metrics shown in the report: (row label, regex on the sample name, label to break down by).

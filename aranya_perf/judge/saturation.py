@@ -21,6 +21,7 @@ Rules:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -76,7 +77,7 @@ class Saturation:
             parts.append(f"{b.role} {b.cpu_mean:.0f} %{' of a core' if n == 0 else ''}{waited}")
         return ", ".join(parts)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         return {
             "busiest": self.busiest_line(),
             "limited_by": list(self.limited_by),
