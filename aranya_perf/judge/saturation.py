@@ -41,7 +41,7 @@ class Busy:
     wait_mean: float
     """Mean time ready to run but waiting for a CPU, % of one core (0 where not sampled)."""
     busy_share: float
-    """Share of the window's samples at or above ``BUSY_CPU_PERCENT``."""
+    """Share of the window's samples in which it wanted (used + waited) at least ``BUSY_CPU_PERCENT``."""
     samples: int
     one_core: bool
     """Whether one core is this process's limit (so the saturation rule applies)."""
