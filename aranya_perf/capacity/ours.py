@@ -12,6 +12,7 @@ before grpc loads.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import time
 from typing import Any
@@ -337,6 +338,61 @@ def etcd_kv(spec: Spec) -> Result:
             "cpu_s": cpu,
             "wall_s": wall,
             "puts_per_s": (n1 - n0) / wall,
+            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
+            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
+        }
+    finally:
+        _quit(env)
+
+
+# -- service: scenario grpc's client ---------------------------------------------------------------------
+
+
+def grpc_unary(spec: Spec) -> Result:
+    """``clients`` ServiceUsers calling the echo service's Unary in a closed loop (no think time) for
+    ``window_s`` after a warm-up, with the run's HDR recording; descriptors as a run provides them."""
+    from aranya_perf.capacity.echo import METHOD, descriptors
+    from aranya_perf.profiles.schema import Call
+    from loadtests.service_user import ServiceUser, provide_descriptors
+
+    clients, window_s, target = spec["clients"], spec["window_s"], spec["target"]
+    overrides = {
+        "run.scenario": "grpc",
+        "target.address": target,
+        "grpc.reflection": True,
+        "service.users": clients,
+        "service.think_min_s": 0.0,
+        "service.think_max_s": 0.0,
+    }
+    call = Call(method=METHOD, name="Unary", request=json.dumps({"text": spec["text"]}))
+    p = profiles.resolve(BASE_PROFILE, overrides, calls=(call,))
+    env = Environment(user_classes=[ServiceUser], host=target)
+    configure(env, p, AddressMap(target, shards=(target,)), (target,))
+    provide_descriptors(env, descriptors())
+    hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+    recorder = LatencyRecorder(env)
+    runner = env.create_local_runner()
+
+    def counts() -> tuple[int, int]:
+        entry = env.stats.get("Unary", "grpc")
+        return entry.num_requests, entry.num_failures
+
+    try:
+        runner.start(clients, spawn_rate=clients * 10)
+        gevent.sleep(spec["warmup_s"])
+        phase("measure", window_s + 15)
+        (n0, f0), cpu0, wall0 = counts(), time.process_time(), time.perf_counter()
+        gevent.sleep(window_s)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n1, f1 = counts()
+        phase("measured", 15)
+        hist = recorder.histograms().get("grpc Unary")
+        return {
+            "calls": n1 - n0,
+            "failures": f1 - f0,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "calls_per_s": (n1 - n0) / wall,
             "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
             "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
         }

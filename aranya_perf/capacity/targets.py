@@ -126,8 +126,9 @@ def _instrumentation(doc: Doc) -> tuple[float | None, str, str | None]:
 
 def _etcd(doc: Doc) -> tuple[float | None, str, str | None]:
     """The service mode's ratio; not tried below the 50 clients the target names."""
-    value, shown, _ = _efficiency(doc, "service", "Put/s")
-    clients = (doc.get("modes", {}).get("service") or {}).get("clients") or 0
+    etcd = (doc.get("modes", {}).get("service") or {}).get("etcd") or {}
+    value, shown, _ = _efficiency({"modes": {"etcd": etcd}}, "etcd", "Put/s")
+    clients = etcd.get("clients") or 0
     return value, shown, "not tried" if value is not None and clients < ETCD_CLIENTS else None
 
 
