@@ -366,10 +366,8 @@ def grpc_unary(spec: Spec) -> Result:
     }
     call = Call(method=METHOD, name="Unary", request=json.dumps({"text": spec["text"]}))
     p = profiles.resolve(BASE_PROFILE, overrides, calls=(call,))
-    env = Environment(user_classes=[ServiceUser], host=target)
-    configure(env, p, AddressMap(target, shards=(target,)), (target,))
+    env = _environment(ServiceUser, p, target)
     provide_descriptors(env, descriptors())
-    hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
     recorder = LatencyRecorder(env)
     runner = env.create_local_runner()
 
