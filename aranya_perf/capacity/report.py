@@ -80,6 +80,9 @@ def format_report(doc: Mapping[str, Any]) -> str:
             "us_per_req",
             "(us_per_req: generator CPU per request; gw busy near 100 %: the gateway limits req/s)",
         )
+    service = modes.get("service") or {}
+    if "error" in service and not ({"etcd", "grpc"} & set(service)):
+        out += ["\n[service]", f"    failed: {service['error']}"]
     for name, title, unit, cost in (
         ("etcd", "etcd Puts/s, {clients} closed-loop clients, one 3-member cluster", "Put/s", "us_per_puts"),
         (
@@ -89,8 +92,8 @@ def format_report(doc: Mapping[str, Any]) -> str:
             "us_per_calls",
         ),
     ):
-        m = (modes.get("service") or {}).get(name)
-        if m is None:
+        m = service.get(name)
+        if not isinstance(m, dict):
             continue
         head = f"\n[service {name}] " + title.format(clients=m.get("clients", "?"))
         out += _efficiency_section(head, m, unit, cost, f"({cost}: generator CPU per call; no gateway)")
