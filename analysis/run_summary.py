@@ -20,6 +20,7 @@ import pandas as pd
 
 from analysis import run_frames as rf
 from analysis import samples
+from aranya_perf.judge.saturation import BUSY_CPU_PERCENT, saturation
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
@@ -54,9 +55,8 @@ SUMMARY_HEADERS = (
     ("max_ms", "Max", "r"),
 )
 
-GENERATOR_CPU_LIMIT = 90.0  # % of one core; Locust under gevent uses a single core
+GENERATOR_CPU_LIMIT = BUSY_CPU_PERCENT  # % of one core; Locust under gevent uses a single core
 EARLY_END_FRACTION = 0.9
-GENERATOR_ROLE = "generator"
 TOP_FAILURES = 10  # failure kinds listed in the report and plotted
 
 # Gateway metrics shown in the report: (row label, regex on the sample name, label to break down by).
@@ -506,6 +506,21 @@ def gateway_metric_rows(metrics: pd.DataFrame) -> list[tuple[str, str, float, li
 # --- warnings -----------------------------------------------------------------------------------
 
 
+def _saturation_notes(meta: dict[str, Any] | None, resources: pd.DataFrame) -> tuple[str, ...]:
+    """The judge's saturation notes over the window (the rule the run noted its verdict with); over every
+    sample when the window's bounds are not on record."""
+    meta = meta or {}
+    window = meta.get("window") or {}
+    start, end = window.get("started_at"), window.get("ended_at")
+    seconds = None
+    if start and end and not resources.empty:
+        resources = resources.assign(elapsed_s=resources["timestamp"] - float(start))
+        seconds = float(end) - float(start)
+    cores = int((meta.get("host") or {}).get("cpu_count") or 1)
+    workers = int((meta.get("config") or {}).get("workers") or 0)
+    return saturation(resources, seconds, cores=cores, workers=workers).notes
+
+
 def run_warnings(
     meta: dict[str, Any] | None,
     duration: float | None,
@@ -537,14 +552,7 @@ def run_warnings(
     if planned and duration is not None and duration < EARLY_END_FRACTION * planned:
         out.append(f"Run ended early: {fmt_duration(duration)} of a planned {fmt_duration(planned)}.")
 
-    gen = res_summary[res_summary["process"] == GENERATOR_ROLE]
-    if len(gen) and not isnan(gen["cpu_percent_mean"].iloc[0]):
-        mean, peak = float(gen["cpu_percent_mean"].iloc[0]), float(gen["cpu_percent_max"].iloc[0])
-        if mean > GENERATOR_CPU_LIMIT:
-            out.append(
-                f"Load generator CPU averaged {mean:.0f}% of a core (max {peak:.0f}%), above "
-                f"{GENERATOR_CPU_LIMIT:.0f}%: results may be limited by the load generator, not the gateway."
-            )
+    out += [n[0].upper() + n[1:] for n in _saturation_notes(meta, resources)]
     if not resources.empty:
         last = resources.groupby("process")["elapsed_s"].max()
         end = float(last.max())

@@ -5,7 +5,7 @@ Every request is reported with request type ``etcd`` (``[[slo]] kind = "etcd Put
 * ``EtcdKvUser``: one call after another (think times from ``[service]``, or paced to a share
   of ``[etcd] rate``), each a Put, a
   linearizable Range or a serializable Range of one key of the key space, chosen by
-  ``[etcd] mix``; through ``timed_call``, so the window counts them and waits for them.
+  ``[etcd] mix``; its loop runs on the load engine and the window counts its calls and waits for them.
 * ``EtcdWatchUser``: one Watch stream with one watch on the prefix; ``Watch create`` is the time
   from the create request to its ``created`` answer, and every Put event it receives is a
   ``Watch event`` whose response time is from the put's stamp (the first 8 bytes of the value,
@@ -26,8 +26,10 @@ import time
 from typing import Any
 
 import gevent
+import gevent.event
 from grpc import aio
 from locust import task
+from locust.exception import StopUser
 
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
@@ -37,6 +39,7 @@ from loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 REQUEST_TYPE = "etcd"
 CALL_NAMES = {"put": "Put", "range": "Range", "range_serializable": "Range serializable"}
 _IDLE_S = 1.0
+_CLOSED_POLL_S = 0.1
 
 
 class _EtcdUser(GrpcUser):
@@ -59,57 +62,101 @@ class _EtcdUser(GrpcUser):
 
 
 class EtcdKvUser(_EtcdUser):
-    """A KV client: Put / Range / serializable Range of random keys, one after another."""
+    """A KV client: Put / Range / serializable Range of random keys, one after another.
+
+    Its loop runs on the load engine (a call, its report, the wait before the next call), as
+    ``ServiceUser``'s does: a call costs no hand-off between gevent and the loop, and its report
+    crosses over lazily, counted in flight in the window until it has fired. This greenlet only
+    starts the loop and cancels it when Locust stops the user.
+    """
 
     weight = 1
-
-    _period = 0.0
-    _next_start = 0.0
-
-    def wait_time(self) -> float:
-        if self._period:
-            # Each call starts one period after the previous one was due; one that ran late starts
-            # the next period from now rather than catching up with a burst (as check perf's limiter).
-            now = time.perf_counter()
-            self._next_start = max(self._next_start + self._period, now)
-            return self._next_start - now
-        s = self.settings.profile.service
-        return random.uniform(s.think_min_s, s.think_max_s)
+    _handle: TaskHandle | None = None
 
     def on_start(self) -> None:
         super().on_start()
-        if self.etcd.rate > 0:
-            # A random phase per client: Locust's constant_throughput anchors every user to the time
-            # it was created, so users spawned together call together, in bursts of up to all of
-            # them (measured: 50 clients at 3 calls/s each made bursts of 21 on average, and their
-            # Put p50 was 10x that of the same load spread evenly).
-            self._period = self.settings.profile.service.users / self.etcd.rate
-            gevent.sleep(random.uniform(0, self._period))
-            self._next_start = time.perf_counter()
         mix = self.etcd.mix
         self._calls = [c for c, w in mix.items() if w > 0]
         self._weights = [mix[c] for c in self._calls]
+        self._finished = gevent.event.AsyncResult()
+        self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
+
+    def wait_time(self) -> float:
+        # Parked until the client's loop ends (only when cancelled or broken), so a stop kills the
+        # greenlet at once and on_stop cancels the loop.
+        self._finished.wait()
+        return 0.0
 
     @task
-    def call(self) -> None:
-        if not self.window.open:
-            gevent.sleep(0.1)  # the run is ending: no new calls
+    def hold(self) -> None:
+        if not self._finished.ready():
             return
-        e, kv, deadline = self.etcd, self.stubs.kv, self.deadline
-        which = random.choices(self._calls, self._weights)[0]
-        key = key_of(self.prefix, random.randrange(e.keys), e.key_size)
-        if which == "put":
-            # The value is made inside the call's coroutine, on the loop, right before it is sent:
-            # its stamp is what a watcher measures the event's latency from.
-            def put() -> Any:
-                return kv.Put(pb.PutRequest(key=key, value=stamped_value(e.value_size)), timeout=deadline)
+        error = self._finished.get()
+        if not isinstance(error, asyncio.CancelledError):
+            self.environment.events.request.fire(
+                request_type=REQUEST_TYPE, name="client", response_time=0, response_length=0,
+                exception=error or RuntimeError("client loop ended"), context={},
+            )  # fmt: skip
+        raise StopUser()
 
-            self.timed_call(REQUEST_TYPE, "Put", put, _put_ok)
-        else:
-            req = pb.RangeRequest(key=key, serializable=which == "range_serializable")
-            self.timed_call(
-                REQUEST_TYPE, CALL_NAMES[which], lambda: kv.Range(req, timeout=deadline), _range_length
+    def on_stop(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.cancel()
+            self._finished.wait(timeout=2)  # bounded: the call in flight is cancelled on the loop
+        super().on_stop()
+
+    # -- on the loop -------------------------------------------------------------------------------
+
+    async def _client(self) -> None:
+        e, s, w = self.etcd, self.settings.profile.service, self.window
+        kv, deadline, prefix = self.stubs.kv, self.deadline, self.prefix
+        calls, weights = self._calls, self._weights
+        period = s.users / e.rate if e.rate > 0 else 0.0
+        if period:
+            # A random phase per client: clients started together would otherwise call together, in
+            # bursts of up to all of them (measured: 50 clients at 3 calls/s each made bursts of 21
+            # on average, and their Put p50 was 10x that of the same load spread evenly).
+            await asyncio.sleep(random.uniform(0, period))
+        next_start = time.perf_counter()
+        while True:
+            if not w.start_on_loop():  # counted in flight first, so a closing window waits for it
+                await asyncio.sleep(_CLOSED_POLL_S)  # the run is ending: no new calls
+                continue
+            which = random.choices(calls, weights)[0] if len(calls) > 1 else calls[0]
+            key = key_of(prefix, random.randrange(e.keys), e.key_size)
+            start = time.perf_counter()
+            length, error = 0, None
+            try:
+                if which == "put":
+                    # The value is made right before it is sent: its stamp is what a watcher
+                    # measures the event's latency from.
+                    put = pb.PutRequest(key=key, value=stamped_value(e.value_size))
+                    length = _put_ok(await kv.Put(put, timeout=deadline))
+                else:
+                    req = pb.RangeRequest(key=key, serializable=which == "range_serializable")
+                    length = _range_length(await kv.Range(req, timeout=deadline))
+            except asyncio.CancelledError:
+                w.abandoned_open += 1  # stopped mid-call: never reported, so no longer in flight
+                raise
+            except aio.AioRpcError as exc:
+                error = RpcFailure.of(exc)
+            except Exception as exc:  # a wrong answer
+                error = exc
+            now = time.perf_counter()
+            # Lazily: nobody waits on a report, and the window's flush delivers it before the counts.
+            self.engine.post_lazy(
+                self._fire_call, REQUEST_TYPE, CALL_NAMES[which], (now - start) * 1000, length, error, None
             )
+            if period:
+                # Each call starts one period after the previous one was due; one that ran late starts
+                # the next period from now rather than catching up with a burst (as check perf's limiter).
+                next_start = max(next_start + period, now)
+                await asyncio.sleep(next_start - now)
+            elif s.think_max_s:
+                await asyncio.sleep(random.uniform(s.think_min_s, s.think_max_s))
+            elif error is not None:
+                await asyncio.sleep(0)  # a target refusing at once must not starve the loop
 
 
 def _put_ok(resp: pb.PutResponse) -> int:

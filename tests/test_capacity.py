@@ -21,7 +21,7 @@ from aranya_perf.capacity.report import format_report, load
 from aranya_perf.results import ResultsError
 from tests.helpers import REPO
 
-QUICK_TIMEOUT_S = 170
+QUICK_TIMEOUT_S = 230
 
 
 def _capacity(*args: str, timeout: float = QUICK_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
@@ -95,10 +95,34 @@ def test_quick_run_saves_a_complete_result(quick_run: tuple[subprocess.Completed
     assert doc["targets"] == targets.evaluate(doc)
     verdicts = {row["key"]: row["verdict"] for row in doc["targets"]}
     assert set(verdicts) == {t.key for t in targets.TARGETS}
-    for key in ("single_devices", "single_rss_per_device", "single_status_p99", "workers_devices"):
+    for key in (
+        "single_devices",
+        "single_rss_per_device",
+        "single_status_p99",
+        "workers_devices",
+        "etcd_ratio",
+    ):
         assert verdicts[key] == "not tried"
     for key in ("operator_ratio", "device_ratio", "instrumentation_p50"):
         assert verdicts[key] in ("met", "short")
+
+
+@pytest.mark.timeout(QUICK_TIMEOUT_S)
+def test_service_mode_sets_our_clients_beside_bare_ones(tmp_path: Path) -> None:
+    proc = _capacity("--quick", "--modes", "service", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (path,) = tmp_path.glob("capacity/*/capacity.json")
+    service = load(path)["modes"]["service"]
+    for name, count, key in (("etcd", "puts", "puts_per_s"), ("grpc", "calls", "calls_per_s")):
+        m = service[name]
+        assert m["key"] == key and m["clients"] == 4, m
+        for who in ("ours", "bare"):
+            (r,) = m["runs"][who]
+            assert r[count] > 0 and r["failures"] == 0 and r["cpu_s"] > 0 and r["p99_ms"] >= r["p50_ms"] > 0
+            assert r[f"us_per_{count}"] == pytest.approx(r["cpu_s"] / r[count] * 1e6)
+            assert m["median"][who] == r[key]
+        assert m["ratio"] == pytest.approx(m["median"]["ours"] / m["median"]["bare"])
+        assert f"[service {name}] " in proc.stdout and f"ours / bare: {m['ratio']:.2f}x" in proc.stdout
 
 
 @pytest.mark.timeout(QUICK_TIMEOUT_S + 60)
@@ -155,6 +179,7 @@ def test_targets_met_short_and_not_tried() -> None:
         operators={"ratio": 0.96, "median": {"ours": 960.0, "bare": 1000.0}},
         device_work={"ratio": 0.5, "median": {"ours": 500.0, "bare": 1000.0}},
         instrumentation={"overhead_pct": 5.0, "median_p50_ms": {"full": 1.05, "off": 1.0}},
+        service={"etcd": {"ratio": 0.85, "median": {"ours": 1700.0, "bare": 2000.0}, "clients": 50}},
     )
     verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(doc)}
     assert verdicts == {
@@ -165,13 +190,14 @@ def test_targets_met_short_and_not_tried() -> None:
         "operator_ratio": "met",
         "device_ratio": "short",
         "instrumentation_p50": "met",
+        "etcd_ratio": "short",
     }
     small = _doc(
         hold={"single": {**hold_single, "devices": 100, "held_online": 100}, "workers": {"error": "x"}}
     )
     verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(small)}
     assert verdicts["single_devices"] == verdicts["single_rss_per_device"] == "not tried"
-    assert verdicts["workers_devices"] == verdicts["operator_ratio"] == "no data"
+    assert verdicts["workers_devices"] == verdicts["operator_ratio"] == verdicts["etcd_ratio"] == "no data"
     text = targets.format_targets(targets.evaluate(doc))
     assert "0.96x" in text and "short" in text and "met" in text
 

@@ -53,3 +53,22 @@ def test_output_without_a_result_is_an_error() -> None:
         parse("Error: context deadline exceeded\n", "s", exit_code=1)
     with pytest.raises(CheckPerfError, match="unknown check perf load"):
         parse(PASSING, "huge")
+
+
+def test_the_report_says_why_a_paced_comparison_cannot_show_the_generators_limit(tmp_path) -> None:
+    import json
+    from types import SimpleNamespace
+
+    from analysis.etcd_report import notes
+    from aranya_perf import profiles
+
+    (tmp_path / "etcd_check_perf.json").write_text(json.dumps({"clients": 50, "passed": True}))
+    paced = notes(SimpleNamespace(run_dir=tmp_path, profile=profiles.resolve("etcd-check-perf")))
+    assert any("paced to their rate" in n and "--modes service" in n for n in paced)
+    closed = profiles.resolve("etcd-check-perf", {"etcd.rate": 0.0})
+    assert any(
+        "closed-loop while check perf is paced" in n
+        for n in notes(SimpleNamespace(run_dir=tmp_path, profile=closed))
+    )
+    (tmp_path / "etcd_check_perf.json").unlink()
+    assert not any("--modes service" in n for n in notes(SimpleNamespace(run_dir=tmp_path, profile=closed)))

@@ -295,3 +295,68 @@ async def _device_host(spec: Spec) -> Result:
     for t in tasks:
         t.cancel()
     return {"errors": len(errors), "error_sample": errors[:3]}
+
+
+# -- service: etcd Put clients -------------------------------------------------------------------------
+
+
+def etcd_kv(spec: Spec) -> Result:
+    """``clients`` bare grpc.aio Put clients in a closed loop (``aranya_perf.etcd.bare``) for ``window_s``."""
+    from aranya_perf.etcd.bare import measure
+
+    phase("measure", spec["window_s"] + 45)
+    r = asyncio.run(
+        measure(spec["endpoints"], spec["clients"], 0.0, spec["window_s"], spec["prefix"].encode())
+    )
+    phase("measured", 15)
+    elapsed = r["puts"] / r["puts_per_s"]
+    return {**r, "cpu_s": r["cpu_percent"] / 100 * elapsed, "wall_s": elapsed, "failures": 0}
+
+
+# -- service: a gRPC unary client ----------------------------------------------------------------------
+
+
+def grpc_unary(spec: Spec) -> Result:
+    return asyncio.run(_grpc_unary(spec))
+
+
+async def _grpc_unary(spec: Spec) -> Result:
+    """``clients`` bare grpc.aio callers of the echo service's Unary, closed-loop, for ``window_s`` after a
+    warm-up; the request is the same message scenario grpc's template makes, encoded once."""
+    from aranya_perf.capacity.echo import METHOD
+
+    request = spec["request"].encode("latin-1")
+    channels = [aio.insecure_channel(spec["target"], options=OWN_CONNECTION) for _ in range(spec["clients"])]
+    samples: list[float] = []
+    measuring = [False]
+    stop = [False]
+
+    async def caller(channel: aio.Channel) -> None:
+        call = channel.unary_unary(f"/{METHOD}", request_serializer=None, response_deserializer=None)
+        while not stop[0]:
+            start = time.perf_counter()
+            await call(request, timeout=10.0)
+            if measuring[0]:
+                samples.append((time.perf_counter() - start) * 1000)
+
+    tasks = [asyncio.create_task(caller(ch)) for ch in channels]
+    try:
+        await asyncio.sleep(spec["warmup_s"])
+        phase("measure", spec["window_s"] + 15)
+        measuring[0] = True
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(spec["window_s"])
+        measuring[0] = False
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        phase("measured", 15)
+        n = len(samples)
+        stop[0] = True
+        await asyncio.wait_for(asyncio.gather(*tasks), 15)
+    finally:
+        for t in tasks:
+            t.cancel()
+        for ch in channels:
+            await ch.close()
+    q = statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1 else [None] * 99
+    return {"calls": n, "failures": 0, "cpu_s": cpu, "wall_s": wall, "calls_per_s": n / wall,
+            "p50_ms": q[49], "p99_ms": q[98]}  # fmt: skip

@@ -15,6 +15,11 @@ here as a child process on free ports):
 * ``instrumentation``: Exec p50 at a fixed request rate with our instrumentation off, with
   Locust's request events only, and with events plus HDR recording.
 * ``engines``: the engine comparison (grpcio under gevent, the engine, bare grpc.aio).
+* ``service``: etcd Puts per second and generator CPU per Put, our ``EtcdKvUser``s (Locust, the
+  engine, HDR recording) vs bare grpc.aio clients (``aranya_perf.etcd.bare``), both closed-loop
+  at the same concurrency against a 3-member etcd cluster started here (its members on the
+  gateway side's CPU); then the same for scenario grpc's ``ServiceUser`` against a bare grpc.aio
+  caller, both calling a unary echo service (``echo``) in a child process on that CPU.
 
 Variants of one mode run interleaved (ours, bare, ours, bare, ...) so slow drifts in the
 machine's load hit them alike; the figures are medians and the ratios are ratios of those
@@ -44,7 +49,7 @@ from aranya_perf.capacity.targets import median, ratio
 SCHEMA_VERSION = 1
 RESULT_FILE = "capacity.json"
 KIND = "aranya-perf generator capacity"
-MODES = ("operators", "device_work", "hold", "instrumentation", "engines")
+MODES = ("operators", "device_work", "hold", "instrumentation", "engines", "service")
 INSTRUMENT = ("off", "events", "full")  # as ours.INSTRUMENT; not imported: that module imports Locust
 GATEWAY_DEVICES = 15_000
 """Devices one gateway process serves in the hold mode (both ends fit the 20,000 open files)."""
@@ -87,6 +92,11 @@ class Sizes:
     stall_no_init: tuple[int, ...] = (0, 1)
     stall_probe_s: float = 5.0
     unary_calls: int = 2000
+    # service: etcd closed-loop Puts
+    service_clients: int = 50
+    service_window_s: float = 8.0
+    service_warmup: int = 200
+    service_warmup_s: float = 2.0
 
 
 DEFAULT = Sizes()
@@ -113,6 +123,10 @@ QUICK = Sizes(
     stall_no_init=(),
     stall_probe_s=2.0,
     unary_calls=200,
+    service_clients=4,
+    service_window_s=1.0,
+    service_warmup=20,
+    service_warmup_s=0.5,
 )
 
 
@@ -487,6 +501,72 @@ class _Run:
             )
         return rows
 
+    # -- service: etcd KV clients against a cluster of their own, grpc clients against an echo server -----
+
+    def service(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, body in (("etcd", self._service_etcd), ("grpc", self._service_grpc)):
+            try:
+                out[name] = body()
+            except Exception as exc:  # one failed half must not lose the other
+                out[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        failed = [f"{name}: {v['error']}" for name, v in out.items() if "error" in v]
+        if failed:  # the run's status says so; the half that worked keeps its figures
+            out["error"] = "; ".join(failed)
+        return out
+
+    def _pairs(self, variant: str, count: str, spec: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """``repeats`` interleaved runs of ours and bare; no gateway here, so no gateway share."""
+        runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
+        for rep in range(self.sizes.repeats):
+            for who in ("ours", "bare"):
+                name = {"variant": f"{who}_{variant}", "name": f"{variant}-{who}-{rep}"}
+                r = _per_cpu(self.child({**spec, **name}), count, f"{count}_per_cpu_s", f"us_per_{count}")
+                r.pop("gateway_busy_pct", None)  # the children's gateway marks read 0 here
+                runs[who].append(r)
+        return runs
+
+    def _service_etcd(self) -> dict[str, Any]:
+        from aranya_perf.etcd.cluster import EtcdCluster
+
+        s = self.sizes
+        with EtcdCluster(3) as cluster:
+            if self.side_cpus:
+                for member in cluster.members:
+                    with contextlib.suppress(OSError):
+                        os.sched_setaffinity(member.pid, self.side_cpus)
+            spec = {
+                "endpoints": cluster.endpoints,
+                "clients": s.service_clients,
+                "window_s": s.service_window_s,
+                "warmup_requests": s.service_warmup,
+                "prefix": "/aranya-perf-capacity/",
+            }
+            runs = self._pairs("etcd_kv", "puts", spec)
+        return _compare(runs, "puts_per_s", extra={"clients": s.service_clients, "request": "etcd Put"})
+
+    def _service_grpc(self) -> dict[str, Any]:
+        s = self.sizes
+        server = Child({"variant": "echo_server"}, self.logs, self.side_cpus)
+        try:
+            if not server.wait_for(("READY", "RESULT")) or server.ready is None:
+                raise RuntimeError(f"echo server: {server.error or 'no READY line'}")
+            text = "x" * 64
+            spec = {
+                "target": f"127.0.0.1:{server.ready['port']}",
+                "clients": s.service_clients,
+                "window_s": s.service_window_s,
+                "warmup_s": s.service_warmup_s,
+                "text": text,
+                # The message ours encodes from {"text": text}: field 1, length-delimited.
+                "request": (b"\n" + bytes([len(text)]) + text.encode()).decode("latin-1"),
+            }
+            runs = self._pairs("grpc_unary", "calls", spec)
+        finally:
+            server.close_stdin()
+            server.kill()
+        return _compare(runs, "calls_per_s", extra={"clients": s.service_clients, "request": "grpc Unary"})
+
     # -- whole run -------------------------------------------------------------------------------------
 
     def run(self) -> dict[str, Any]:
@@ -503,6 +583,7 @@ class _Run:
             self.mode("device_work", self.device_work)
             self.mode("hold", self.hold)
             self.mode("engines", self.engines)
+            self.mode("service", self.service)
             failed = [m for m, r in self.doc["modes"].items() if "error" in r]
             self.doc["status"] = "failed" if failed else "ok"
             if failed:

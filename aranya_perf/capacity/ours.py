@@ -12,6 +12,7 @@ before grpc loads.
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import time
 from typing import Any
@@ -287,3 +288,111 @@ def hold(spec: Spec) -> Result:
         "status_hdr": status.encode().decode() if status is not None else None,
         "error_sample": [f"{e.occurrences}x {e.name}: {e.error}" for e in top],
     }
+
+
+# -- service: etcd KV clients ----------------------------------------------------------------------------
+
+
+def etcd_kv(spec: Spec) -> Result:
+    """``clients`` EtcdKvUsers putting in a closed loop (1 KiB values, 256-byte keys) for ``window_s``,
+    spread over the cluster's ``endpoints`` as a run spreads them, with the run's HDR recording."""
+    from loadtests.etcd_users import EtcdKvUser
+
+    clients, window_s, endpoints = spec["clients"], spec["window_s"], spec["endpoints"]
+    overrides = {
+        "run.scenario": "etcd",
+        "service.users": clients,
+        "etcd.mix": {"put": 1.0},
+        "etcd.rate": 0.0,
+        "etcd.key_size": 256,
+        "etcd.value_size": 1024,
+        "etcd.watchers": 0,
+        "etcd.leases": 0,
+        "etcd.check_perf": "off",
+        "etcd.prefix": spec["prefix"],
+    }
+    p = profiles.resolve("etcd", overrides)
+    env = Environment(user_classes=[EtcdKvUser], host=endpoints[0])
+    configure(env, p, AddressMap(endpoints[0], shards=tuple(endpoints)), tuple(endpoints))
+    hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
+    recorder = LatencyRecorder(env)
+    runner = env.create_local_runner()
+
+    def puts() -> int:
+        return env.stats.get("Put", "etcd").num_requests
+
+    try:
+        runner.start(clients, spawn_rate=clients * 10)
+        _wait(lambda: puts() >= spec["warmup_requests"], 30)
+        phase("measure", window_s + 15)
+        n0, failed0 = puts(), env.stats.get("Put", "etcd").num_failures
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        gevent.sleep(window_s)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n1, failed1 = puts(), env.stats.get("Put", "etcd").num_failures
+        phase("measured", 15)
+        hist = recorder.histograms().get("etcd Put")
+        return {
+            "puts": n1 - n0,
+            "failures": failed1 - failed0,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "puts_per_s": (n1 - n0) / wall,
+            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
+            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
+        }
+    finally:
+        _quit(env)
+
+
+# -- service: scenario grpc's client ---------------------------------------------------------------------
+
+
+def grpc_unary(spec: Spec) -> Result:
+    """``clients`` ServiceUsers calling the echo service's Unary in a closed loop (no think time) for
+    ``window_s`` after a warm-up, with the run's HDR recording; descriptors as a run provides them."""
+    from aranya_perf.capacity.echo import METHOD, descriptors
+    from aranya_perf.profiles.schema import Call
+    from loadtests.service_user import ServiceUser, provide_descriptors
+
+    clients, window_s, target = spec["clients"], spec["window_s"], spec["target"]
+    overrides = {
+        "run.scenario": "grpc",
+        "target.address": target,
+        "grpc.reflection": True,
+        "service.users": clients,
+        "service.think_min_s": 0.0,
+        "service.think_max_s": 0.0,
+    }
+    call = Call(method=METHOD, name="Unary", request=json.dumps({"text": spec["text"]}))
+    p = profiles.resolve(BASE_PROFILE, overrides, calls=(call,))
+    env = _environment(ServiceUser, p, target)
+    provide_descriptors(env, descriptors())
+    recorder = LatencyRecorder(env)
+    runner = env.create_local_runner()
+
+    def counts() -> tuple[int, int]:
+        entry = env.stats.get("Unary", "grpc")
+        return entry.num_requests, entry.num_failures
+
+    try:
+        runner.start(clients, spawn_rate=clients * 10)
+        gevent.sleep(spec["warmup_s"])
+        phase("measure", window_s + 15)
+        (n0, f0), cpu0, wall0 = counts(), time.process_time(), time.perf_counter()
+        gevent.sleep(window_s)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        n1, f1 = counts()
+        phase("measured", 15)
+        hist = recorder.histograms().get("grpc Unary")
+        return {
+            "calls": n1 - n0,
+            "failures": f1 - f0,
+            "cpu_s": cpu,
+            "wall_s": wall,
+            "calls_per_s": (n1 - n0) / wall,
+            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
+            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
+        }
+    finally:
+        _quit(env)

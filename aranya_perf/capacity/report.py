@@ -44,6 +44,11 @@ def _runs_line(runs: list[Mapping[str, Any]], key: str, spec: str) -> str:
     return "/".join("ERR" if "error" in r else _f(r.get(key), spec) for r in runs)
 
 
+def _busy(runs: list[Mapping[str, Any]]) -> str:
+    busy = targets.median(r.get("gateway_busy_pct") for r in runs)
+    return f"{busy:>7.0f}%" if busy is not None else f"{'-':>8}"
+
+
 def _efficiency_section(title: str, m: Mapping[str, Any], unit: str, cost: str, extra: str) -> list[str]:
     lines = [title]
     if "error" in m and not m.get("runs"):
@@ -54,7 +59,7 @@ def _efficiency_section(title: str, m: Mapping[str, Any], unit: str, cost: str, 
         lines.append(
             f"    {who:<6} {_f(m['median'][who], ',.0f'):>22} {_runs_line(runs, m['key'], '.0f'):<24}"
             f" {_f(targets.median(r.get(cost) for r in runs), '.0f'):>10}"
-            f" {_f(targets.median(r.get('gateway_busy_pct') for r in runs), '.0f'):>7}%"
+            f" {_busy(runs)}"
         )
     lines.append(f"    ours / bare: {_f(m.get('ratio'), '.2f')}x   {extra}")
     for w in m.get("warnings", []):
@@ -75,6 +80,27 @@ def format_report(doc: Mapping[str, Any]) -> str:
             "us_per_req",
             "(us_per_req: generator CPU per request; gw busy near 100 %: the gateway limits req/s)",
         )
+    service = modes.get("service") or {}
+    if "error" in service and not ({"etcd", "grpc"} & set(service)):
+        out += ["\n[service]", f"    failed: {service['error']}"]
+    for name, title, unit, cost in (
+        ("etcd", "etcd Puts/s, {clients} closed-loop clients, one 3-member cluster", "Put/s", "us_per_puts"),
+        (
+            "grpc",
+            "grpc Unary calls/s, {clients} closed-loop clients, an echo server",
+            "call/s",
+            "us_per_calls",
+        ),
+    ):
+        m = service.get(name)
+        if not isinstance(m, dict):
+            continue
+        head = f"\n[service {name}] " + title.format(clients=m.get("clients", "?"))
+        out += _efficiency_section(head, m, unit, cost, f"({cost}: generator CPU per call; no gateway)")
+        for who in ("ours", "bare") if m.get("runs") else ():
+            rs = m["runs"][who]
+            p50, p99 = _runs_line(rs, "p50_ms", ".1f"), _runs_line(rs, "p99_ms", ".1f")
+            out.append(f"    {who:<6} p50 {p50} ms, p99 {p99} ms")
     if "device_work" in modes:
         m = modes["device_work"]
         out += _efficiency_section(

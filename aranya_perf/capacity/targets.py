@@ -41,7 +41,9 @@ TARGETS: tuple[Target, ...] = (
     Target("operator_ratio", "operator requests per generator CPU-s >= 0.95x bare grpc.aio", ">=", 0.95, "x"),
     Target("device_ratio", "device work per generator CPU-s >= 0.8x bare grpc.aio fleet", ">=", 0.8, "x"),
     Target("instrumentation_p50", "instrumentation (HDR + events) adds <= 5 % to p50", "<=", 5.0, "%"),
+    Target("etcd_ratio", "etcd Puts/s at 50 closed-loop clients >= 0.9x bare grpc.aio", ">=", 0.9, "x"),
 )
+ETCD_CLIENTS = 50
 
 
 def median(values: Iterable[float | None]) -> float | None:
@@ -122,6 +124,14 @@ def _instrumentation(doc: Doc) -> tuple[float | None, str, str | None]:
     return pct, shown + ")", None
 
 
+def _etcd(doc: Doc) -> tuple[float | None, str, str | None]:
+    """The service mode's ratio; not tried below the 50 clients the target names."""
+    etcd = (doc.get("modes", {}).get("service") or {}).get("etcd") or {}
+    value, shown, _ = _efficiency({"modes": {"etcd": etcd}}, "etcd", "Put/s")
+    clients = etcd.get("clients") or 0
+    return value, shown, "not tried" if value is not None and clients < ETCD_CLIENTS else None
+
+
 _READERS: dict[str, Callable[[Doc], tuple[float | None, str, str | None]]] = {
     "single_devices": lambda d: _single(d, "single_devices"),
     "single_rss_per_device": lambda d: _single(d, "single_rss_per_device"),
@@ -130,6 +140,7 @@ _READERS: dict[str, Callable[[Doc], tuple[float | None, str, str | None]]] = {
     "operator_ratio": lambda d: _efficiency(d, "operators", "req/CPU-s"),
     "device_ratio": lambda d: _efficiency(d, "device_work", "work/CPU-s"),
     "instrumentation_p50": _instrumentation,
+    "etcd_ratio": _etcd,
 }
 
 

@@ -516,7 +516,8 @@ def _report(outcome: RunOutcome, *, etcd: bool) -> None:
     lines = outcome.slo_lines
     slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
     reason = f" ({outcome.reason})" if outcome.reason else ""
+    busiest = f"\nbusiest: {outcome.busiest}" if outcome.busiest else ""
+    notes = "".join(f"\nnote: {n}" for n in outcome.notes)
     table = format_summary_table(summary)
-    print(
-        f"\n{table}\n{beside_text}{slo_text}\nstatus: {outcome.status}{reason}\nreport: {report}", flush=True
-    )
+    ending = f"status: {outcome.status}{reason}\nreport: {report}"
+    print(f"\n{table}\n{beside_text}{slo_text}{busiest}{notes}\n{ending}", flush=True)

@@ -12,6 +12,8 @@ Rules, all checked (the first reason leads):
 - more than ``DEFAULT_MAX_FAILURE_RATE`` of all requests failed, unless the profile declares its
   own ``error_rate`` SLO over every kind: ``failed``;
 - any SLO failed: ``failed``.
+
+Notes (``saturation``: a side of the run out of CPU) travel with the verdict and never change its status.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from aranya_perf.profiles.schema import DEFAULT_MAX_FAILURE_RATE
 class Verdict:
     status: str
     reasons: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def reason(self) -> str:
@@ -44,9 +47,10 @@ def decide(
     requests: int,
     failures: int,
     slo_failures: Sequence[str],
+    notes: Sequence[str] = (),
 ) -> Verdict:
     if interrupted:  # why, e.g. "interrupted by SIGTERM"; empty when the run was not
-        return Verdict("interrupted", (interrupted,))
+        return Verdict("interrupted", (interrupted,), tuple(notes))
     reasons: list[str] = []
     if start_error:
         reasons.append(start_error)
@@ -65,4 +69,4 @@ def decide(
             )
         if slo_failures:
             reasons.append(f"{len(slo_failures)} SLO(s) failed: {slo_failures[0]}")
-    return Verdict("failed" if reasons else "ok", tuple(reasons))
+    return Verdict("failed" if reasons else "ok", tuple(reasons), tuple(notes))

@@ -4,6 +4,10 @@ Runs both in plain Python and inside a gevent-monkey-patched Locust process: the
 loop is a ``threading.Thread`` waiting on a ``threading.Event``, which gevent turns
 into a greenlet and a cooperative wait. A sample only reads ``/proc`` (via psutil's
 ``oneshot``), so it never holds the loop for long.
+
+``wait_percent`` is the time the process's threads were ready to run but waited for a CPU (Linux's
+``/proc/<pid>/task/*/schedstat``), % of one core: with ``cpu_percent`` it tells how much CPU the process
+wanted, which on a machine shared with other work is more than it got (empty where the OS would not tell).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 
 from aranya_perf.results import CsvAppender
 
-RESOURCE_COLUMNS = ("timestamp", "elapsed_s", "process", "pid", "cpu_percent", "rss_bytes", "threads", "fds")
+RESOURCE_COLUMNS = (
+    "timestamp", "elapsed_s", "process", "pid", "cpu_percent", "rss_bytes", "threads", "fds", "wait_percent",
+)  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +73,7 @@ class ResourceSampler:
         self.t0 = time.time() if t0 is None else t0
         self._lock = threading.Lock()
         self._procs: dict[str, psutil.Process] = {}
+        self._waited: dict[str, tuple[float, int]] = {}  # role -> (monotonic s, run-queue wait ns) last read
         self._stats: dict[str, _Stats] = {}
         self._exited: set[str] = set()
         self._appender: CsvAppender | None = None
@@ -83,6 +91,8 @@ class ResourceSampler:
             try:
                 proc = psutil.Process(pid)
                 proc.cpu_percent(None)  # primes the window the first real sample measures
+                if (waited := _run_queue_wait_ns(pid)) is not None:
+                    self._waited[role] = (time.monotonic(), waited)
             except psutil.NoSuchProcess:
                 log.warning("resource sampler: %s (pid %d) is not running; not sampling it", role, pid)
                 self._exited.add(role)
@@ -172,7 +182,18 @@ class ResourceSampler:
             "rss_bytes": rss,
             "threads": threads,
             "fds": fds,
+            "wait_percent": self._wait_percent(role, proc.pid),
         }
+
+    def _wait_percent(self, role: str, pid: int) -> float | None:
+        waited, at = _run_queue_wait_ns(pid), time.monotonic()
+        before = self._waited.pop(role, None)
+        if waited is None:
+            return None
+        self._waited[role] = (at, waited)
+        if before is None or at <= before[0]:
+            return None
+        return round(max(0, waited - before[1]) / 1e9 / (at - before[0]) * 100.0, 2)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per role: mean/max CPU % (of one core), max RSS, threads and fds over all samples taken.
@@ -200,3 +221,33 @@ class ResourceSampler:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _run_queue_wait_ns(pid: int) -> int | None:
+    """Nanoseconds the threads of ``pid`` (those alive now) spent runnable but not running; None off Linux."""
+    total, found = 0, False
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    for task in tasks:
+        try:
+            total += int((task / "schedstat").read_text().split()[1])
+            found = True
+        except (OSError, IndexError, ValueError):  # a thread gone between the listing and the read
+            continue
+    return total if found else None
+
+
+def read_samples(path: Path, t0: float) -> pd.DataFrame:
+    """``resources.csv`` with ``elapsed_s`` counted from ``t0``; empty when absent or unreadable."""
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame(columns=list(RESOURCE_COLUMNS))
+    if not set(RESOURCE_COLUMNS) <= set(frame.columns):
+        return pd.DataFrame(columns=list(RESOURCE_COLUMNS))
+    frame["timestamp"] = pd.to_numeric(frame["timestamp"], errors="coerce")
+    frame = frame.dropna(subset=["timestamp"])
+    frame["elapsed_s"] = frame["timestamp"] - t0
+    return frame

@@ -17,6 +17,7 @@ with gevent: only the ``run`` verb imports it.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,8 +30,10 @@ from aranya_perf import profiles, protocol, results
 from aranya_perf.judge import slo as slo_rules
 from aranya_perf.judge.measured import Measured, totals
 from aranya_perf.judge.outages import outages, stalls
+from aranya_perf.judge.saturation import Saturation, saturation
 from aranya_perf.judge.verdict import decide
 from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
+from aranya_perf.measure.resources import read_samples
 from aranya_perf.profiles import Profile
 from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
 from aranya_perf.run import etcd as etcd_run
@@ -78,6 +81,9 @@ class RunOutcome:
     slo_lines: list[str] = field(default_factory=list)
     stop_signal: int | None = None
     """The signal that interrupted the run (status ``interrupted``)."""
+    notes: tuple[str, ...] = ()
+    busiest: str = ""
+    """Which processes of the run were busiest over the window, and by how much."""
 
 
 def run_profile(
@@ -315,6 +321,8 @@ def _judge(
         events.write("outage", what=o.what, detail=o.detail, **at)
     stalled = stalls(measured, p.run.stall_threshold_s) if not (interrupted or start_error) else []
     requests, failures = totals(measured)
+    workers = int(record.config.config["workers"]) if record.config is not None else 0
+    busy = _saturation(run_dir, measured, workers=workers)
     verdict = decide(
         p,
         interrupted=interrupted,
@@ -325,9 +333,22 @@ def _judge(
         requests=requests,
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
+        notes=busy.notes,
     )
-    events.write("run_end", status=verdict.status, reasons=list(verdict.reasons))
+    events.write("run_end", status=verdict.status, reasons=list(verdict.reasons), notes=list(verdict.notes))
     counts = rec.Counts(requests, failures, p.fleet.devices, p.operators.count, slo_rules.status(slo_results))
-    record = record.add(counts).add(rec.Verdict(verdict.status, verdict.reason, results.utc_now_iso()))
+    ended = rec.Verdict(verdict.status, verdict.reason, results.utc_now_iso(), verdict.notes, busy.as_json())
+    record = record.add(counts).add(ended)
     results.write_meta(run_dir, record.meta())
-    return RunOutcome(run_dir, verdict.status, verdict.reason, [r.line() for r in slo_results])
+    slo_lines = [r.line() for r in slo_results]
+    return RunOutcome(
+        run_dir, verdict.status, verdict.reason, slo_lines, notes=verdict.notes, busiest=busy.busiest_line()
+    )
+
+
+def _saturation(run_dir: Path, m: Measured, *, workers: int) -> Saturation:
+    """The CPU limits of the window's sides (``judge.saturation``), from the samples just written."""
+    if m.t0 is None:
+        return Saturation((), ())
+    samples = read_samples(run_dir / RunFiles.RESOURCES, m.t0)
+    return saturation(samples, m.seconds, cores=os.cpu_count() or 1, workers=workers)

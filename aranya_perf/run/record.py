@@ -75,6 +75,10 @@ class Verdict:
     status: str
     reason: str
     finished_at: str
+    notes: tuple[str, ...] = ()
+    """What the status does not say but the figures need (``judge.verdict``'s notes)."""
+    saturation: Mapping[str, Any] | None = None
+    """``judge.saturation`` of the window, as JSON."""
 
 
 _PHASES = {Config: "config", Target: "target", Window: "window", Counts: "counts", Verdict: "verdict"}
@@ -137,5 +141,7 @@ class RunRecord:
         if (n := self.counts) is not None:
             doc["summary"] = dataclasses.asdict(n)
         if (v := self.verdict) is not None:
-            doc.update(status=v.status, reason=v.reason, finished_at=v.finished_at)
+            doc.update(status=v.status, reason=v.reason, finished_at=v.finished_at, notes=list(v.notes))
+            if v.saturation is not None:
+                doc["saturation"] = dict(v.saturation)
         return doc
