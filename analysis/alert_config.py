@@ -5,7 +5,7 @@ new_within = 10          # a regression is new when it starts in a series' last 
 
 [defaults]
 min_effect_pct = 5.0     # smallest change worth an alert
-z_min = 4.5              # detector settings (analysis.detect.DetectConfig)
+z_min = 4.5              # detector settings (aranya_perf.analysis.detect.DetectConfig)
 alpha = 0.01
 min_size = 5
 better = "lower"         # or "higher" (throughput)
@@ -26,7 +26,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from analysis.detect import HIGHER_IS_BETTER, LOWER_IS_BETTER, DetectConfig
+from aranya_perf.analysis.detect import HIGHER_IS_BETTER, LOWER_IS_BETTER, DetectConfig
 
 DEFAULT_CONFIG = Path(__file__).with_name("alerts.toml")
 

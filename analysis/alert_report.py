@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from analysis.alerts import NEW, RECOVERED, Alert, AlertReport
+from aranya_perf.analysis.alerts import NEW, RECOVERED, Alert, AlertReport
 
 ALERTS_SCHEMA_VERSION = 1
 

@@ -4,14 +4,14 @@ A history frame has one row per (group, series, commit) with columns ``group`` (
 be mixed: asv machine and environment, or the comparability key of load-test runs), ``series``,
 ``commit``, ``date`` (what orders the points), ``value``, optionally ``samples`` and ``axis``
 (what a point is: ``"commit"``, ``"run"``, or the name of the run label the runs are ordered by).
-Each series of each group is analysed on its own with ``analysis.detect`` under the thresholds
+Each series of each group is analysed on its own with ``aranya_perf.analysis.detect`` under the thresholds
 its config rule gives. A series with fewer points than the detector needs (``min_history``: its
 minimum segment on each side) is not judged: it is listed as **insufficient history**, never
 counted as free of regressions.
 
 Load-test runs give a point per run (in start order) or, ordered by a label (``run --label``),
 a point per label value with the runs of that value as its raw samples; values sort naturally
-(``c9`` before ``c10``). A run's p50 or p99 of a kind below the sample rule (``analysis.samples``)
+(``c9`` before ``c10``). A run's p50 or p99 of a kind below the sample rule (``aranya_perf.analysis.samples``)
 is left out of its series.
 
 A regression is **new** when it starts after ``since`` (a commit) or, without ``since``, within
@@ -27,9 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis import detect, samples
-from analysis.alert_config import AlertConfig
+from aranya_perf.analysis import detect, samples
+from aranya_perf.analysis.alert_config import AlertConfig
 
 NEW, OPEN, RECOVERED = "new", "open", "recovered"
 
@@ -74,7 +73,7 @@ class AlertReport:
 
 
 def asv_history(frame: pd.DataFrame) -> pd.DataFrame:
-    """The history frame of ``analysis.asv_results.read_asv_results``: group = machine/env."""
+    """The history frame of ``aranya_perf.analysis.asv_results.read_asv_results``: group = machine/env."""
     out = frame.assign(group=frame["machine"] + "/" + frame["env"])
     return out[["group", "series", "commit", "date", "value", "samples"]]
 

@@ -1,13 +1,13 @@
 """The capacity model of a step sweep: USL fit, SLO knees, resources per 1,000 devices, replicas.
 
-Pure: the frames of ``analysis.sweep_frames`` in, a frozen ``CapacityModel`` out.
+Pure: the frames of ``aranya_perf.analysis.sweep_frames`` in, a frozen ``CapacityModel`` out.
 
-- **USL** (``analysis.usl``) of throughput against load over all steps; validated by fitting all
+- **USL** (``aranya_perf.analysis.usl``) of throughput against load over all steps; validated by fitting all
   steps but the last and predicting the last (``holdout``).
 - **Knees**: for each SLO (a percentile and a threshold in ms) and each request kind it covers,
   the load where the percentile first exceeds the threshold, interpolated linearly between the
   last step under it and the first step over it; that pair of loads is its interval, their
-  request counts go with it. Steps below the sample rule (``analysis.samples``: a p99 needs 100
+  request counts go with it. Steps below the sample rule (``aranya_perf.analysis.samples``: a p99 needs 100
   requests) are unusable for that kind and SLO: skipped, and listed.
 - **Resources**: least-squares slopes of mean CPU (% of one core) and peak RSS against devices,
   scaled to 1,000 devices, for the gateway (target) and the generator.
@@ -28,10 +28,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis import samples
-from analysis.run_summary import GENERATOR_CPU_LIMIT
-from analysis.usl import USLFit, fit_usl
+from aranya_perf.analysis import samples
+from aranya_perf.analysis.run_summary import GENERATOR_CPU_LIMIT
+from aranya_perf.analysis.usl import USLFit, fit_usl
 
 _SLO = re.compile(r"^p(\d+(?:\.\d+)?)=(\d+(?:\.\d+)?)(ms|s)?(?:@(.+))?$")
 

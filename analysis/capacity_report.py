@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from aranya_perf.analysis import samples
+from aranya_perf.analysis.capacity import SLO, CapacityModel
+from aranya_perf.analysis.report_io import json_safe, save_png, write_markdown_page
 
-from analysis import samples
-from analysis.capacity import SLO, CapacityModel
-from analysis.report_io import json_safe, save_png, write_markdown_page
 from aranya_perf.results import atomic_write_json, atomic_write_text
 
 matplotlib.use("Agg")  # rendered headless, also from inside a Locust process

@@ -17,7 +17,7 @@ its requests allow. With no between-run degree of freedom at all (one run per si
 of that key), the row shows the within-run interval and says **no verdict (within-run noise only)**.
 
 Verdict rules, in order: a kind missing on one side is "only in A"/"only in B"; a run below the
-sample rule (``analysis.samples``) makes the row "too few samples (n=...)", delta still shown;
+sample rule (``aranya_perf.analysis.samples``) makes the row "too few samples (n=...)", delta still shown;
 without between-run variance, no verdict; else **worse** when the interval lies on the bad side of
 zero and the change is at least ``min_effect_pct``, **better** in the mirror case, else **no
 significant change**. Latency: lower is better; throughput: higher is better. Request kinds are
@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from aranya_perf.analysis import samples
 from hdrh.histogram import HdrHistogram
 from scipy import stats
 
-from analysis import samples
 from aranya_perf.measure.latency import split_key
 
 PERCENTILES = (50.0, 90.0, 99.0)

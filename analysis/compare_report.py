@@ -9,8 +9,7 @@ from typing import Any
 
 import matplotlib
 import pandas as pd
-
-from analysis.compare import (
+from aranya_perf.analysis.compare import (
     BETTER,
     SAME,
     WITHIN_ONLY,
@@ -20,8 +19,9 @@ from analysis.compare import (
     RunData,
     between_runs,
 )
-from analysis.report_io import json_safe, save_png, write_markdown_page
-from analysis.sweep_frames import measured_window
+from aranya_perf.analysis.report_io import json_safe, save_png, write_markdown_page
+from aranya_perf.analysis.sweep_frames import measured_window
+
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms
 from aranya_perf.results import (
     ResultsError,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from aranya_perf.analysis.run_data import RunData
 
-from analysis.run_data import RunData
 from aranya_perf.results import RunFiles
 
 OUR_KINDS = ("Put", "Range", "Range serializable")

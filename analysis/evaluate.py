@@ -1,6 +1,6 @@
-"""Scores change detectors on the labelled synthetic corpus (``analysis.corpus``), side by side.
+"""Scores change detectors on the labelled synthetic corpus (``aranya_perf.analysis.corpus``), side by side.
 
-Detectors are registered by name in ``DETECTORS``: ours (``analysis.detect``), Apache Otava's
+Detectors are registered by name in ``DETECTORS``: ours (``aranya_perf.analysis.detect``), Apache Otava's
 ``compute_change_points`` (E-divisive with t-test merge; the ``apache-otava`` package) and asv's
 ``step_detect.detect_steps`` (L1 Potts segmentation; asv itself) and ruptures' ``KernelCPD``
 (kernel change-point detection with an RBF kernel, PELT search and a linear penalty; Arlot,
@@ -25,9 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from analysis import detect
-from analysis.corpus import SyntheticSeries
+from aranya_perf.analysis import detect
+from aranya_perf.analysis.corpus import SyntheticSeries
 
 TOLERANCE = 2
 
@@ -259,7 +258,7 @@ FULL = EvaluationSpec(per_cell=50, step_free_per_cell=25, calibration_per_cell=5
 def timing_corpus(spec: EvaluationSpec) -> list[SyntheticSeries]:
     """``cpu_series`` series of ``cpu_points`` commits with ``cpu_steps`` steps each (the step sizes
     repeated), random noise kinds at ``calibration_sigma``."""
-    from analysis.corpus import NOISE_KINDS, STEP_SIZES, make_series
+    from aranya_perf.analysis.corpus import NOISE_KINDS, STEP_SIZES, make_series
 
     rng = np.random.default_rng(spec.seed + 2)
     sizes = tuple(STEP_SIZES[i % len(STEP_SIZES)] for i in range(spec.cpu_steps))
@@ -287,7 +286,7 @@ class Evaluation:
 
 def evaluate(spec: EvaluationSpec) -> Evaluation:
     """Calibrate each detector within ``budget`` on step-free series, then score and time it."""
-    from analysis.corpus import CorpusSpec, corpus
+    from aranya_perf.analysis.corpus import CorpusSpec, corpus
 
     for name in spec.detectors:
         if name not in DETECTORS:

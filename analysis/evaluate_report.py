@@ -1,4 +1,4 @@
-"""Text and JSON renderings of a detector evaluation (``analysis.evaluate.Evaluation``)."""
+"""Text and JSON renderings of a detector evaluation (``aranya_perf.analysis.evaluate.Evaluation``)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import platform
 from typing import Any
 
 import pandas as pd
-
-from analysis.evaluate import Evaluation
+from aranya_perf.analysis.evaluate import Evaluation
 
 _COLUMNS = (
     ("detector", "detector", "{}"),

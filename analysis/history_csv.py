@@ -13,8 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from analysis import detect
+from aranya_perf.analysis import detect
 
 COLUMNS = ("series", "index", "value")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from analysis.run_data import RunData, measured
+from aranya_perf.analysis.run_data import RunData, measured
+
 from aranya_perf.judge import outages as rules
 from aranya_perf.judge.outages import Outage
 from aranya_perf.profiles.schema import RunSection

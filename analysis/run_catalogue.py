@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from aranya_perf.analysis import run_frames as rf
 
-from analysis import run_frames as rf
 from aranya_perf.results import META_FILE, ResultsError, RunFiles, atomic_write_bytes, read_meta
 
 CATALOGUE_FILE = "runs.parquet"

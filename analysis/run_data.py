@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis.run_inputs import file_states, lines_problem, text_problems
+from aranya_perf.analysis.run_summary import load_meta, run_duration
 from hdrh.histogram import HdrHistogram
 
-from analysis import run_frames as rf
-from analysis.run_inputs import file_states, lines_problem, text_problems
-from analysis.run_summary import load_meta, run_duration
 from aranya_perf.judge.measured import Measured
 from aranya_perf.measure.latency import load_failures, load_histograms, load_intervals
 from aranya_perf.profiles import Profile, ProfileError
@@ -52,7 +52,7 @@ class RunData:
     """slo.json, when the run has judged itself."""
     file_states: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-    """Present but damaged files -> why (``analysis.run_inputs``)."""
+    """Present but damaged files -> why (``aranya_perf.analysis.run_inputs``)."""
     duration: float | None = None
 
     @property

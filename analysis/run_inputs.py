@@ -17,7 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from analysis import run_frames as rf
+from aranya_perf.analysis import run_frames as rf
+
 from aranya_perf.results import RunFiles
 
 OK, MISSING, UNREADABLE = "ok", "missing", "unreadable"

@@ -1,8 +1,8 @@
 """The report's PNG plots of one run: workload shape, throughput, latency (overall and over time), errors
 and process resources.
 
-Each ``plot_*`` function draws from frames already read by ``analysis.run_frames`` (and
-``analysis.run_summary``), writes the PNG atomically to ``path`` and returns its bytes, or
+Each ``plot_*`` function draws from frames already read by ``aranya_perf.analysis.run_frames`` (and
+``aranya_perf.analysis.run_summary``), writes the PNG atomically to ``path`` and returns its bytes, or
 returns None without writing when there is nothing to draw. matplotlib runs headless
 (Agg), also inside a Locust process.
 """
@@ -16,9 +16,9 @@ from typing import Any
 
 import matplotlib
 import pandas as pd
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis.run_summary import TOP_FAILURES, fmt_ms, is_aggregated, isnan, kind_label, shorten
 
-from analysis import run_frames as rf
-from analysis.run_summary import TOP_FAILURES, fmt_ms, is_aggregated, isnan, kind_label, shorten
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR
 from aranya_perf.results import atomic_write_bytes
 

@@ -2,10 +2,10 @@
 
 Owns the report's layout: the sections and their order, a tiny document model rendered
 both to Markdown and to HTML (tables, CSS, page template) and which plot goes where.
-Reads only through ``analysis.run_frames``, so a partial run (crashed, interrupted,
+Reads only through ``aranya_perf.analysis.run_frames``, so a partial run (crashed, interrupted,
 still running, files missing) still gets a report: each section shows what exists and
-names what is missing. The numbers and warnings come from ``analysis.run_summary``, the
-plots from ``analysis.run_plots``. ``summary_rows`` / ``format_summary_table`` are
+names what is missing. The numbers and warnings come from ``aranya_perf.analysis.run_summary``, the
+plots from ``aranya_perf.analysis.run_plots``. ``summary_rows`` / ``format_summary_table`` are
 re-exported here for the callers that print the summary next to writing the report.
 """
 
@@ -20,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-
-from analysis import etcd_report, run_plots
-from analysis import run_frames as rf
-from analysis.outages import outages
-from analysis.run_data import RunData, load_run
-from analysis.run_inputs import files_line
-from analysis.run_summary import (
+from aranya_perf.analysis import etcd_report, run_plots
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis.outages import outages
+from aranya_perf.analysis.run_data import RunData, load_run
+from aranya_perf.analysis.run_inputs import files_line
+from aranya_perf.analysis.run_summary import (
     SUMMARY_HEADERS,
     TOP_FAILURES,
     both_sides_rows,
@@ -44,6 +43,7 @@ from analysis.run_summary import (
     summary_cells,
     summary_rows,
 )
+
 from aranya_perf.measure.latency import intervals_frame
 from aranya_perf.profiles.plan import phases
 from aranya_perf.results import RunFiles, atomic_write_text

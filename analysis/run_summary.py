@@ -4,7 +4,7 @@ Owns the per-request-kind summary (``summary_rows``, also printed by the CLI thr
 ``format_summary_table``), the per-process resource summary, the selection of gateway
 metrics, the stability warnings in the spirit of pyperf, the run-duration and meta.json
 helpers, and the ``fmt_*`` helpers that turn numbers into table cells. Nothing here
-renders documents or plots; ``analysis.run_report`` and ``analysis.run_plots`` do.
+renders documents or plots; ``aranya_perf.analysis.run_report`` and ``aranya_perf.analysis.run_plots`` do.
 """
 
 from __future__ import annotations
@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis import samples
 
-from analysis import run_frames as rf
-from analysis import samples
 from aranya_perf.judge.saturation import BUSY_CPU_PERCENT, saturation
 from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
 if TYPE_CHECKING:
-    from analysis.run_data import RunData
+    from aranya_perf.analysis.run_data import RunData
 
 SUMMARY_COLUMNS = (
     "type",

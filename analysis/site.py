@@ -2,7 +2,7 @@
 
 ``build_site`` writes ``index.html`` (one section per asv machine and per group of comparable
 runs), ``plots/*.png`` (one trend per benchmark and per request kind, change points from
-``analysis.detect`` marked), ``runs.parquet`` (the run catalogue) and ``alerts.json``. Every run
+``aranya_perf.analysis.detect`` marked), ``runs.parquet`` (the run catalogue) and ``alerts.json``. Every run
 in a table links to its own ``report.html``. Histories of different asv machines, or of runs
 from different hosts, profiles or protocol versions, get separate plots: they are never drawn
 as one line. A small script in the page counts the plots the browser managed to load and writes
@@ -22,12 +22,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
+from aranya_perf.analysis import detect, samples
+from aranya_perf.analysis.alert_config import AlertConfig
+from aranya_perf.analysis.alert_report import to_json as alerts_json
+from aranya_perf.analysis.alerts import find_alerts, min_history
+from aranya_perf.analysis.report_io import save_png
 
-from analysis import detect, samples
-from analysis.alert_config import AlertConfig
-from analysis.alert_report import to_json as alerts_json
-from analysis.alerts import find_alerts, min_history
-from analysis.report_io import save_png
 from aranya_perf.results import atomic_write_json, atomic_write_text
 
 matplotlib.use("Agg")  # rendered headless, also from inside a Locust process
@@ -214,8 +214,8 @@ def build_site(
     out: Path, asv: pd.DataFrame, cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig
 ) -> Path:
     """Write the site into ``out``; returns the index.html path."""
-    from analysis.alerts import asv_history, runs_history
-    from analysis.run_catalogue import CATALOGUE_FILE, write_catalogue
+    from aranya_perf.analysis.alerts import asv_history, runs_history
+    from aranya_perf.analysis.run_catalogue import CATALOGUE_FILE, write_catalogue
 
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"

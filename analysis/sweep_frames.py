@@ -22,9 +22,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pandas as pd
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis.run_plots import DEVICE_TYPE, RAMP_NAMES
 
-from analysis import run_frames as rf
-from analysis.run_plots import DEVICE_TYPE, RAMP_NAMES
 from aranya_perf.results import ResultsError, read_meta
 
 STEP_COLUMNS = (

@@ -5,7 +5,8 @@ each one. Knobs whose run flag does not exist yet are listed with the flag they 
 (``needs_flag``) and are never faked. A remote aranya cannot be restarted by the suite, so its
 runs are labelled by hand (``knob=value:RUN_DIR``) and go through the same analysis.
 
-For each knob, ``choose`` compares every value's runs with the knob's default (``analysis.compare``
+For each knob, ``choose`` compares every value's runs with the knob's default
+(``aranya_perf.analysis.compare``
 bootstrap intervals): the p99 of all operator calls merged from the HDR histograms and their
 throughput, next to gateway CPU and peak RSS. A value is recommended over the default only when
 it is significantly better; short, single runs on a busy machine mostly say "keep the default".
@@ -18,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
+from aranya_perf.analysis.compare import CompareConfig, RunData, compare_runs
+from aranya_perf.analysis.run_plots import DEVICE_TYPE
 
-from analysis.compare import CompareConfig, RunData, compare_runs
-from analysis.run_plots import DEVICE_TYPE
 from aranya_perf.measure.latency import histogram_key, merge, split_key
 
 ALL_CALLS = histogram_key("control", "all operator calls")

@@ -8,9 +8,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 import matplotlib
+from aranya_perf.analysis.report_io import json_safe, save_png, write_markdown_page
+from aranya_perf.analysis.tuning import KNOBS, KnobResult
 
-from analysis.report_io import json_safe, save_png, write_markdown_page
-from analysis.tuning import KNOBS, KnobResult
 from aranya_perf.results import atomic_write_json, atomic_write_text
 
 matplotlib.use("Agg")  # rendered headless, also from inside a Locust process

@@ -354,8 +354,8 @@ def _recovered_after(run_dir: Path, at: float, ended: float) -> float | None:
 
 def _samples_lost(run_dir: Path) -> int | None:
     """Counts the gateway has above ours (the report's "Both sides"); None when the run has no such rows."""
-    from analysis.run_data import load_run
-    from analysis.run_summary import both_sides_rows, summary_rows
+    from aranya_perf.analysis.run_data import load_run
+    from aranya_perf.analysis.run_summary import both_sides_rows, summary_rows
 
     data = load_run(run_dir)
     both = both_sides_rows(summary_rows(data), data.gateway_metrics)

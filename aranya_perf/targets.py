@@ -96,7 +96,7 @@ def wait_reachable(host: str, port: int, timeout: float, what: str = "target") -
 
 TLS_ENVIRONMENT = {"ca": "ARANYA_PERF_TLS_CA", "cert": "ARANYA_PERF_TLS_CERT", "key": "ARANYA_PERF_TLS_KEY"}
 """TLS material a run's gRPC users read from the environment when the profile names none
-(``loadtests.grpc_user.GrpcUser``)."""
+(``aranya_perf.loadtests.grpc_user.GrpcUser``)."""
 
 
 def tls_in_use(ca: str | None, cert: str | None, environ: Mapping[str, str] = os.environ) -> bool:

@@ -21,9 +21,8 @@ from aranya_perf.codec import MAX_MESSAGE_BYTES
 from aranya_perf.gateway.process import GatewayProcess
 
 if TYPE_CHECKING:
+    from aranya_perf.loadtests.device_agent import DeviceAgent
     from grpc import aio
-
-    from loadtests.device_agent import DeviceAgent
 
 T = TypeVar("T")
 
@@ -52,7 +51,7 @@ def process_loop() -> asyncio.AbstractEventLoop:
 
 @dataclass
 class Fleet:
-    """Simulated devices (``loadtests.device_agent.DeviceAgent``) on a private asyncio loop.
+    """Simulated devices (``aranya_perf.loadtests.device_agent.DeviceAgent``) on a private asyncio loop.
 
     The process's loop runs only inside ``run``; between calls the devices' streams simply wait.
     Each device has its own channel and TCP connection, as in the load generator.
@@ -90,8 +89,9 @@ class Fleet:
     async def add_devices(self, count: int, prefix: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         """Start ``count`` devices and return once each has answered the gateway's connect sequence
         (node info, pod list, metrics config), after which the gateway lists it as online."""
+        from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+
         from aranya_perf import protocol
-        from loadtests.device_agent import DeviceAgent, DeviceProfile
 
         # Status pushes are off: they start at a random moment, which would make the figures drift.
         profile = DeviceProfile(status_push_interval_s=0)

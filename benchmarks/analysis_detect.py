@@ -1,13 +1,14 @@
-"""Guards the change-point detector (``analysis.detect.analyze``) that ``aranya-perf alerts`` runs per series.
+"""Guards the change-point detector (``aranya_perf.analysis.detect.analyze``) that ``aranya-perf alerts``
+runs per series.
 
-``time_analyze`` analyses one synthetic history (``analysis.corpus``, lognormal noise of 3 %,
+``time_analyze`` analyses one synthetic history (``aranya_perf.analysis.corpus``, lognormal noise of 3 %,
 four steps, 5 raw samples per commit, fixed seed) of ``points`` commits; alerts over the asv
 history call it once per benchmark and parameter, the evaluation 1,000 times per cell.
 """
 
 from __future__ import annotations
 
-from analysis import corpus, detect
+from aranya_perf.analysis import corpus, detect
 
 SEED = 20261201
 

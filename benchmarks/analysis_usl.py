@@ -1,4 +1,5 @@
-"""Guards the Universal Scalability Law fit (``analysis.usl.fit_usl``) behind ``aranya-perf sweep``.
+"""Guards the Universal Scalability Law fit (``aranya_perf.analysis.usl.fit_usl``) behind ``aranya-perf
+sweep``.
 
 ``time_fit_usl`` fits ``steps`` points of a known curve (lambda 2, alpha 0.02, beta 1e-5) with 1 %
 seeded noise, as a sweep or the capacity notebook does once per model.
@@ -7,8 +8,7 @@ seeded noise, as a sweep or the capacity notebook does once per model.
 from __future__ import annotations
 
 import numpy as np
-
-from analysis.usl import fit_usl, usl
+from aranya_perf.analysis.usl import fit_usl, usl
 
 
 class FitUSL:

@@ -68,9 +68,10 @@ class ExecThroughput:
 
 async def _drive(fleet: Fleet, device_ids: list[str]) -> float:
     """Run ``CALLERS`` Exec loops for ``DURATION_S``; return the best window's completed calls per second."""
+    from aranya_perf.loadtests import payloads
+
     from aranya_perf.protocol.control import ControlStub
     from aranya_perf.protocol.control import messages as ctl
-    from loadtests import payloads
 
     stub = ControlStub(fleet.channel())
     requests = [

@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from aranya_perf.loadtests import payloads
 from grpc import aio
 
 from aranya_perf import codec
 from aranya_perf.protocol import Command, ErrorKind, Op, Protocol, ProtocolMismatch, Reply
 from aranya_perf.session import Session, SessionTable
 from aranya_perf.transport.grpc_sync import explain_rpc_error, open_sync
-from loadtests import payloads
 
 REQUEST_TYPE = "device"
 

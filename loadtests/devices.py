@@ -3,7 +3,7 @@
 The device itself (``DeviceAgent``) lives on the load engine's loop; this greenlet
 only starts it, waits, and cancels it when Locust stops the user, so a fleet of
 thousands of long-lived streams costs one idle greenlet each. Its id, address and
-protocol version come from the environment's ``FleetPlan`` (``loadtests.fleet``), how it
+protocol version come from the environment's ``FleetPlan`` (``aranya_perf.loadtests.fleet``), how it
 behaves from the run profile's ``[fleet]``.
 """
 
@@ -15,6 +15,11 @@ from typing import Any
 
 import gevent
 import gevent.event
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+from aranya_perf.loadtests.distributed import lease_from_master
+from aranya_perf.loadtests.engine import TaskHandle
+from aranya_perf.loadtests.fleet import plan_for
+from aranya_perf.loadtests.grpc_user import GrpcUser
 from locust import task
 from locust.exception import StopUser
 
@@ -22,11 +27,6 @@ from aranya_perf import protocol
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.profiles.schema import FleetSection
 from aranya_perf.targets import TargetError
-from loadtests.device_agent import DeviceAgent, DeviceProfile
-from loadtests.distributed import lease_from_master
-from loadtests.engine import TaskHandle
-from loadtests.fleet import plan_for
-from loadtests.grpc_user import GrpcUser
 
 STOP_GRACE_S = 1.0
 """A device asked to stop gracefully keeps its stream this long at most while its process's operator

@@ -30,13 +30,13 @@ from typing import Any
 
 import gevent
 import gevent.event
+from aranya_perf.loadtests.fleet import Lease, existing_plan, plan_for
+from aranya_perf.loadtests.settings import settings_for
+from aranya_perf.loadtests.window import window_for
 
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.measure.latency import LatencyRecorder
 from aranya_perf.profiles import Profile
-from loadtests.fleet import Lease, existing_plan, plan_for
-from loadtests.settings import settings_for
-from loadtests.window import window_for
 
 LEASE, LEASED = "aranya_perf_lease", "aranya_perf_leased"
 STORM = "aranya_perf_storm"
@@ -108,7 +108,7 @@ def _on_storm(environment: Any, msg: Any) -> None:
     agents = sorted(plan.agents, key=lambda a: a.device_id)
     dropped = rng.sample(agents, round(len(agents) * d["fraction"]))
     duplicates = set(rng.sample(range(len(dropped)), round(len(dropped) * d["duplicate"])))
-    from loadtests.engine import get_engine
+    from aranya_perf.loadtests.engine import get_engine
 
     async def drop_all() -> None:
         for i, agent in enumerate(dropped):
@@ -129,7 +129,7 @@ def _close_here(environment: Any, timeout: float) -> int:
     left = window_for(environment).close(timeout)
     plan = existing_plan(environment)
     if plan is not None:
-        from loadtests.engine import get_engine
+        from aranya_perf.loadtests.engine import get_engine
 
         agents = list(plan.agents)
 
@@ -145,7 +145,7 @@ def _close_here(environment: Any, timeout: float) -> int:
 def _flush_here(timeout: float) -> int:
     """Before this process's final numbers: every result its engine has posted, lazily or not, has fired
     (device reports wait up to ``LAZY_FLUSH_S`` in the outbox). Returns 0 (no calls in flight)."""
-    from loadtests.engine import flush_engine
+    from aranya_perf.loadtests.engine import flush_engine
 
     flush_engine(timeout)
     return 0

@@ -27,14 +27,14 @@ from typing import Any
 
 import gevent
 import gevent.event
+from aranya_perf.loadtests.engine import TaskHandle
+from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 from grpc import aio
 from locust import task
 from locust.exception import StopUser
 
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
-from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 
 REQUEST_TYPE = "etcd"
 CALL_NAMES = {"put": "Put", "range": "Range", "range_serializable": "Range serializable"}

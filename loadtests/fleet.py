@@ -20,10 +20,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import gevent.lock
+from aranya_perf.loadtests.settings import RunSettings, settings_for
 
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.targets import TargetError
-from loadtests.settings import RunSettings, settings_for
 
 Lease = Callable[[int], list[DeviceAddress]]
 """Given how many entries this process has leased so far, the next batch (empty: the map is used up)."""

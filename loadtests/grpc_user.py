@@ -20,15 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from aranya_perf.loadtests.engine import Engine, get_engine
+from aranya_perf.loadtests.settings import RunSettings, settings_for
+from aranya_perf.loadtests.window import Window, window_for
 from grpc import aio
 from locust import User
 from locust.exception import StopUser
 
 from aranya_perf.codec import MAX_MESSAGE_BYTES
 from aranya_perf.targets import TargetError, check_target, format_address, strip_scheme
-from loadtests.engine import Engine, get_engine
-from loadtests.settings import RunSettings, settings_for
-from loadtests.window import Window, window_for
 
 ALLOW_REMOTE_ENV = "ARANYA_PERF_ALLOW_REMOTE"
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from aranya_perf.loadtests import distributed, live_metrics
+from aranya_perf.loadtests.engine import shutdown_engine
+from aranya_perf.loadtests.grpc_user import target_from_host
+from aranya_perf.loadtests.settings import remember_worker_options, settings_for
+
 from aranya_perf import profiles, protocol
 from aranya_perf.gc_policy import collect_and_freeze
 from aranya_perf.targets import TargetError
-from loadtests import distributed, live_metrics
-from loadtests.engine import shutdown_engine
-from loadtests.grpc_user import target_from_host
-from loadtests.settings import remember_worker_options, settings_for
 
 _installed: set[int] = set()
 

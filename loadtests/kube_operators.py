@@ -1,6 +1,6 @@
 """Kubernetes operators: kubectl's exec, logs, port-forward and a metrics pipeline's node scrapes, as load.
 
-The same operators as ``loadtests.operators`` (the profile's ``[operators]`` mix, think times,
+The same operators as ``aranya_perf.loadtests.operators`` (the profile's ``[operators]`` mix, think times,
 open-model schedule), reaching devices the way people do in a cluster: through the API server
 (``/api/v1/namespaces/NS/pods/DEVICE/exec|log|portforward``, ``/api/v1/nodes/DEVICE/proxy/...``),
 or with ``route = "kubelet"`` straight to the virtual node's kubelet paths (``/exec/...``,
@@ -34,15 +34,15 @@ from urllib.parse import urlencode
 
 import aiohttp
 import gevent.event
+from aranya_perf.loadtests.engine import TaskHandle
+from aranya_perf.loadtests.grpc_user import GrpcUser
+from aranya_perf.loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, call_mix
 from locust import task
 
 from aranya_perf import kube_channels as ch
 from aranya_perf.gateway.kube_objects import HOST_CONTAINER
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.targets import TargetError
-from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser
-from loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, call_mix
 
 REQUEST_TYPE = "kube"
 CALL_NAMES = {

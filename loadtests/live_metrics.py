@@ -35,12 +35,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from aranya_perf.loadtests.fleet import existing_plan
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from aranya_perf.gateway.metrics import RTT_BUCKETS
 from aranya_perf.targets import TargetError, format_address, is_loopback, parse_address
-from loadtests.fleet import existing_plan
 
 PREFIX = "aranya_perf_"
 MAX_LINGER_S = 30.0
@@ -57,7 +57,8 @@ def add_arguments(parser: Any) -> None:
 
 
 class _FleetCollector:
-    """Devices online and streams reopened: the process's fleet plan's counts (``loadtests.fleet``)."""
+    """Devices online and streams reopened: the process's fleet plan's counts
+    (``aranya_perf.loadtests.fleet``)."""
 
     def __init__(self, environment: Any) -> None:
         self.environment = environment

@@ -10,12 +10,11 @@ operator). A non-loopback --host is refused unless --allow-remote is given. Dist
 ``aranya-perf worker --master-host H``).
 """
 
+from aranya_perf.loadtests import hooks
+from aranya_perf.loadtests.devices import DeviceUser
+from aranya_perf.loadtests.operators import ArrivalUser, OperatorUser
+from aranya_perf.loadtests.shapes import ProfileShape
 from locust import events
-
-from loadtests import hooks
-from loadtests.devices import DeviceUser
-from loadtests.operators import ArrivalUser, OperatorUser
-from loadtests.shapes import ProfileShape
 
 __all__ = ["ArrivalUser", "DeviceUser", "OperatorUser", "ProfileShape"]
 

@@ -29,16 +29,16 @@ from collections.abc import Awaitable, Callable
 
 import gevent
 import gevent.event
+from aranya_perf.loadtests import payloads
+from aranya_perf.loadtests.engine import TaskHandle
+from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from aranya_perf.loadtests.shapes import level_at
 from grpc import aio
 from locust import task
 
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
-from loadtests import payloads
-from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
-from loadtests.shapes import level_at
 
 REQUEST_TYPE = "control"
 CALL_NAMES = {"exec": "Exec", "logs": "Logs", "port_forward": "PortForward", "metrics": "CollectMetrics"}

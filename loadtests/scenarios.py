@@ -31,24 +31,24 @@ def _aranya_fixed(p: Profile) -> dict[str, int]:
     arrivals = 1 if p.operators.arrival_rate > 0 else 0
     kube = p.operators.api == "kubernetes"
     return {
-        "loadtests.operators:OperatorUser": 0 if kube else p.operators.count,
-        "loadtests.operators:ArrivalUser": 0 if kube else arrivals,
-        "loadtests.kube_operators:KubeOperatorUser": p.operators.count if kube else 0,
-        "loadtests.kube_operators:KubeArrivalUser": arrivals if kube else 0,
+        "aranya_perf.loadtests.operators:OperatorUser": 0 if kube else p.operators.count,
+        "aranya_perf.loadtests.operators:ArrivalUser": 0 if kube else arrivals,
+        "aranya_perf.loadtests.kube_operators:KubeOperatorUser": p.operators.count if kube else 0,
+        "aranya_perf.loadtests.kube_operators:KubeArrivalUser": arrivals if kube else 0,
     }
 
 
 def _etcd_fixed(p: Profile) -> dict[str, int]:
     return {
-        "loadtests.etcd_users:EtcdWatchUser": p.etcd.watchers,
-        "loadtests.etcd_users:EtcdLeaseUser": p.etcd.leases,
+        "aranya_perf.loadtests.etcd_users:EtcdWatchUser": p.etcd.watchers,
+        "aranya_perf.loadtests.etcd_users:EtcdLeaseUser": p.etcd.leases,
     }
 
 
 SCENARIOS: dict[str, Scenario] = {
-    "aranya": Scenario("aranya", "loadtests.devices:DeviceUser", _aranya_fixed),
-    "etcd": Scenario("etcd", "loadtests.etcd_users:EtcdKvUser", _etcd_fixed),
-    "grpc": Scenario("grpc", "loadtests.service_user:ServiceUser", lambda _p: {}),
+    "aranya": Scenario("aranya", "aranya_perf.loadtests.devices:DeviceUser", _aranya_fixed),
+    "etcd": Scenario("etcd", "aranya_perf.loadtests.etcd_users:EtcdKvUser", _etcd_fixed),
+    "grpc": Scenario("grpc", "aranya_perf.loadtests.service_user:ServiceUser", lambda _p: {}),
 }
 
 

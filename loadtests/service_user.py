@@ -27,6 +27,8 @@ import time
 from typing import Any
 
 import gevent.event
+from aranya_perf.loadtests.engine import TaskHandle
+from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 from grpc import aio
 from locust import task
 from locust.exception import StopUser
@@ -34,8 +36,6 @@ from locust.exception import StopUser
 from aranya_perf.grpc_service import ServiceError
 from aranya_perf.grpc_service.calls import REQUEST_TYPE, ServiceCall, resolve_calls
 from aranya_perf.grpc_service.templates import Context
-from loadtests.engine import TaskHandle
-from loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
 
 DESCRIPTORS_OPTION = "aranya_perf_grpc_descriptors"
 """The master's parsed option: the ``FileDescriptorSet``, base64 (Locust's messages carry it as text)."""

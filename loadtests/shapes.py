@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from aranya_perf.loadtests.scenarios import fixed_total, wanted_classes
 from locust import LoadTestShape
 
 from aranya_perf.profiles.plan import Phase, devices_at, full_level, level_at, phases, spawn_rate
-from loadtests.scenarios import fixed_total, wanted_classes
 
 __all__ = ["Phase", "ProfileShape", "devices_at", "level_at", "phases"]
 
@@ -42,8 +42,10 @@ class ProfileShape(LoadTestShape):
         self._storms_sent = 0
 
     def tick(self) -> tuple[int, float, list[type]] | None:
-        from loadtests.distributed import send_storm  # here: distributed imports this module's users
-        from loadtests.settings import settings_for
+        from aranya_perf.loadtests.distributed import (
+            send_storm,  # here: distributed imports this module's users
+        )
+        from aranya_perf.loadtests.settings import settings_for
 
         assert self.runner is not None
         opts = self.runner.environment.parsed_options
@@ -74,7 +76,7 @@ class ProfileShape(LoadTestShape):
 
 def classic_options(opts: Any) -> bool:
     """Locust was given ``-u`` and no profile (neither ``--profile`` nor one from ``aranya-perf run``)."""
-    from loadtests.settings import PROFILE_OPTION
+    from aranya_perf.loadtests.settings import PROFILE_OPTION
 
     return (
         opts is not None

@@ -1,7 +1,8 @@
 """Regenerates ``analysis/detect_calibration.json``: the detector's false-alarm budget -> ``z_min`` table.
 
 ``python scripts/calibrate_detector.py [--per-kind 300] [--seed 20260001]`` runs the detector at
-each ``z_min`` of a grid over step-free series of every noise kind at sigma 3 % (``analysis.corpus``,
+each ``z_min`` of a grid over step-free series of every noise kind at sigma 3 %
+(``aranya_perf.analysis.corpus``,
 a seed of its own, not the evaluation's), and stores, for each budget, the smallest ``z_min`` whose
 false alarms per 1,000 points stay within it on the worst noise kind at that ``z_min`` and every
 larger one. Other detector settings are ``DetectConfig``'s defaults. A few minutes.
@@ -17,9 +18,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
-
-from analysis import detect
-from analysis.corpus import CorpusSpec, corpus
+from aranya_perf.analysis import detect
+from aranya_perf.analysis.corpus import CorpusSpec, corpus
 
 # Budgets above the last are held at its z_min (near_z, not z_min, then bounds the false alarms).
 BUDGETS = (0.1, 0.2, 0.5, 1.0, 2.0)

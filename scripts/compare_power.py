@@ -45,7 +45,7 @@ def collect(root: Path, pairs: int, timeout: float) -> int:
 def _compare(cat, runs: dict, stats: dict, a: list[str], b: list[str], cfg):
     """``compare A... -- B...`` as the CLI does it, with the runs loaded once: the history is every
     repeat group of ROOT with the same key, less the runs compared."""
-    from analysis.compare import compare_runs, pool_statistics
+    from aranya_perf.analysis.compare import compare_runs, pool_statistics
 
     rows = cat.set_index("run_id")
     same = cat[(cat["comparable"] == rows.loc[a[0], "comparable"]) & (cat["group"] != "")]
@@ -66,9 +66,9 @@ def _exec_p50(result, pair: str) -> dict[str, object]:
 
 
 def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
-    from analysis.compare import BETTER, SAME, WORSE, CompareConfig, run_statistics
-    from analysis.compare_report import load_run
-    from analysis.run_catalogue import catalogue
+    from aranya_perf.analysis.compare import BETTER, SAME, WORSE, CompareConfig, run_statistics
+    from aranya_perf.analysis.compare_report import load_run
+    from aranya_perf.analysis.run_catalogue import catalogue
 
     cat = catalogue([root], print)
     cat = cat[cat["status"] == "ok"]

@@ -9,7 +9,8 @@ three clients one after another in a rotated order (interleaved, so drift on a s
 all three alike); the figures are medians over rounds, and the Kubernetes exec's efficiency is the
 median of each round's ratio (bare CPU / ours: 1.0 is as cheap as the bare client).
 
-- ``kube``: ``loadtests.kube_operators.KubeCalls.exec`` (a websocket per call, ``echo WORD``, stdout
+- ``kube``: ``aranya_perf.loadtests.kube_operators.KubeCalls.exec`` (a websocket per call, ``echo WORD``,
+stdout
   and exit status checked);
 - ``control``: the control service's ``Exec`` over one grpc.aio channel, the same ``echo WORD``;
 - ``bare``: aiohttp's websocket client on the same URL, reading messages until the close, no checks.
@@ -35,6 +36,8 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp  # noqa: E402
+from aranya_perf.loadtests.engine import get_engine, shutdown_engine  # noqa: E402
+from aranya_perf.loadtests.kube_operators import KubeCalls, load_kubeconfig  # noqa: E402
 from grpc import aio  # noqa: E402
 
 from aranya_perf import kube_channels as ch  # noqa: E402
@@ -43,12 +46,10 @@ from aranya_perf.gateway.process import GatewayProcess  # noqa: E402
 from aranya_perf.profiles.schema import OperatorsSection  # noqa: E402
 from aranya_perf.protocol.control import ControlStub  # noqa: E402
 from aranya_perf.protocol.control import messages as ctl  # noqa: E402
-from loadtests.engine import get_engine, shutdown_engine  # noqa: E402
-from loadtests.kube_operators import KubeCalls, load_kubeconfig  # noqa: E402
 
 
 async def _devices(address: str, count: int) -> None:
-    from loadtests.device_agent import DeviceAgent, DeviceProfile
+    from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 
     profile = DeviceProfile(status_push_interval_s=0)
     agents = []

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import grpc
+from aranya_perf.loadtests.engine import get_engine, shutdown_engine
 from grpc import aio
 
 from aranya_perf.protocol import Command, ErrorKind, NodeInfo, Op, PodInfo, Protocol, Reply
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.transport.grpc_sync import open_sync
-from loadtests.engine import get_engine, shutdown_engine
 
 T = TypeVar("T")
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aranya_perf.analysis.alert_config import ConfigError, load_config
+from aranya_perf.analysis.asv_results import read_asv_results
 
-from analysis.alert_config import ConfigError, load_config
-from analysis.asv_results import read_asv_results
 from tests.analysis_fixtures import commit_hashes, fake_run_dir, write_history
 from tests.helpers import run_cli
 

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis.compare import (
+from aranya_perf.analysis.compare import (
     BETTER,
     SAME,
     WITHIN_ONLY,
@@ -27,6 +26,7 @@ from analysis.compare import (
     compare_runs,
     shifted,
 )
+
 from aranya_perf.measure.latency import LATENCY_HDR, load_histograms, new_histogram, split_key
 from tests.helpers import run_cli
 

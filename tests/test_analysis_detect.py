@@ -1,11 +1,11 @@
-"""Change-point detection (``analysis.detect``), the labelled corpus and a quick detector evaluation."""
+"""Change-point detection (``aranya_perf.analysis.detect``), the labelled corpus and a quick detector
+evaluation."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from analysis import corpus, detect, evaluate
+from aranya_perf.analysis import corpus, detect, evaluate
 
 
 def _steps(levels: list[tuple[int, float]], sigma: float, seed: int, samples: int = 5) -> detect.Series:

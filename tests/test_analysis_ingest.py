@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+from aranya_perf.analysis import prometheus, run_catalogue
 
-from analysis import prometheus, run_catalogue
 from aranya_perf.results import collect_meta, write_meta
 
 

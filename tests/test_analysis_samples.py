@@ -1,12 +1,12 @@
-"""The one sample-size rule (analysis.samples): its table, the metric names it reads and its label."""
+"""The one sample-size rule (aranya_perf.analysis.samples): its table, the metric names it reads and its
+label."""
 
 from __future__ import annotations
 
 import math
 
 import pytest
-
-from analysis import samples
+from aranya_perf.analysis import samples
 
 
 @pytest.mark.parametrize(

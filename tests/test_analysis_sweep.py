@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from aranya_perf.analysis.capacity import SLO, capacity_model, knees
+from aranya_perf.analysis.capacity_report import to_markdown
+from aranya_perf.analysis.sweep_frames import read_steps
+from aranya_perf.analysis.usl import fit_usl, usl
 
-from analysis.capacity import SLO, capacity_model, knees
-from analysis.capacity_report import to_markdown
-from analysis.sweep_frames import read_steps
-from analysis.usl import fit_usl, usl
 from tests.analysis_fixtures import fake_run_dir
 from tests.helpers import run_cli
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis.compare import WITHIN_ONLY
 
-from analysis.compare import WITHIN_ONLY
 from tests.helpers import run_cli
 
 
@@ -32,7 +32,7 @@ def test_guide_has_each_value_with_evidence(guide: Path) -> None:
     for v in knob["values"]:
         assert v["runs"] == 1 and v["p99_ms"] > 0 and v["throughput_rps"] > 0 and v["gateway_rss_mib"] > 0
     off = knob["values"][1]
-    # One run per value: no between-run variance, so no better/worse verdict (analysis.compare).
+    # One run per value: no between-run variance, so no better/worse verdict (aranya_perf.analysis.compare).
     assert off["p99_verdict"] == WITHIN_ONLY or off["p99_verdict"].startswith("too few samples")
     assert off["p99_ci"][0] <= off["p99_delta_pct"] <= off["p99_ci"][1]
     assert doc["needs_flag"] == ["chunk_size"]

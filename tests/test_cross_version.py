@@ -12,11 +12,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 from grpc import aio
 
 from aranya_perf import protocol
 from aranya_perf.gateway import Gateway, GatewayConfig
-from loadtests.device_agent import DeviceAgent, DeviceProfile
 from tests.gateway_fakes import LoopThread
 
 pytestmark = pytest.mark.timeout(60)

@@ -8,8 +8,9 @@ import re
 import shutil
 import subprocess
 
+from aranya_perf.loadtests import live_metrics
+
 from aranya_perf.gateway import metrics as gateway_metrics
-from loadtests import live_metrics
 from tests.helpers import REPO
 
 PROMETHEUS = REPO / "deploy" / "prometheus"

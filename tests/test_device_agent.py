@@ -13,13 +13,13 @@ from collections.abc import Callable
 
 import gevent
 import pytest
+from aranya_perf.loadtests import engine as engine_module
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+from aranya_perf.loadtests.engine import Engine, get_engine, shutdown_engine
 from grpc import aio
 
 from aranya_perf import protocol
 from aranya_perf.gateway.metrics import parse_metrics
-from loadtests import engine as engine_module
-from loadtests.device_agent import DeviceAgent, DeviceProfile
-from loadtests.engine import Engine, get_engine, shutdown_engine
 from tests.helpers import free_port, gateway_process
 
 FAST = DeviceProfile(status_push_interval_s=0, backoff_initial_s=0.1, backoff_max_s=0.4)

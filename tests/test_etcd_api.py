@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from aranya_perf.loadtests.engine import Engine, get_engine
 from grpc import aio
 
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.cluster import EtcdClusterProcess
-from loadtests.engine import Engine, get_engine
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,8 @@ def test_the_report_says_why_a_paced_comparison_cannot_show_the_generators_limit
     import json
     from types import SimpleNamespace
 
-    from analysis.etcd_report import notes
+    from aranya_perf.analysis.etcd_report import notes
+
     from aranya_perf import profiles
 
     (tmp_path / "etcd_check_perf.json").write_text(json.dumps({"clients": 50, "passed": True}))

@@ -67,7 +67,7 @@ import sys
 sys.modules["pyarrow"] = None
 from pathlib import Path
 import pandas as pd
-from analysis import run_catalogue
+from aranya_perf.analysis import run_catalogue
 frame = pd.DataFrame({
     "run_id": ["a", "b"],
     "started_at": pd.to_datetime(["2026-12-01T00:00:00Z", "2026-12-01T00:01:00Z"], utc=True),

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import gevent
 import pytest
+from aranya_perf.loadtests import hooks
+from aranya_perf.loadtests.devices import DeviceUser
+from aranya_perf.loadtests.engine import shutdown_engine
+from aranya_perf.loadtests.operators import ArrivalUser, OperatorUser
+from aranya_perf.loadtests.scenarios import wanted_classes
+from aranya_perf.loadtests.settings import configure
 from locust.env import Environment
 
 from aranya_perf import profiles, protocol
@@ -17,12 +23,6 @@ from aranya_perf.address_map import AddressMap, DeviceAddress
 from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.protocol import Op
 from aranya_perf.run.target import drain_gateway
-from loadtests import hooks
-from loadtests.devices import DeviceUser
-from loadtests.engine import shutdown_engine
-from loadtests.operators import ArrivalUser, OperatorUser
-from loadtests.scenarios import wanted_classes
-from loadtests.settings import configure
 from tests.helpers import gateway_process
 
 DEVICES = 12

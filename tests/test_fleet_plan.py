@@ -6,12 +6,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from aranya_perf.loadtests.fleet import FleetPlan
+from aranya_perf.loadtests.settings import DEVICES_OPTION, RunSettings, remember_worker_options, settings_for
 
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap, DeviceAddress
 from aranya_perf.targets import TargetError
-from loadtests.fleet import FleetPlan
-from loadtests.settings import DEVICES_OPTION, RunSettings, remember_worker_options, settings_for
 
 SMOKE = profiles.resolve("smoke")
 

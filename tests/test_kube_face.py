@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 from grpc import aio
 
 from aranya_perf import protocol
 from aranya_perf.gateway import parse_metrics
 from aranya_perf.gateway.process import GatewayProcess
-from loadtests.device_agent import DeviceAgent, DeviceProfile
 from tests.gateway_fakes import LoopThread
 from tests.helpers import gateway_process, run_cli
 

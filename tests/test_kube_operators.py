@@ -13,16 +13,10 @@ from pathlib import Path
 
 import gevent
 import pytest
-from locust.env import Environment
-
-from aranya_perf import profiles
-from aranya_perf.address_map import AddressMap
-from aranya_perf.gateway.metrics import parse_metrics
-from aranya_perf.run.target import drain_gateway
-from loadtests import hooks
-from loadtests.devices import DeviceUser
-from loadtests.engine import shutdown_engine
-from loadtests.kube_operators import (
+from aranya_perf.loadtests import hooks
+from aranya_perf.loadtests.devices import DeviceUser
+from aranya_perf.loadtests.engine import shutdown_engine
+from aranya_perf.loadtests.kube_operators import (
     CALL_NAMES,
     LIST_NAME,
     REQUEST_TYPE,
@@ -32,9 +26,15 @@ from loadtests.kube_operators import (
     load_kubeconfig,
     provide_kube,
 )
-from loadtests.operators import ArrivalUser, OperatorUser
-from loadtests.scenarios import wanted_classes
-from loadtests.settings import configure
+from aranya_perf.loadtests.operators import ArrivalUser, OperatorUser
+from aranya_perf.loadtests.scenarios import wanted_classes
+from aranya_perf.loadtests.settings import configure
+from locust.env import Environment
+
+from aranya_perf import profiles
+from aranya_perf.address_map import AddressMap
+from aranya_perf.gateway.metrics import parse_metrics
+from aranya_perf.run.target import drain_gateway
 from tests.helpers import gateway_process, run_cli
 
 pytestmark = pytest.mark.timeout(120)

@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+from aranya_perf.loadtests.engine import Engine, get_engine, shutdown_engine
 from grpc import aio
 
 from aranya_perf import link, protocol
@@ -20,8 +22,6 @@ from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.link.process import LinkProcess
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
-from loadtests.device_agent import DeviceAgent, DeviceProfile
-from loadtests.engine import Engine, get_engine, shutdown_engine
 from tests.helpers import gateway_process, run_cli
 
 QUIET = DeviceProfile(status_push_interval_s=0, backoff_initial_s=0.1, backoff_max_s=1.0)

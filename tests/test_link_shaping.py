@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
+from aranya_perf.loadtests.engine import Engine, get_engine, shutdown_engine
 
 from aranya_perf import link
 from aranya_perf.link.process import LinkProcess
 from aranya_perf.link.profiles import LinkProfile
 from aranya_perf.link.proxy import read_events
-from loadtests.engine import Engine, get_engine, shutdown_engine
 
 
 @pytest.fixture

@@ -8,14 +8,14 @@ import sys
 import urllib.request
 from types import SimpleNamespace
 
+from aranya_perf.loadtests.fleet import plan_for
+from aranya_perf.loadtests.live_metrics import LiveMetrics
+from aranya_perf.loadtests.settings import configure
 from locust.event import Events
 
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
 from aranya_perf.gateway.metrics import parse_metrics
-from loadtests.fleet import plan_for
-from loadtests.live_metrics import LiveMetrics
-from loadtests.settings import configure
 from tests.helpers import REPO
 
 

@@ -24,12 +24,12 @@ import gevent
 import gevent.monkey
 import locust  # noqa: F401  (this process is a Locust process: gevent has patched socket, threading)
 import pytest
+from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+from aranya_perf.loadtests.engine import get_engine, shutdown_engine
 
 from aranya_perf import protocol
 from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.transport import mosquitto, mqtt
-from loadtests.device_agent import DeviceAgent, DeviceProfile
-from loadtests.engine import get_engine, shutdown_engine
 from tests.helpers import free_port, gateway_process, run_cli
 
 P = protocol.get("aranya-v0.3")

@@ -17,8 +17,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis.prometheus import read_range_queries
 
-from analysis.prometheus import read_range_queries
 from aranya_perf.measure import promql
 from tests.helpers import REPO, free_port, gateway_process
 

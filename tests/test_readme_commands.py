@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis import run_catalogue
 
-from analysis import run_catalogue
 from aranya_perf.child_process import NotReady, read_ready_line
 from tests.helpers import REPO, free_port, gateway_process
 

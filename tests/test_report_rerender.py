@@ -13,9 +13,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis.run_inputs import csv_problem, recorded_states, rerender
 
-from analysis import run_frames as rf
-from analysis.run_inputs import csv_problem, recorded_states, rerender
 from aranya_perf.cli import main
 from aranya_perf.results import RunFiles
 from tests.helpers import run_cli

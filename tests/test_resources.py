@@ -9,8 +9,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+from aranya_perf.analysis.run_frames import read_resources
 
-from analysis.run_frames import read_resources
 from aranya_perf.measure.resources import RESOURCE_COLUMNS, ResourceSampler
 
 REPO = Path(__file__).resolve().parent.parent

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis.run_data import load_run, measured
 
-from analysis.run_data import load_run, measured
 from aranya_perf import results
 from aranya_perf.run import record as rec
 

@@ -1,4 +1,5 @@
-"""analysis.run_frames / run_summary / run_plots / run_report / ``aranya-perf report`` on real Locust CSVs.
+"""aranya_perf.analysis.run_frames / run_summary / run_plots / run_report / ``aranya-perf report`` on real
+Locust CSVs.
 
 The complete run directory is produced the way a real run produces it: request
 events fired into a Locust Environment with a local runner, Locust's own
@@ -18,16 +19,16 @@ from pathlib import Path
 import gevent
 import pandas as pd
 import pytest
+from aranya_perf.analysis import run_frames as rf
+from aranya_perf.analysis import run_plots
+from aranya_perf.analysis.run_data import load_run
+from aranya_perf.analysis.run_report import write_run_report
+from aranya_perf.analysis.run_summary import format_summary_table, gateway_metric_rows, summary_rows
 from locust.env import Environment
 from locust.stats import PERCENTILES_TO_REPORT, StatsCSVFileWriter
 from PIL import Image
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
-from analysis import run_frames as rf
-from analysis import run_plots
-from analysis.run_data import load_run
-from analysis.run_report import write_run_report
-from analysis.run_summary import format_summary_table, gateway_metric_rows, summary_rows
 from aranya_perf.cli import main
 from aranya_perf.measure.latency import LatencyRecorder
 from aranya_perf.measure.resources import RESOURCE_COLUMNS
@@ -375,7 +376,7 @@ def test_throughput_plot_splits_operator_and_device_side(
 
 
 def test_device_costs_from_resources_timeline_and_counts() -> None:
-    from analysis.run_summary import device_costs
+    from aranya_perf.analysis.run_summary import device_costs
 
     # Generator and one worker sampled each second; the gateway's samples must not count.
     rows = []

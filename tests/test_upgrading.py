@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from aranya_perf.analysis import run_catalogue
 
-from analysis import run_catalogue
 from aranya_perf.results import META_SCHEMA_VERSION
 from tests.helpers import run_cli
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from loadtests.window import Window
+from aranya_perf.loadtests.window import Window
 
 
 def test_close_waits_for_calls_in_flight_and_later_starts_make_no_call() -> None:

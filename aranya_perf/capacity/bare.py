@@ -23,11 +23,11 @@ from grpc import aio
 
 from aranya_perf import codec, protocol
 from aranya_perf.capacity.child import Result, Spec, emit, open_fds, phase, rss_kib
+from aranya_perf.loadtests import payloads
 from aranya_perf.protocol import Op, Reply
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
 from aranya_perf.transport.grpc_sync import open_sync
-from loadtests import payloads
 
 OWN_CONNECTION = [
     ("grpc.max_receive_message_length", codec.MAX_MESSAGE_BYTES),
@@ -111,7 +111,7 @@ class _Answers:
     """What a device sends, built once per device: the bare fleet's answers cost a frame each."""
 
     def __init__(self, proto: protocol.Protocol, device_id: str) -> None:
-        from loadtests.device_agent import DeviceProfile
+        from aranya_perf.loadtests.device_agent import DeviceProfile
 
         profile = DeviceProfile()  # the sizes our DeviceUser sends by default
         self.node_all = proto.node_status_body(
@@ -261,7 +261,7 @@ def device_host(spec: Spec) -> Result:
 
 
 async def _device_host(spec: Spec) -> Result:
-    from loadtests.device_agent import DeviceAgent, DeviceProfile
+    from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 
     proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
     errors: list[str] = []

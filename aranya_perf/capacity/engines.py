@@ -148,7 +148,7 @@ def stall_engine(spec: Spec) -> Result:
     _patch_like_locust()
     from grpc import aio
 
-    from loadtests.engine import get_engine
+    from aranya_perf.loadtests.engine import get_engine
 
     target, n, prefix = spec["target"], spec["n"], spec["prefix"]
     engine = get_engine()
@@ -232,7 +232,7 @@ def unary_grpcio(spec: Spec) -> Result:
 def unary_engine_call(spec: Spec) -> Result:
     """(b) The operator path: one greenlet per caller, one engine.call hand-off per request."""
     _patch_like_locust()
-    from loadtests.engine import get_engine
+    from aranya_perf.loadtests.engine import get_engine
 
     engine = get_engine()
     stubs = engine.call(_aio_control_stubs, spec["target"], UNARY_CONCURRENCY, timeout=10)
@@ -267,7 +267,7 @@ def unary_aio(spec: Spec) -> Result:
 def unary_engine_loop(spec: Spec) -> Result:
     """(d) The engine with the callers running on its loop: one engine.call for all requests."""
     _patch_like_locust()
-    from loadtests.engine import get_engine
+    from aranya_perf.loadtests.engine import get_engine
 
     engine = get_engine()
     stubs = engine.call(_aio_control_stubs, spec["target"], UNARY_CONCURRENCY, timeout=10)

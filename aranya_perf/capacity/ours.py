@@ -2,7 +2,7 @@
 
 Each function runs in a child process of its own and drives a real Locust ``Environment``
 with the suite's users (``OperatorUser``, ``DeviceUser``), configured as ``aranya-perf run``
-configures them (``loadtests.settings.configure`` with the ``smoke`` profile, the benchmark's
+configures them (``aranya_perf.loadtests.settings.configure`` with the ``smoke`` profile, the benchmark's
 sizes replacing its own), the hooks every locustfile installs and, unless told otherwise, the
 ``LatencyRecorder`` that ``aranya-perf run`` attaches, so what is measured is what a run
 costs. Locust is imported first: it monkey-patches the process with gevent, which must happen
@@ -25,17 +25,17 @@ from locust.env import Environment
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
 from aranya_perf.capacity.child import Result, Spec, open_fds, phase, rss_kib, wait_go
+from aranya_perf.loadtests import hooks
+from aranya_perf.loadtests import operators as operator_module
+from aranya_perf.loadtests.devices import DeviceUser
+from aranya_perf.loadtests.engine import shutdown_engine
+from aranya_perf.loadtests.fleet import existing_plan
+from aranya_perf.loadtests.grpc_user import GrpcUser
+from aranya_perf.loadtests.operators import REQUEST_TYPE as CONTROL
+from aranya_perf.loadtests.operators import OperatorUser
+from aranya_perf.loadtests.settings import configure
 from aranya_perf.measure.latency import LatencyRecorder
 from aranya_perf.profiles import Profile
-from loadtests import hooks
-from loadtests import operators as operator_module
-from loadtests.devices import DeviceUser
-from loadtests.engine import shutdown_engine
-from loadtests.fleet import existing_plan
-from loadtests.grpc_user import GrpcUser
-from loadtests.operators import REQUEST_TYPE as CONTROL
-from loadtests.operators import OperatorUser
-from loadtests.settings import configure
 
 INSTRUMENT = ("off", "events", "full")
 """off: no Locust event and no HDR per request; events: Locust's request events (and its stats);
@@ -296,7 +296,7 @@ def hold(spec: Spec) -> Result:
 def etcd_kv(spec: Spec) -> Result:
     """``clients`` EtcdKvUsers putting in a closed loop (1 KiB values, 256-byte keys) for ``window_s``,
     spread over the cluster's ``endpoints`` as a run spreads them, with the run's HDR recording."""
-    from loadtests.etcd_users import EtcdKvUser
+    from aranya_perf.loadtests.etcd_users import EtcdKvUser
 
     clients, window_s, endpoints = spec["clients"], spec["window_s"], spec["endpoints"]
     overrides = {
@@ -352,8 +352,8 @@ def grpc_unary(spec: Spec) -> Result:
     """``clients`` ServiceUsers calling the echo service's Unary in a closed loop (no think time) for
     ``window_s`` after a warm-up, with the run's HDR recording; descriptors as a run provides them."""
     from aranya_perf.capacity.echo import METHOD, descriptors
+    from aranya_perf.loadtests.service_user import ServiceUser, provide_descriptors
     from aranya_perf.profiles.schema import Call
-    from loadtests.service_user import ServiceUser, provide_descriptors
 
     clients, window_s, target = spec["clients"], spec["window_s"], spec["target"]
     overrides = {

@@ -54,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _asv_frame(args: argparse.Namespace, warn):
-    from analysis.asv_results import read_asv_results
+    from aranya_perf.analysis.asv_results import read_asv_results
 
     if not args.results.is_dir():
         raise UsageError(f"{args.results}: no such directory")
@@ -75,10 +75,10 @@ def _asv_frame(args: argparse.Namespace, warn):
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from analysis import alert_report
-    from analysis.alert_config import ConfigError, load_config
-    from analysis.alerts import asv_history, find_alerts, runs_history
-    from analysis.run_catalogue import catalogue, run_latency
+    from aranya_perf.analysis import alert_report
+    from aranya_perf.analysis.alert_config import ConfigError, load_config
+    from aranya_perf.analysis.alerts import asv_history, find_alerts, runs_history
+    from aranya_perf.analysis.run_catalogue import catalogue, run_latency
     from aranya_perf.results import atomic_write_json, atomic_write_text
 
     def warn(message: str) -> None:

@@ -77,9 +77,9 @@ def _sides(paths: list[str]) -> tuple[list[Path], list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import compare_report
-    from analysis.compare import CompareConfig, compare_runs
-    from analysis.run_catalogue import catalogue, comparability_problems, run_dirs
+    from aranya_perf.analysis import compare_report
+    from aranya_perf.analysis.compare import CompareConfig, compare_runs
+    from aranya_perf.analysis.run_catalogue import catalogue, comparability_problems, run_dirs
 
     if args.out is not None:
         check_out(args.out)

@@ -37,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import detect
-    from analysis.history_csv import HistoryCsvError, read_history_csv, records
+    from aranya_perf.analysis import detect
+    from aranya_perf.analysis.history_csv import HistoryCsvError, read_history_csv, records
     from aranya_perf.results import atomic_write_json
 
     better = detect.HIGHER_IS_BETTER if args.higher_is_better else detect.LOWER_IS_BETTER

@@ -1,6 +1,6 @@
 """``aranya-perf evaluate``: our change detector beside Apache Otava, asv and ruptures on a labelled corpus.
 
-Generates the synthetic corpus (``analysis.corpus``: sigma is the noise of the stored per-commit
+Generates the synthetic corpus (``aranya_perf.analysis.corpus``: sigma is the noise of the stored per-commit
 value, step-free series included), calibrates each other detector to the false-alarm budget on
 step-free series of a separate seed (ours maps the budget itself), scores all on the same series
 (a detection within 2 commits of a true step is a hit), per noise kind too, and times them on
@@ -57,8 +57,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import evaluate as ev
-    from analysis.evaluate_report import render_text, to_json
+    from aranya_perf.analysis import evaluate as ev
+    from aranya_perf.analysis.evaluate_report import render_text, to_json
     from aranya_perf.results import atomic_write_json
 
     detectors = tuple(d.strip() for d in args.detectors.split(",") if d.strip())

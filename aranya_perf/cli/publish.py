@@ -36,10 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from analysis.alert_config import ConfigError, load_config
-    from analysis.asv_results import ASV_COLUMNS, read_asv_results
-    from analysis.run_catalogue import catalogue, run_latency
-    from analysis.site import build_site
+    from aranya_perf.analysis.alert_config import ConfigError, load_config
+    from aranya_perf.analysis.asv_results import ASV_COLUMNS, read_asv_results
+    from aranya_perf.analysis.run_catalogue import catalogue, run_latency
+    from aranya_perf.analysis.site import build_site
 
     def warn(message: str) -> None:
         print(f"aranya-perf publish: warning: {message}", file=sys.stderr)

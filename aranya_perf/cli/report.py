@@ -41,9 +41,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{run_dir}: not a run directory (no {META_FILE})")
 
     # Imported here: pandas and matplotlib cost a second and every CLI verb imports this module.
-    from analysis.run_data import load_run
-    from analysis.run_inputs import recorded_states, rerender
-    from analysis.run_report import REPORT_MD, format_summary_table, summary_rows, write_run_report
+    from aranya_perf.analysis.run_data import load_run
+    from aranya_perf.analysis.run_inputs import recorded_states, rerender
+    from aranya_perf.analysis.run_report import (
+        REPORT_MD,
+        format_summary_table,
+        summary_rows,
+        write_run_report,
+    )
 
     try:
         data = load_run(run_dir)

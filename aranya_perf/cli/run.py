@@ -504,9 +504,9 @@ def _runs(profile: profiles.Profile, options: Any, repeat_n: int | None, labels:
 def _report(outcome: RunOutcome, *, etcd: bool) -> None:
     """The report of the run's directory, as written, and the summary printed under the run's progress."""
     # Imported here: pandas and matplotlib; the run itself imports no report code.
-    from analysis import etcd_report
-    from analysis.run_data import load_run
-    from analysis.run_report import format_summary_table, summary_rows, write_run_report
+    from aranya_perf.analysis import etcd_report
+    from aranya_perf.analysis.run_data import load_run
+    from aranya_perf.analysis.run_report import format_summary_table, summary_rows, write_run_report
 
     data = load_run(outcome.run_dir)
     report = write_run_report(data)  # a first stop signal meanwhile is noted by the run's handlers

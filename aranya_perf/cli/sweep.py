@@ -90,17 +90,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from analysis import capacity_report
-    from analysis.capacity import SLO, capacity_model
-    from analysis.run_catalogue import (
+    from aranya_perf.analysis import capacity_report
+    from aranya_perf.analysis.capacity import SLO, capacity_model
+    from aranya_perf.analysis.run_catalogue import (
         CATALOGUE_FILE,
         catalogue,
         comparability_problems,
         run_dirs,
         write_catalogue,
     )
-    from analysis.sweep_frames import read_steps
-    from analysis.sweep_runner import StepSpec, SweepError, run_steps
+    from aranya_perf.analysis.sweep_frames import read_steps
+    from aranya_perf.analysis.sweep_runner import StepSpec, SweepError, run_steps
 
     def warn(message: str) -> None:
         print(f"aranya-perf sweep: warning: {message}", file=sys.stderr)

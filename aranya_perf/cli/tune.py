@@ -58,8 +58,8 @@ def _labelled(items: list[str]) -> dict[str, dict[str, list[Path]]]:
 
 def _measure(args: argparse.Namespace, knobs: list[str], out: Path, warn) -> dict[str, dict[str, list[Path]]]:
     """One ``aranya-perf run`` per knob value and repeat, under OUT/runs/<knob>/<value>/."""
-    from analysis.sweep_runner import StepSpec, SweepError, run_steps
-    from analysis.tuning import KNOBS
+    from aranya_perf.analysis.sweep_runner import StepSpec, SweepError, run_steps
+    from aranya_perf.analysis.tuning import KNOBS
 
     extra = tuple(shlex.split(args.run_args))
     labelled: dict[str, dict[str, list[Path]]] = {}
@@ -100,12 +100,12 @@ def _measure(args: argparse.Namespace, knobs: list[str], out: Path, warn) -> dic
 def run(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from analysis import tuning_report
-    from analysis.compare import CompareConfig
-    from analysis.compare_report import load_run
-    from analysis.run_catalogue import catalogue, comparability_problems, run_dirs
-    from analysis.sweep_frames import read_steps
-    from analysis.tuning import KNOBS, choose
+    from aranya_perf.analysis import tuning_report
+    from aranya_perf.analysis.compare import CompareConfig
+    from aranya_perf.analysis.compare_report import load_run
+    from aranya_perf.analysis.run_catalogue import catalogue, comparability_problems, run_dirs
+    from aranya_perf.analysis.sweep_frames import read_steps
+    from aranya_perf.analysis.tuning import KNOBS, choose
 
     def warn(message: str) -> None:
         print(f"aranya-perf tune: warning: {message}", file=sys.stderr)

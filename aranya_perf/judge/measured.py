@@ -1,7 +1,7 @@
 """``Measured``: what a run recorded in its measured window, as the judge's rules read it.
 
 Plain data, no files: the run builds it from what it has just written, the analysis from a
-``RunData`` it read (``analysis.run_data.measured``). Time origin ``t0`` is the window's start;
+``RunData`` it read (``aranya_perf.analysis.run_data.measured``). Time origin ``t0`` is the window's start;
 the timeline's ``elapsed_s`` counts from it.
 """
 

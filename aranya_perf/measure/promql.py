@@ -5,7 +5,7 @@ A run (or anyone with a run directory) names its queries, e.g. from a profile's
 measured window calls ``store_series(run_dir, url, queries, start, end)``. Each query's answer
 lands in ``prometheus/<name>.json``: Prometheus' own ``/api/v1/query_range`` JSON (``status``,
 ``data``) plus ``schema_version`` and the ``query`` that produced it, so
-``analysis.prometheus.read_range_queries`` reads the files as they are. A query Prometheus
+``aranya_perf.analysis.prometheus.read_range_queries`` reads the files as they are. A query Prometheus
 refuses is stored with ``status: "error"`` and its reason, so the run keeps a record of it.
 """
 

@@ -3,7 +3,7 @@
 The level is the fleet's devices in aranya's scenario and the clients (``[service] users``) in a
 service scenario; the names below say devices for the first.
 
-Pure functions of a ``Profile``, shared by the Locust shape (``loadtests.shapes``), the
+Pure functions of a ``Profile``, shared by the Locust shape (``aranya_perf.loadtests.shapes``), the
 open-model scheduler, the run's timeline and the report, so all of them read one plan.
 
 Kinds: ``constant`` (the full fleet from the start), ``ramp`` (to the full fleet over

@@ -27,6 +27,22 @@ from locust.argument_parser import get_empty_argument_parser, setup_parser_argum
 from locust.env import Environment
 
 from aranya_perf import profiles
+from aranya_perf.loadtests import distributed, hooks
+from aranya_perf.loadtests.fleet import existing_plan
+from aranya_perf.loadtests.kube_operators import KUBECONFIG_OPTION, kube_option, load_kubeconfig, provide_kube
+from aranya_perf.loadtests.kube_operators import REQUEST_TYPE as KUBE_REQUESTS
+from aranya_perf.loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
+from aranya_perf.loadtests.scenarios import all_user_classes
+from aranya_perf.loadtests.service_user import DESCRIPTORS_OPTION, descriptors_option, provide_descriptors
+from aranya_perf.loadtests.settings import (
+    CONTROLS_OPTION,
+    DEVICES_OPTION,
+    PROFILE_OPTION,
+    configure,
+    map_option,
+)
+from aranya_perf.loadtests.shapes import ProfileShape
+from aranya_perf.loadtests.window import window_for
 from aranya_perf.measure.latency import (
     SERVICE_SUFFIX,
     LatencyRecorder,
@@ -41,16 +57,6 @@ from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFile
 from aranya_perf.run import interrupt
 from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
-from loadtests import distributed, hooks
-from loadtests.fleet import existing_plan
-from loadtests.kube_operators import KUBECONFIG_OPTION, kube_option, load_kubeconfig, provide_kube
-from loadtests.kube_operators import REQUEST_TYPE as KUBE_REQUESTS
-from loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
-from loadtests.scenarios import all_user_classes
-from loadtests.service_user import DESCRIPTORS_OPTION, descriptors_option, provide_descriptors
-from loadtests.settings import CONTROLS_OPTION, DEVICES_OPTION, PROFILE_OPTION, configure, map_option
-from loadtests.shapes import ProfileShape
-from loadtests.window import window_for
 
 PROGRESS_EVERY_S = 5.0
 STOP_TIMEOUT_S = 10.0  # graceful stop: users finish the call in flight
@@ -177,7 +183,7 @@ class Load:
             provide_kube(env, load_kubeconfig(target.kubeconfig, p.operators.route))
         hooks.install(env.events, gc_freeze=p.fleet.gc_freeze)
         if self.metrics_listen is not None:
-            from loadtests.live_metrics import LiveMetrics
+            from aranya_perf.loadtests.live_metrics import LiveMetrics
 
             self.live = LiveMetrics(env)
             address = self.live.serve(*self.metrics_listen)
@@ -408,7 +414,7 @@ class Load:
 
     def _stop(self) -> None:
         """Stop what was started, in order (users, workers, samplers), then write the generator's files."""
-        from loadtests.engine import shutdown_engine
+        from aranya_perf.loadtests.engine import shutdown_engine
 
         if self.runner is not None and self.runner.state != "stopped":
             self.runner.quit()

@@ -254,7 +254,7 @@ def _check_kubeconfig(p: Profile, *, allow_remote: bool) -> None:
         )
     from urllib.parse import urlsplit
 
-    from loadtests.kube_operators import load_kubeconfig
+    from aranya_perf.loadtests.kube_operators import load_kubeconfig
 
     kube = load_kubeconfig(p.target.kubeconfig, p.operators.route)  # KubeConfigError is a TargetError
     server = urlsplit(kube.server)
@@ -286,8 +286,8 @@ def save_broker_sys(broker: str, path: Path, settle_s: float = BROKER_SETTLE_S) 
     import json
     import time
 
+    from aranya_perf.loadtests.engine import get_engine
     from aranya_perf.transport import mosquitto
-    from loadtests.engine import get_engine
 
     host, port = parse_address(broker)
     try:
@@ -373,9 +373,9 @@ def drain_gateway(control: str, timeout: float) -> int:
     # Here, not at the top: grpc must load after Locust has patched the process.
     from grpc import aio
 
+    from aranya_perf.loadtests.engine import get_engine
     from aranya_perf.protocol.control import ControlStub
     from aranya_perf.protocol.control import messages as ctl
-    from loadtests.engine import get_engine
 
     async def drain() -> int:
         async with aio.insecure_channel(control) as channel:

@@ -90,10 +90,10 @@ def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0
     from locust.env import Environment
 
     from aranya_perf.gc_policy import collect_and_freeze
-    from loadtests import distributed
-    from loadtests.engine import shutdown_engine
-    from loadtests.scenarios import all_user_classes
-    from loadtests.settings import settings_for
+    from aranya_perf.loadtests import distributed
+    from aranya_perf.loadtests.engine import shutdown_engine
+    from aranya_perf.loadtests.scenarios import all_user_classes
+    from aranya_perf.loadtests.settings import settings_for
 
     env = Environment(user_classes=all_user_classes())
     # Locust retries its handshake for minutes; a port that accepts but is no master ends here.

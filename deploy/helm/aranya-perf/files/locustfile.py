@@ -7,9 +7,8 @@ are reached through their modules: Locust runs every user class it finds in this
 
 import os
 
+from aranya_perf.loadtests import devices, hooks, operators
 from locust import events
-
-from loadtests import devices, hooks, operators
 
 
 class DeviceUser(devices.DeviceUser):
