@@ -232,6 +232,7 @@ def open_collect(link: DeviceLink, timeout: float) -> CollectOp:
     """A node metrics pull (CMD_METRICS_COLLECT)."""
     proto = link.proto
     kind = proto.cmd.METRICS_COLLECT
+    assert kind is not None  # every version has it
     op = CollectOp(asyncio.get_running_loop().create_future())
     link.open(op, kind, proto.metrics_collect_body(), proto.cmd_name(kind), timeout)
     return op

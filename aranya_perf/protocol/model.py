@@ -178,6 +178,11 @@ class Kinds:
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError("kind numbers are read-only")
 
+    def __getattr__(self, name: str) -> int | None:
+        # Only reached for a name the version was not built with; it tells type checkers what the
+        # attributes set in __init__ hold.
+        raise AttributeError(f"no kind named {name}")
+
     def items(self) -> list[tuple[str, int | None]]:
         return list(self.__dict__.items())
 

@@ -97,7 +97,7 @@ class RunRecord:
         name = _PHASES[type(phase)]
         if getattr(self, name) is not None:
             raise ValueError(f"the run record's {name} is already set")
-        return dataclasses.replace(self, **{name: phase})
+        return dataclasses.replace(self, **{name: phase})  # type: ignore[arg-type]  # the field of its type
 
     @property
     def phases(self) -> list[str]:
