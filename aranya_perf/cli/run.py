@@ -16,6 +16,7 @@ from typing import Any
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval, positive
+from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
@@ -160,6 +161,16 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         "--metrics-interval",
         ("gateway.metrics_interval_s",),
         {"type": interval, "help": "overrides the schedule"},
+    ),
+    (
+        "--emulate",
+        ("gateway.emulate",),
+        {
+            "action": "append",
+            "choices": EMULATIONS,
+            "metavar": "NAME",
+            "help": f"embedded gateway plays this aranya defect (repeatable): {', '.join(EMULATIONS)}",
+        },
     ),
     (
         "--status-interval",

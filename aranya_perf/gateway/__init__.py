@@ -5,8 +5,9 @@ metrics endpoint; ``edge_service`` runs a device stream from hello to goodbye (h
 rejects, connect sequence, schedule); ``link`` multiplexes one stream's sessions;
 ``operations`` says what each session waits for; ``control_service`` maps operator calls
 onto sessions; ``registry`` tracks which devices are online; ``schedule`` and ``config``
-hold the settings; ``metrics`` the Prometheus registry. The CLI verb ``aranya-perf gateway``
-runs it as its own process; ``process`` starts and stops that process for everyone else.
+hold the settings; ``metrics`` the Prometheus registry; ``emulate`` plays aranya's known
+defects on demand. The CLI verb ``aranya-perf gateway`` runs it as its own process;
+``process`` starts and stops that process for everyone else.
 
 ``Gateway`` and ``GatewayError`` are imported lazily, so reading metrics with
 ``parse_metrics`` (e.g. from a report in a gevent-patched process) does not import grpc.

@@ -138,7 +138,8 @@ def validate(p: Profile) -> None:
         fail("operators.mix gives every call a weight of 0")
     if p.gateway.processes < 1:
         fail("gateway.processes must be at least 1")
-    if not p.embedded and (p.gateway.listener_per_device or p.gateway.processes > 1 or p.gateway.stall_s):
+    g = p.gateway
+    if not p.embedded and (g.listener_per_device or g.processes > 1 or g.stall_s or g.emulate):
         fail("[gateway] settings apply to the embedded gateway only; target.address is set")
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")

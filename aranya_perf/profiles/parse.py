@@ -78,6 +78,10 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
         if value not in spec["choices"]:
             raise ValueError(f"expected one of {', '.join(spec['choices'])}, got {value!r}")
         return value
+    if kind == "names":
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of names, got {value!r}")
+        return list(dict.fromkeys(read_value("choice", v, key, spec) for v in value))
     if kind == "counts":
         if not isinstance(value, list):
             raise ValueError(f"expected a list of counts, got {value!r}")

@@ -5,11 +5,12 @@ A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``,
 ``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
 ``positive``, ``rate`` (a number >= 0), ``bool``, ``str``, ``path``, ``choice`` (one of
-``metadata["choices"]``), ``durations`` (a list of durations), ``counts`` (a list of counts),
-``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
-``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
-``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
-"built-in defaults < profile < command-line flags" (``aranya_perf.profiles.resolve``).
+``metadata["choices"]``), ``names`` (a list of them), ``durations`` (a list of durations),
+``counts`` (a list of counts), ``weights`` (a table of names to numbers >= 0), ``paths`` (a
+list of file or directory names), ``template`` (a request: a TOML table or a JSON object as a
+string, kept as JSON text), ``labels`` (a table of names to strings). Defaults are the
+built-in layer of the rule "built-in defaults < profile < command-line flags"
+(``aranya_perf.profiles.resolve``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aranya_perf import protocol
+from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 SHAPES = ("constant", "ramp", "step", "spike", "soak", "storm")
@@ -233,6 +235,9 @@ class GatewaySection:
     )
     stall_s: float = _f(0.0, "interval", "ground truth: how long it stays frozen")
     gc_freeze: bool = _f(True, "bool", "freeze long-lived objects out of the gateway's garbage collector")
+    emulate: list[str] = _f(
+        [], "names", "aranya defects the embedded gateway plays (docs/findings.md)", choices=EMULATIONS
+    )
 
 
 @dataclass(frozen=True)
