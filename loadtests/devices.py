@@ -4,7 +4,7 @@ The device itself (``DeviceAgent``) lives on the load engine's loop; this greenl
 only starts it, waits, and cancels it when Locust stops the user, so a fleet of
 thousands of long-lived streams costs one idle greenlet each. Its id, address and
 protocol version come from the environment's ``FleetPlan`` (``loadtests.fleet``), how it
-behaves from the run profile's ``[fleet]``.
+behaves from the run profile's ``[fleet]`` and, for the devices they pick, its ``[[fleet.behaviour]]``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from aranya_perf import protocol
 from aranya_perf.address_map import DeviceAddress
 from aranya_perf.profiles.schema import FleetSection
 from aranya_perf.targets import TargetError
+from loadtests import misbehave
 from loadtests.device_agent import DeviceAgent, DeviceProfile
 from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
@@ -108,6 +109,9 @@ class DeviceUser(GrpcUser):
         super().on_start()
         self._finished = gevent.event.AsyncResult()
         behaviour = device_profile(self.settings.profile.fleet)
+        chosen = misbehave.assigned(self.device_id, self.settings.profile.behaviours)
+        if chosen:
+            behaviour = dataclasses.replace(behaviour, behaviours=chosen)
         if self._broker is not None:
             from aranya_perf.transport import mqtt
 

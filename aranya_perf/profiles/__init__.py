@@ -128,6 +128,8 @@ def validate(p: Profile) -> None:
         fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
+    if p.behaviours and not p.fleet_run:
+        fail(f"[[fleet.behaviour]] tables apply to aranya's devices, not to scenario {p.run.scenario}")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
         fail("fleet.backoff_max must not be below fleet.backoff_initial")
     if p.operators.think_max_s < p.operators.think_min_s:
@@ -203,6 +205,9 @@ def render(p: Profile) -> str:
         lines += list(_fields(getattr(p, name)))
     for item in p.slo:
         lines += ["", "[[slo]]"]
+        lines += list(_fields(item))
+    for item in p.behaviours:
+        lines += ["", "[[fleet.behaviour]]"]
         lines += list(_fields(item))
     for item in p.calls:
         lines += ["", "[[call]]"]

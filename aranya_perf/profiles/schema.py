@@ -218,6 +218,38 @@ class Call:
         return self.name or self.method
 
 
+BEHAVIOURS = ("late", "silent", "error", "half", "malformed", "huge", "flap", "duplicate", "offline", "deaf")
+"""How a misbehaving device misbehaves (``loadtests.misbehave``): the first six answer commands wrongly,
+the last four act on the device's stream at ``when``."""
+BEHAVIOUR_COMMANDS = (
+    "exec",
+    "logs",
+    "port_forward",
+    "metrics_collect",
+    "node_info",
+    "pod_list",
+    "metrics_config",
+)
+"""Commands a behaviour may apply to (``aranya_perf.protocol.Op`` values)."""
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One ``[[fleet.behaviour]]`` table: a share of the fleet that misbehaves one way."""
+
+    kind: str = _f("late", "choice", "how the devices misbehave", choices=BEHAVIOURS)
+    fraction: float = _f(0.1, "rate", "share of the fleet that does (0..1; the same ids every run)")
+    commands: list[str] = _f(
+        ["exec"], "names", "commands it applies to (late .. huge)", choices=BEHAVIOUR_COMMANDS
+    )
+    when_s: float = _f(0.0, "interval", "from this long after each device first came online")
+    every_s: float = _f(0.0, "interval", "flap, duplicate, offline, deaf: again this often (0 = once)")
+    times: int = _f(0, "count", "late .. huge: misanswer this many commands per device at most (0 = all)")
+    delay_s: float = _f(1.0, "interval", "late: the shortest delay; deaf: how long it stops reading")
+    delay_max_s: float = _f(0.0, "interval", "late: the longest delay (uniform; 0 = always delay)")
+    bytes: int = _f(8 * 1024 * 1024, "count", "huge: output size of an exec")
+
+
 @dataclass(frozen=True)
 class GatewaySection:
     schedule: str = _f(
@@ -291,6 +323,8 @@ class Profile:
     gateway: GatewaySection = field(default_factory=GatewaySection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
+    behaviours: tuple[Behaviour, ...] = ()
+    """``[[fleet.behaviour]]`` tables: misbehaving shares of the fleet."""
     calls: tuple[Call, ...] = ()
     """``[[call]]`` tables: scenario grpc's requests."""
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
