@@ -42,6 +42,10 @@ from loadtests import misbehave, payloads
 REQUEST_TYPE = "device"
 
 Reporter = Callable[[str, str, float, int, BaseException | None], None]
+Observer = Callable[..., None]
+"""``observe(event, device_id, **details)``: what the run's invariants judge (``aranya_perf.findings``)."""
+RECENT_SIDS = 4096
+"""Sids a device remembers per stream, to tell a reused one (and a command for a closed one)."""
 ChannelFactory = Callable[[], Awaitable[Any]]
 StreamOpener = Callable[[Any], Any]
 """The device's side of one stream on a connection: ``read()``/``write()``/``cancel()``/``done()``."""
@@ -112,6 +116,7 @@ class DeviceAgent:
         new_channel: ChannelFactory | None = None,
         open_stream: StreamOpener | None = None,
         duplicate_on_stream: bool = False,
+        observe: Observer | None = None,
     ) -> None:
         self.device_id = device_id
         self.profile = profile
@@ -141,6 +146,9 @@ class DeviceAgent:
         self._misbehave = misbehave.Plan(profile.behaviours, self._rng) if profile.behaviours else None
         self._acts: asyncio.Task[None] | None = None
         self._deaf_until = 0.0
+        self._observe: Observer = observe or (lambda *_a, **_k: None)
+        self._seen_sids: set[int] = set()
+        self._closed_sids: set[int] = set()  # sessions the gateway closed on this stream
         self.online = False
         self.connects = 0
         self.commands = 0
@@ -166,9 +174,12 @@ class DeviceAgent:
                 # The stream was cancelled by ``drop``, not this task by its owner: come back.
                 if self._drop is None or asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     raise
+                if self.online:
+                    self._observe("gone", self.device_id, detail=f"dropped by the device ({self._drop})")
             except Exception as exc:
                 if self.online:  # a drop after a good connection resets the backoff
                     backoff = self.profile.backoff_initial_s
+                    self._observe("gone", self.device_id, detail=f"{exc.__class__.__name__}: {exc}"[:200])
                 # A storm's drop cuts the stream under whatever was reading or writing it: that is the
                 # drop itself, not a failure (anything else is).
                 if not (self._drop is not None and (_cancelled(exc) or isinstance(exc, StreamEnded))):
@@ -218,6 +229,8 @@ class DeviceAgent:
         finally:
             call.cancel()
         self._report(REQUEST_TYPE, "duplicate_online", (time.perf_counter() - t0) * 1000, 0, error)
+        if isinstance(error, StreamEnded):
+            self._observe("closed", self.device_id, detail="duplicate online closed without a reject")
         self._spare = channel
         self._close_call()
 
@@ -282,8 +295,11 @@ class DeviceAgent:
         self.connects += 1
         call = self._open_stream(self.channel)
         self._call = call
+        self._seen_sids.clear()
+        self._closed_sids.clear()
         t_online = time.perf_counter()
         await self._write(proto.online(self.device_id), state=True)
+        self._observe("connecting", self.device_id)
         unpack = proto.unpack
         reject = proto.cmd.REJECT
         try:
@@ -291,11 +307,16 @@ class DeviceAgent:
             while True:
                 cmd = await call.read()
                 if cmd is aio.EOF:
+                    if first and self._drop is None:
+                        self._observe(
+                            "closed", self.device_id, detail="stream ended before online, no reject"
+                        )
                     raise StreamEnded(f"gateway ended the stream of {self.device_id}")
                 kind, sid, seq, complete, payload = unpack(cmd)
                 if first and kind != reject:
                     first = False
                     self.online = True
+                    self._observe("online", self.device_id)
                     self._report(REQUEST_TYPE, "first_cmd", (time.perf_counter() - t_online) * 1000, 0, None)
                     if self.profile.status_push_interval_s > 0 and not self._status_paused:
                         self._pusher = asyncio.get_running_loop().create_task(self._push_status())
@@ -366,10 +387,14 @@ class DeviceAgent:
             return
         op = command.op
         if op is Op.SESSION_CLOSE:
-            self._sessions.close(command.body.sid or sid)
+            closed = command.body.sid or sid
+            self._sessions.close(closed)
+            if len(self._closed_sids) < RECENT_SIDS:
+                self._closed_sids.add(closed)
             return
         if op is Op.REJECT:
             reason, message = proto.read_reject(payload)
+            self._observe("reject", self.device_id, reason=reason, message=message)
             answer = self._dup_answer
             if answer is not None and not answer.done():
                 answer.set_result(None)  # the answer to the duplicate online: part of the drop
@@ -379,6 +404,11 @@ class DeviceAgent:
             return
         self.commands += 1
         t0 = time.perf_counter()
+        seen = self._seen_sids
+        if sid in seen:
+            self._observe("sid_reused", self.device_id, sid=sid, command=command.label)
+        elif len(seen) < RECENT_SIDS:
+            seen.add(sid)
         if sid in self._sessions:
             self._report(REQUEST_TYPE, command.label, 0.0, 0, ValueError(f"duplicate sid {sid}"))
             return
@@ -519,6 +549,8 @@ class DeviceAgent:
     async def _upstream(self, kind: int, sid: int, seq: int, complete: bool, payload: bytes) -> None:
         session = self._sessions.get(sid)
         if session is None:
+            if sid in self._closed_sids:
+                self._observe("cmd_after_close", self.device_id, sid=sid)
             return  # closed by the gateway or never opened: the agent drops it, as arhat does
         try:
             chunks = session.rx.feed(kind, sid, seq, complete, payload)

@@ -28,6 +28,7 @@ from loadtests.distributed import lease_from_master
 from loadtests.engine import TaskHandle
 from loadtests.fleet import plan_for
 from loadtests.grpc_user import GrpcUser
+from loadtests.observe import observations_for
 
 STOP_GRACE_S = 1.0
 """A device asked to stop gracefully keeps its stream this long at most while its process's operator
@@ -125,6 +126,7 @@ class DeviceUser(GrpcUser):
             behaviour,
             metadata=self.call_metadata(),
             new_channel=self.open_channel,
+            observe=observations_for(self.environment).add,
             **(
                 {"open_stream": lambda channel: channel.open_stream(), "duplicate_on_stream": True}
                 if self._broker is not None

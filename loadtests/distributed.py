@@ -31,6 +31,7 @@ from aranya_perf.address_map import DeviceAddress
 from aranya_perf.measure.latency import LatencyRecorder
 from aranya_perf.profiles import Profile
 from loadtests.fleet import Lease, existing_plan, plan_for
+from loadtests.observe import observations_for
 from loadtests.settings import settings_for
 from loadtests.window import window_for
 
@@ -204,6 +205,8 @@ class RunTally:
     """Worker -> request kind -> requests it reported (from its histograms)."""
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
     barrier_answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    """What the workers' devices and operators observed (``loadtests.observe``), in arrival order."""
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         part = data.get(REPORT_KEY)
@@ -214,6 +217,7 @@ class RunTally:
         self.index[client_id] = int(part.get("worker", -1))
         self.fleet[client_id] = dict(part.get("fleet") or {})
         self.window[client_id] = dict(part.get("window") or {})
+        self.observations.extend(part.get("observations") or ())
         from hdrh.histogram import HdrHistogram
 
         mine = self.requests.setdefault(client_id, {})
@@ -270,6 +274,7 @@ def install_worker(environment: Any) -> LatencyRecorder:
             "fleet": plan.counts() if plan is not None else {},
             "window": window_for(environment).counts(),
             "worker": runner.worker_index,
+            "observations": observations_for(environment).take(),
         }
 
     def on_barrier(environment: Any, msg: Any) -> None:

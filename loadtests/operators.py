@@ -29,6 +29,7 @@ from collections.abc import Awaitable, Callable
 
 import gevent
 import gevent.event
+import grpc
 from grpc import aio
 from locust import task
 
@@ -38,6 +39,7 @@ from aranya_perf.protocol.control import messages as ctl
 from loadtests import payloads
 from loadtests.engine import TaskHandle
 from loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from loadtests.observe import observations_for
 from loadtests.shapes import level_at
 
 REQUEST_TYPE = "control"
@@ -56,14 +58,46 @@ class OperatorCalls:
     response length (``WrongAnswer`` when the answer is not the device's)."""
 
     def __init__(
-        self, stub: ControlStub, ops: OperatorsSection, metadata: tuple[tuple[str, str], ...] | None
+        self,
+        stub: ControlStub,
+        ops: OperatorsSection,
+        metadata: tuple[tuple[str, str], ...] | None,
+        observe: Callable[..., None] | None = None,
     ) -> None:
         self.stub, self.ops, self.metadata = stub, ops, metadata
         self.deadline = ops.deadline_s
+        self.observe = observe
 
     def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
         method = getattr(self, key)
-        return lambda: method(device)
+        if self.observe is None:
+            return lambda: method(device)
+        return lambda: self._observed(key, method, device)
+
+    async def _observed(self, key: str, method: Callable[[str], Awaitable[int]], device: str) -> int:
+        """The call; one that failed is observed as ``error`` (the controller's answer) or ``unanswered``
+        (only this operator's own deadline ended it)."""
+        assert self.observe is not None
+        t0 = time.perf_counter()
+        outcome, detail = "ok", ""
+        try:
+            return await method(device)
+        except aio.AioRpcError as exc:
+            detail = f"{exc.code().name}: {exc.details()}"[:200]
+            own_deadline = (
+                exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and exc.details() == "Deadline Exceeded"
+            )
+            outcome = "unanswered" if own_deadline else "error"
+            raise
+        except Exception as exc:
+            outcome, detail = "error", f"{exc.__class__.__name__}: {exc}"[:200]
+            raise
+        finally:
+            if outcome != "ok":  # an answered call breaks no invariant: not kept, however many
+                ms = round((time.perf_counter() - t0) * 1000, 3)
+                self.observe(
+                    "call", device, call=key, ms=ms, deadline_s=self.deadline, outcome=outcome, detail=detail
+                )
 
     async def list_devices(self) -> list[str]:
         resp = await self.stub.ListDevices(
@@ -140,7 +174,10 @@ class _Controls:
         for address in user.settings.controls[1:]:
             target = target_from_host(address, allow_remote=allow_remote)
             self.channels.append(user.engine.call(user.open_channel, target, timeout=10))
-        self.calls = [OperatorCalls(ControlStub(c), ops, user.call_metadata()) for c in self.channels]
+        observe = observations_for(user.environment).add
+        self.calls = [
+            OperatorCalls(ControlStub(c), ops, user.call_metadata(), observe) for c in self.channels
+        ]
 
     def close(self) -> None:
         for channel in self.channels[1:]:  # the first is the user's own, closed by GrpcUser

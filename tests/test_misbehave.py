@@ -198,3 +198,27 @@ def test_a_deaf_device_misses_its_deadline_then_answers_again(engine: Engine) ->
         assert code == grpc.StatusCode.DEADLINE_EXCEEDED and "ERR_TIMEOUT" in details
         _wait(lambda: _exec(engine, gw)[0] == grpc.StatusCode.OK)
         assert agent.online and agent.connects == 1
+
+
+def test_the_agent_observes_what_the_invariants_judge(engine: Engine) -> None:
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def make(address: str) -> DeviceAgent:
+        return DeviceAgent(
+            "dev-obs",
+            await _channel(address),
+            Events(),
+            protocol.get(protocol.DEFAULT),
+            dataclasses.replace(FAST, behaviours=(Behaviour(kind="flap", fraction=1, when_s=0.2),)),
+            new_channel=lambda: _channel(address),
+            observe=lambda event, device, **kw: seen.append((event, device, kw)),
+        )
+
+    with gateway_process(*GATEWAY) as gw:
+        agent = engine.call(make, gw.address, timeout=5)
+        engine.spawn(agent.run)
+        _wait(lambda: [e for e, _, _ in seen].count("online") == 2)
+    events = [e for e, _, _ in seen]
+    assert events[:5] == ["connecting", "online", "gone", "connecting", "online"]
+    assert {d for _, d, _ in seen} == {"dev-obs"}
+    assert seen[2][2]["detail"] == "dropped by the device (clean)"

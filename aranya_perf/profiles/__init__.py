@@ -128,6 +128,13 @@ def validate(p: Profile) -> None:
         fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
+    from aranya_perf.findings import INVARIANTS, SEVERITIES
+
+    for name, level in p.findings.severity.items():
+        if name not in INVARIANTS:
+            fail(f"findings.severity: unknown invariant {name!r}; known: {', '.join(INVARIANTS)}")
+        if level not in SEVERITIES:
+            fail(f"findings.severity.{name}: expected one of {', '.join(SEVERITIES)}, got {level!r}")
     if p.behaviours and not p.fleet_run:
         fail(f"[[fleet.behaviour]] tables apply to aranya's devices, not to scenario {p.run.scenario}")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:

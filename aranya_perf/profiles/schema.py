@@ -1,7 +1,8 @@
 """What a run profile says: one frozen dataclass per section, with the rule for each key.
 
-A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``, ``[service]``,
-``[grpc]``, ``[gateway]``, ``[shape]``, ``[[slo]]`` and ``[[call]]``). Each field's
+A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]`` with its ``[[fleet.behaviour]]``,
+``[operators]``, ``[service]``, ``[grpc]``, ``[gateway]``, ``[findings]``, ``[shape]``, ``[[slo]]``
+and ``[[call]]``). Each field's
 ``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
 ``positive``, ``rate`` (a number >= 0), ``bool``, ``str``, ``path``, ``choice`` (one of
@@ -273,6 +274,18 @@ class GatewaySection:
 
 
 @dataclass(frozen=True)
+class FindingsSection:
+    """The invariants every run checks (``aranya_perf.findings``)."""
+
+    online_within_s: float = _f(
+        30.0, "duration", "a connecting device, or one that lost its stream, is online by"
+    )
+    severity: dict[str, str] = _f(
+        {}, "labels", "invariant -> fail (default), warn (reported only) or off; e.g. { call-ends = 'warn' }"
+    )
+
+
+@dataclass(frozen=True)
 class ShapeSection:
     kind: str = _f("constant", "choice", "how the load changes over the run", choices=SHAPES)
     ramp_s: float = _f(0.0, "interval", "ramp: time to reach the full fleet (0: the spawn rate decides)")
@@ -321,6 +334,7 @@ class Profile:
     etcd: EtcdSection = field(default_factory=EtcdSection)
     grpc: GrpcSection = field(default_factory=GrpcSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
+    findings: FindingsSection = field(default_factory=FindingsSection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
     behaviours: tuple[Behaviour, ...] = ()
@@ -351,5 +365,6 @@ SECTIONS: dict[str, type] = {
     "etcd": EtcdSection,
     "grpc": GrpcSection,
     "gateway": GatewaySection,
+    "findings": FindingsSection,
     "shape": ShapeSection,
 }

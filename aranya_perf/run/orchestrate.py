@@ -27,7 +27,7 @@ from analysis.outages import outages
 from analysis.run_data import judged, load_run
 from analysis.run_report import write_run_report
 from analysis.run_summary import device_costs, format_summary_table, summary_rows
-from aranya_perf import profiles, protocol, results
+from aranya_perf import findings, profiles, protocol, results
 from aranya_perf.profiles import Profile
 from aranya_perf.results import EventLog, RunFiles
 from aranya_perf.run import etcd as etcd_run
@@ -209,6 +209,20 @@ def _initial_meta(p: Profile, options: RunOptions, run_dir: Path) -> dict:
     return meta
 
 
+def _findings(p: Profile, run_dir: Path, facts: WindowFacts) -> tuple[findings.Finding, ...]:
+    """The invariants over what the run observed, into ``findings.json``."""
+    rules = findings.Rules(
+        online_within_s=p.findings.online_within_s,
+        window_end=facts.ended_at or None,
+        severity=p.findings.severity,
+    )
+    path = run_dir / RunFiles.OBSERVATIONS
+    observations = results.read_events(path) if path.exists() else []
+    found = findings.check(observations, rules)
+    results.atomic_write_json(run_dir / RunFiles.FINDINGS, findings.findings_json(found, rules))
+    return found
+
+
 def _judge(
     p: Profile,
     run_dir: Path,
@@ -238,6 +252,8 @@ def _judge(
     for o in outages(data):
         at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
         written.append(events.write("outage", what=o.what, detail=o.detail, **at))
+    found = _findings(p, run_dir, facts) if not (interrupted or start_error) else ()
+    written += [events.write("finding", **f.to_json()) for f in found]
     summary = summary_rows(data)
     total = summary[summary["name"] == "Aggregated"]
     requests = int(total["count"].iloc[0]) if len(total) else 0
@@ -251,6 +267,7 @@ def _judge(
         requests=requests,
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
+        findings=findings.failing(found),
     )
     written.append(events.write("run_end", status=verdict.status, reasons=list(verdict.reasons)))
     meta.update(status=verdict.status, reason=verdict.reason, finished_at=results.utc_now_iso())
@@ -268,6 +285,8 @@ def _judge(
     lines = [r.line() for r in slo_results]
     reason = f" ({verdict.reason})" if verdict.reason else ""
     slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
+    if found:
+        slo_text += "\nfindings:\n  " + "\n  ".join(f.line() for f in found) + "\n"
     beside = etcd_report.summary_lines(data, summary) if p.run.scenario == "etcd" else []
     beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""
     out.write(f"\n{table}\n{beside_text}{slo_text}\nstatus: {verdict.status}{reason}\nreport: {report}\n")

@@ -9,7 +9,8 @@ Rules, all checked (the first reason leads):
 - no request succeeded: ``failed``;
 - more than ``DEFAULT_MAX_FAILURE_RATE`` of all requests failed, unless the profile declares its
   own ``error_rate`` SLO over every kind: ``failed``;
-- any SLO failed: ``failed``.
+- any SLO failed: ``failed``;
+- any invariant broken at severity ``fail`` (``aranya_perf.findings``): ``failed``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def decide(
     requests: int,
     failures: int,
     slo_failures: Sequence[str],
+    findings: Sequence[str] = (),
 ) -> Verdict:
     if interrupted:
         return Verdict("interrupted", ("interrupted by the user",))
@@ -60,4 +62,6 @@ def decide(
             )
         if slo_failures:
             reasons.append(f"{len(slo_failures)} SLO(s) failed: {slo_failures[0]}")
+        if findings:
+            reasons.append(f"{len(findings)} invariant(s) broken: {findings[0]}")
     return Verdict("failed" if reasons else "ok", tuple(reasons))
