@@ -180,3 +180,25 @@ def test_a_profile_passes_its_emulations_to_the_embedded_gateway(tmp_path: Path)
     with pytest.raises(profiles.ProfileError, match="embedded gateway only"):
         path.write_text(f'[target]\naddress = "127.0.0.1:1"\n[gateway]\nemulate = ["{emulate.TIMER_LEAK}"]\n')
         profiles.resolve(str(path))
+
+
+def test_no_operator_input_for_a_port_forward_that_timed_out_before_the_device_was_ready(
+    aloop: LoopThread, start_gateway: Callable[..., Gateway]
+) -> None:
+    # Found by the suite's no-command-after-close invariant: a timeout also wakes the wait for the
+    # device's ready frame, and the operator's first bytes went out after CMD_SESSION_CLOSE.
+    gw = start_gateway()
+
+    async def scenario() -> None:
+        async with device(DEFAULT, gw.address, stream_continue_delay=1.5) as dev, control(gw.address) as stub:
+            call = stub.PortForward(timeout=5)
+            await call.write(ctl.PortForwardFrame(device_id="dev-1", pod_uid="pod-1", port=80, data=b"ping"))
+            with pytest.raises(aio.AioRpcError) as info:
+                async for _ in call:
+                    pass
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            await dev.wait(lambda: bool(dev.of_op(Op.SESSION_CLOSE)))
+            await asyncio.sleep(0.3)
+            assert dev.upstream == []
+
+    aloop.run(scenario())

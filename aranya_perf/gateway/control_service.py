@@ -149,6 +149,8 @@ class ControlService(ControlServicer):
         """Operator bytes -> CMD_DATA_UPSTREAM from seq 0; the half-close becomes an empty complete frame."""
         if self.proto.flags.stream_continue:
             await op.ready.wait()  # aranya-v0.3 sends input only once the device's stream is ready
+            if op.finished:  # ready is also set when the session ended (timed out) before the device was
+                return
         seq = 0
         try:
             if first:
