@@ -5,6 +5,7 @@ The run records observations (``observations.jsonl``): one JSON object per line 
 
 - ``connecting``: a device opened a stream and said it is online;
 - ``online``: the controller sent it its first command (the connect sequence began);
+- ``listed``: an operator's device list named it for the first time (online for operators);
 - ``reject`` (``reason``, ``message``): the controller sent CMD_REJECT;
 - ``closed`` (``detail``): the controller ended a stream that was not online, or a duplicate
   online, without a reject;
@@ -18,7 +19,8 @@ The run records observations (``observations.jsonl``): one JSON object per line 
 Each check is pure and returns at most one ``Finding`` naming its evidence. The invariants:
 
 ``online-within``
-    every device that connects is online within ``online_within_s`` of its first attempt;
+    every device that connects is online within ``online_within_s`` of its first attempt: listed
+    by the controller for operators (by its first command when no operator ever listed devices);
 ``call-ends``
     every operator call ends with an answer or an error from the controller within its deadline;
 ``reconnect-accepted``
@@ -122,11 +124,14 @@ def _judged(t: float, rules: Rules) -> bool:
 def online_within(obs: Sequence[Mapping[str, Any]], rules: Rules) -> Finding | None:
     first: dict[str, float] = {}
     online: dict[str, float] = {}
+    # The controller's own view when operators asked for it: a device stuck in its connect sequence
+    # has had commands, but is not online.
+    mark = "listed" if any(o["event"] == "listed" for o in obs) else "online"
     for o in obs:
         d = o.get("device", "")
         if o["event"] == "connecting":
             first.setdefault(d, o["t"])
-        elif o["event"] == "online":
+        elif o["event"] == mark:
             online.setdefault(d, o["t"])
     late = []
     for d, t in first.items():

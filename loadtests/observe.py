@@ -3,7 +3,7 @@
 Devices and operators add observations on the load engine's loop; a worker hands what it
 gathered to its master with every report (``distributed``); the run writes them all to
 ``observations.jsonl`` when it ends. Bounded: past ``MAX_KEPT`` per process, further
-observations are counted as dropped, not kept.
+observations are counted as dropped, not kept. ``ONCE`` events are kept once per device.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import weakref
 from typing import Any
 
 MAX_KEPT = 500_000
+ONCE = frozenset({"listed"})
+"""Events only the first of which per device matters (an operator's device list names every device)."""
 
 
 class Observations:
@@ -21,9 +23,14 @@ class Observations:
     def __init__(self) -> None:
         self._items: list[dict[str, Any]] = []
         self._kept = 0
+        self._once: set[tuple[str, str]] = set()
         self.dropped = 0
 
     def add(self, event: str, device: str, **details: Any) -> None:
+        if event in ONCE:
+            if (event, device) in self._once:
+                return
+            self._once.add((event, device))
         if self._kept >= MAX_KEPT:
             self.dropped += 1
             return

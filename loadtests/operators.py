@@ -103,6 +103,9 @@ class OperatorCalls:
         resp = await self.stub.ListDevices(
             ctl.ListDevicesRequest(), timeout=self.deadline, metadata=self.metadata
         )
+        if self.observe is not None:
+            for device in resp.device_ids:
+                self.observe("listed", device)
         return list(resp.device_ids)
 
     async def exec(self, device: str) -> int:

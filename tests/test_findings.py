@@ -144,3 +144,17 @@ def test_every_behaviour_names_the_invariant_that_checks_it() -> None:
 
     assert set(findings.EXPECTATIONS) == set(BEHAVIOURS)
     assert {inv for inv, _ in findings.EXPECTATIONS.values()} <= set(findings.INVARIANTS)
+
+
+def test_online_means_listed_for_operators_when_they_listed_devices() -> None:
+    # dev-2 had its first command but never finished its connect sequence: never listed.
+    obs = [
+        o(0.0, "connecting"),
+        o(0.1, "online"),
+        o(0.5, "listed"),
+        o(0.0, "connecting", "dev-2"),
+        o(0.1, "online", "dev-2"),
+    ]
+    (f,) = check(obs, RULES)
+    assert f.name == "online-within" and [e["device"] for e in f.evidence] == ["dev-2"]
+    assert check(obs[:2] + obs[3:], RULES) == ()  # no list ever asked for: the first command counts
