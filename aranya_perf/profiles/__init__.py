@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aranya_perf.findings import INVARIANTS, SEVERITIES
 from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
 from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Call, Profile, Slo
 
@@ -128,8 +129,6 @@ def validate(p: Profile) -> None:
         fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
-    from aranya_perf.findings import INVARIANTS, SEVERITIES
-
     for name, level in p.findings.severity.items():
         if name not in INVARIANTS:
             fail(f"findings.severity: unknown invariant {name!r}; known: {', '.join(INVARIANTS)}")
