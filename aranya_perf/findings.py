@@ -32,9 +32,10 @@ Each check is pure and returns at most one ``Finding`` naming its evidence. The 
 ``rejects-name-reason``
     every turned-away stream gets a CMD_REJECT naming a reason and saying why.
 
-A device or a ``gone`` within ``online_within_s`` of the window's end is not judged: the run
-ended before its time was up. A finding of severity ``fail`` fails the run; the profile's
-``[findings] severity`` may lower one to ``warn`` (reported, not failing) or ``off``.
+Observations after the window's end are not judged (the run is tearing down), nor is a device
+or a ``gone`` within ``online_within_s`` of it: the run ended before its time was up. A finding
+of severity ``fail`` fails the run; the profile's ``[findings] severity`` may lower one to
+``warn`` (reported, not failing) or ``off``.
 """
 
 from __future__ import annotations
@@ -229,7 +230,10 @@ CHECKS = (
 
 def check(observations: Iterable[Mapping[str, Any]], rules: Rules) -> tuple[Finding, ...]:
     """Every invariant over the run's observations, at the profile's severity (``off``: dropped)."""
-    obs = list(observations)
+    end = rules.window_end
+    # What happened once the window closed is the run tearing down (devices stopped, the target
+    # stopping), not the controller at work.
+    obs = [o for o in observations if end is None or o["t"] <= end]
     out = []
     for chk in CHECKS:
         finding = chk(obs, rules)

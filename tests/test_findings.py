@@ -158,3 +158,10 @@ def test_online_means_listed_for_operators_when_they_listed_devices() -> None:
     (f,) = check(obs, RULES)
     assert f.name == "online-within" and [e["device"] for e in f.evidence] == ["dev-2"]
     assert check(obs[:2] + obs[3:], RULES) == ()  # no list ever asked for: the first command counts
+
+
+def test_what_happens_after_the_window_is_not_judged() -> None:
+    # The target stopping after the window closes streams without a reject: the run tearing down.
+    obs = [*CLEAN, o(101.0, "connecting", "dev-2"), o(101.5, "closed", "dev-2", detail="stream ended")]
+    assert check(obs, RULES) == ()
+    assert names(obs, Rules(online_within_s=5.0)) == ["rejects-name-reason"]
