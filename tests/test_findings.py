@@ -164,4 +164,4 @@ def test_what_happens_after_the_window_is_not_judged() -> None:
     # The target stopping after the window closes streams without a reject: the run tearing down.
     obs = [*CLEAN, o(101.0, "connecting", "dev-2"), o(101.5, "closed", "dev-2", detail="stream ended")]
     assert check(obs, RULES) == ()
-    assert names(obs, Rules(online_within_s=5.0)) == ["rejects-name-reason"]
+    assert names(obs, Rules(online_within_s=5.0)) == ["online-within", "rejects-name-reason"]
