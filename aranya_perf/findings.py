@@ -12,9 +12,9 @@ The run records observations (``observations.jsonl``): one JSON object per line 
 - ``gone`` (``detail``): a stream that was online ended (the device comes back);
 - ``sid_reused`` (``sid``): a command opened a session with a sid already used on the stream;
 - ``cmd_after_close`` (``sid``): input arrived for a session the controller had closed;
-- ``call`` (``call``, ``ms``, ``deadline_s``, ``outcome``, ``detail``): an operator call failed:
-  ``error`` (the controller answered with an error) or ``unanswered`` (only the operator's own
-  deadline ended it); answered calls are not recorded.
+- ``call`` (``call``, ``ms``, ``deadline_s``, ``outcome``, ``detail``; ``t`` is its start): an
+  operator call failed: ``error`` (the controller answered with an error) or ``unanswered`` (only
+  the operator's own deadline ended it); answered calls are not recorded.
 
 Each check is pure and returns at most one ``Finding`` naming its evidence. The invariants:
 
@@ -232,7 +232,7 @@ def check(observations: Iterable[Mapping[str, Any]], rules: Rules) -> tuple[Find
     """Every invariant over the run's observations, at the profile's severity (``off``: dropped)."""
     end = rules.window_end
     # What happened once the window closed is the run tearing down (devices stopped, the target
-    # stopping), not the controller at work.
+    # stopping), not the controller at work; a call is stamped with its start.
     obs = [o for o in observations if end is None or o["t"] <= end]
     out = []
     for chk in CHECKS:

@@ -26,7 +26,8 @@ class Observations:
         self._once: set[tuple[str, str]] = set()
         self.dropped = 0
 
-    def add(self, event: str, device: str, **details: Any) -> None:
+    def add(self, event: str, device: str, t: float | None = None, **details: Any) -> None:
+        """One observation at ``t`` (unix seconds; now when None)."""
         if event in ONCE:
             if (event, device) in self._once:
                 return
@@ -35,7 +36,9 @@ class Observations:
             self.dropped += 1
             return
         self._kept += 1
-        self._items.append({"t": time.time(), "event": event, "device": device, **details})
+        self._items.append(
+            {"t": time.time() if t is None else t, "event": event, "device": device, **details}
+        )
 
     def take(self) -> list[dict[str, Any]]:
         """What was added since the last ``take`` (appends from the loop thread meanwhile stay)."""

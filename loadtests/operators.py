@@ -78,7 +78,7 @@ class OperatorCalls:
         """The call; one that failed is observed as ``error`` (the controller's answer) or ``unanswered``
         (only this operator's own deadline ended it)."""
         assert self.observe is not None
-        t0 = time.perf_counter()
+        t0, started = time.perf_counter(), time.time()
         outcome, detail = "ok", ""
         try:
             return await method(device)
@@ -95,8 +95,16 @@ class OperatorCalls:
         finally:
             if outcome != "ok":  # an answered call breaks no invariant: not kept, however many
                 ms = round((time.perf_counter() - t0) * 1000, 3)
+                # Stamped with its start: a call started in the window is judged, wherever it ended.
                 self.observe(
-                    "call", device, call=key, ms=ms, deadline_s=self.deadline, outcome=outcome, detail=detail
+                    "call",
+                    device,
+                    started,
+                    call=key,
+                    ms=ms,
+                    deadline_s=self.deadline,
+                    outcome=outcome,
+                    detail=detail,
                 )
 
     async def list_devices(self) -> list[str]:

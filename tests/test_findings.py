@@ -62,6 +62,12 @@ def test_call_ends_flags_calls_only_the_operator_deadline_ended() -> None:
     ]
     (f,) = check(obs, RULES)
     assert f.name == "call-ends" and f.evidence[0]["device"] == "dev-1" and f.evidence[0]["call"] == "exec"
+    # Stamped with its start: a call started just before the window closed is judged too.
+    late = [
+        *CLEAN,
+        o(99.0, "call", call="logs", ms=10_000.0, deadline_s=10.0, outcome="unanswered", detail="x"),
+    ]
+    assert names(late) == ["call-ends"]
 
 
 def test_reconnect_accepted_lists_what_turned_the_device_away() -> None:
