@@ -52,6 +52,8 @@ class RunFiles:
     TIMELINE = "timeline.csv"  # per second: users, devices online, connects, missed starts
     SAMPLES = "samples.csv"  # every raw response time, when the profile keeps them
     WORKERS = "workers.csv"  # what each Locust worker reported, per request kind
+    OBSERVATIONS = "observations.jsonl"  # what devices and operators saw that the invariants judge
+    FINDINGS = "findings.json"  # the invariants broken (aranya_perf.findings)
     RESOURCES = "resources.csv"
     GATEWAY_METRICS = "gateway_metrics.prom"
     ADDRESS_MAP = "address_map.csv"

@@ -14,6 +14,9 @@ frames and end with an empty complete data frame (or an error); from aranya-v0.3
 opens exec and port-forward with an empty data frame (MSG_STREAM_CONTINUE); commands that
 came through CMD_RUNTIME get their structured answers inside MSG_RUNTIME packets; operator
 input (CMD_DATA_UPSTREAM) is numbered from 0 and ends with an empty complete frame.
+
+A device given ``behaviours`` (``aranya_perf.loadtests.misbehave``) misanswers commands or acts on its stream
+as they say, and reports each time it does as ``misbehave <kind>``.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from aranya_perf.loadtests import payloads
+from aranya_perf.loadtests import misbehave, payloads
 from grpc import aio
 
 from aranya_perf import codec
+from aranya_perf.profiles.schema import Behaviour
 from aranya_perf.protocol import Command, ErrorKind, Op, Protocol, ProtocolMismatch, Reply
 from aranya_perf.session import Session, SessionTable
 from aranya_perf.transport.grpc_sync import explain_rpc_error, open_sync
@@ -38,6 +42,10 @@ from aranya_perf.transport.grpc_sync import explain_rpc_error, open_sync
 REQUEST_TYPE = "device"
 
 Reporter = Callable[[str, str, float, int, BaseException | None], None]
+Observer = Callable[..., None]
+"""``observe(event, device_id, **details)``: what the run's invariants judge (``aranya_perf.findings``)."""
+RECENT_SIDS = 4096
+"""Sids a device remembers per stream, to tell a reused one (and a command for a closed one)."""
 ChannelFactory = Callable[[], Awaitable[Any]]
 StreamOpener = Callable[[Any], Any]
 """The device's side of one stream on a connection: ``read()``/``write()``/``cancel()``/``done()``."""
@@ -64,6 +72,9 @@ class DeviceProfile:
     backoff_max_s: float = 10.0
     answer_delay_s: float = 0.0
     """Operator commands (``DELAYED_OPS``) are answered this long after they arrive."""
+    behaviours: tuple[Behaviour, ...] = ()
+    """How this device misbehaves (``aranya_perf.loadtests.misbehave.assigned`` picks them from the
+    profile's)."""
 
 
 class DeviceRejected(Exception):
@@ -106,6 +117,7 @@ class DeviceAgent:
         new_channel: ChannelFactory | None = None,
         open_stream: StreamOpener | None = None,
         duplicate_on_stream: bool = False,
+        observe: Observer | None = None,
     ) -> None:
         self.device_id = device_id
         self.profile = profile
@@ -132,6 +144,12 @@ class DeviceAgent:
         self._status_paused = False
         self._pusher: asyncio.Task[None] | None = None
         self._delayed: set[asyncio.Task[None]] = set()
+        self._misbehave = misbehave.Plan(profile.behaviours, self._rng) if profile.behaviours else None
+        self._acts: asyncio.Task[None] | None = None
+        self._deaf_until = 0.0
+        self._observe: Observer = observe or (lambda *_a, **_k: None)
+        self._seen_sids: set[int] = set()
+        self._closed_sids: set[int] = set()  # sessions the gateway closed on this stream
         self.online = False
         self.connects = 0
         self.commands = 0
@@ -141,6 +159,13 @@ class DeviceAgent:
     # -- main loop -----------------------------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            if self._acts is not None:
+                self._acts.cancel()
+
+    async def _run(self) -> None:
         backoff = self.profile.backoff_initial_s
         while True:
             try:
@@ -150,9 +175,12 @@ class DeviceAgent:
                 # The stream was cancelled by ``drop``, not this task by its owner: come back.
                 if self._drop is None or asyncio.current_task().cancelling():  # type: ignore[union-attr]
                     raise
+                if self.online:
+                    self._observe("gone", self.device_id, detail=f"dropped by the device ({self._drop})")
             except Exception as exc:
                 if self.online:  # a drop after a good connection resets the backoff
                     backoff = self.profile.backoff_initial_s
+                    self._observe("gone", self.device_id, detail=f"{exc.__class__.__name__}: {exc}"[:200])
                 # A storm's drop cuts the stream under whatever was reading or writing it: that is the
                 # drop itself, not a failure (anything else is).
                 if not (self._drop is not None and (_cancelled(exc) or isinstance(exc, StreamEnded))):
@@ -202,6 +230,8 @@ class DeviceAgent:
         finally:
             call.cancel()
         self._report(REQUEST_TYPE, "duplicate_online", (time.perf_counter() - t0) * 1000, 0, error)
+        if isinstance(error, StreamEnded):
+            self._observe("closed", self.device_id, detail="duplicate online closed without a reject")
         self._spare = channel
         self._close_call()
 
@@ -266,8 +296,11 @@ class DeviceAgent:
         self.connects += 1
         call = self._open_stream(self.channel)
         self._call = call
+        self._seen_sids.clear()
+        self._closed_sids.clear()
         t_online = time.perf_counter()
         await self._write(proto.online(self.device_id), state=True)
+        self._observe("connecting", self.device_id)
         unpack = proto.unpack
         reject = proto.cmd.REJECT
         try:
@@ -275,15 +308,25 @@ class DeviceAgent:
             while True:
                 cmd = await call.read()
                 if cmd is aio.EOF:
+                    if first and self._drop is None:
+                        self._observe(
+                            "closed", self.device_id, detail="stream ended before online, no reject"
+                        )
                     raise StreamEnded(f"gateway ended the stream of {self.device_id}")
                 kind, sid, seq, complete, payload = unpack(cmd)
                 if first and kind != reject:
                     first = False
                     self.online = True
+                    self._observe("online", self.device_id)
                     self._report(REQUEST_TYPE, "first_cmd", (time.perf_counter() - t_online) * 1000, 0, None)
                     if self.profile.status_push_interval_s > 0 and not self._status_paused:
                         self._pusher = asyncio.get_running_loop().create_task(self._push_status())
+                    plan = self._misbehave
+                    if plan is not None and plan.start(asyncio.get_running_loop().time()) and plan.acts:
+                        self._acts = asyncio.get_running_loop().create_task(self._act(plan))
                 await self._handle(kind, sid, seq, complete, payload)
+                if self._deaf_until:
+                    await self._stay_deaf()
         finally:
             if self._pusher is not None:
                 self._pusher.cancel()
@@ -345,10 +388,14 @@ class DeviceAgent:
             return
         op = command.op
         if op is Op.SESSION_CLOSE:
-            self._sessions.close(command.body.sid or sid)
+            closed = command.body.sid or sid
+            self._sessions.close(closed)
+            if len(self._closed_sids) < RECENT_SIDS:
+                self._closed_sids.add(closed)
             return
         if op is Op.REJECT:
             reason, message = proto.read_reject(payload)
+            self._observe("reject", self.device_id, reason=reason, message=message)
             answer = self._dup_answer
             if answer is not None and not answer.done():
                 answer.set_result(None)  # the answer to the duplicate online: part of the drop
@@ -358,20 +405,35 @@ class DeviceAgent:
             return
         self.commands += 1
         t0 = time.perf_counter()
+        seen = self._seen_sids
+        if sid in seen:
+            self._observe("sid_reused", self.device_id, sid=sid, command=command.label)
+        elif len(seen) < RECENT_SIDS:
+            seen.add(sid)
         if sid in self._sessions:
             self._report(REQUEST_TYPE, command.label, 0.0, 0, ValueError(f"duplicate sid {sid}"))
             return
         session = self._sessions.open(Session(kind), now=time.monotonic(), sid=sid)
-        if self.profile.answer_delay_s > 0 and op in DELAYED_OPS:
+        plan = self._misbehave
+        b = plan.answer(op, asyncio.get_running_loop().time()) if plan is not None else None
+        if b is not None and b.kind != "late":
+            await self._misanswer(b, session, command)
+            return
+        delay = plan.delay(b) if plan is not None and b is not None else 0.0
+        if delay or (self.profile.answer_delay_s > 0 and op in DELAYED_OPS):
+            if b is not None:
+                self._report(REQUEST_TYPE, "misbehave late", delay * 1000, 0, None)
             # Off the read loop, so a delayed answer holds up no other command.
-            task = asyncio.get_running_loop().create_task(self._answer_later(session, command, t0))
+            task = asyncio.get_running_loop().create_task(
+                self._answer_later(session, command, t0, delay or self.profile.answer_delay_s)
+            )
             self._delayed.add(task)
             task.add_done_callback(self._delayed.discard)
             return
         await self._answer(session, command, t0)
 
-    async def _answer_later(self, session: Session, command: Command, t0: float) -> None:
-        await asyncio.sleep(self.profile.answer_delay_s)
+    async def _answer_later(self, session: Session, command: Command, t0: float, delay: float) -> None:
+        await asyncio.sleep(delay)
         try:
             await self._answer(session, command, t0)
         except Exception as exc:  # the stream went away meanwhile
@@ -490,6 +552,8 @@ class DeviceAgent:
     async def _upstream(self, kind: int, sid: int, seq: int, complete: bool, payload: bytes) -> None:
         session = self._sessions.get(sid)
         if session is None:
+            if sid in self._closed_sids:
+                self._observe("cmd_after_close", self.device_id, sid=sid)
             return  # closed by the gateway or never opened: the agent drops it, as arhat does
         try:
             chunks = session.rx.feed(kind, sid, seq, complete, payload)
@@ -508,6 +572,73 @@ class DeviceAgent:
         if session.rx.done:
             await self._send_end(session)
             self._sessions.close(sid)
+
+    # -- misbehaving -----------------------------------------------------------------------------
+
+    async def _misanswer(self, b: Behaviour, session: Session, command: Command) -> None:
+        """Answer ``command`` as behaviour ``b`` says (``late`` aside: that is a delayed ``_answer``)."""
+        proto, sid, kind = self.protocol, session.sid, b.kind
+        sent = 0
+        if kind == "error":
+            await self._send_error(session, command, ErrorKind.ERR_COMMON, "misbehaving device: error")
+        elif kind == "malformed":
+            k, payload = proto.result(Reply.ERROR, misbehave.MALFORMED_BODY, runtime=command.via_runtime)
+            await self._write(proto.new_msg(k, sid, payload, session.take_seq(), True))
+        elif kind in ("half", "huge"):
+            body = self._misbehaving_output(command, b.bytes if kind == "huge" else None)
+            if kind == "half":  # then nothing more: the session stays open until the gateway ends it
+                sent = await self._send_data(session, proto.msg.DATA, body[: len(body) // 2], complete=False)
+            else:
+                sent = await self._send_data(session, proto.msg.DATA, body, complete=False)
+                await self._send_end(session)
+        # "silent": no answer; the session stays open until the gateway closes it
+        if kind in ("error", "malformed", "huge"):
+            self._sessions.close(sid)
+        self._report(REQUEST_TYPE, f"misbehave {kind}", 0.0, sent, None)
+
+    def _misbehaving_output(self, command: Command, size: int | None) -> bytes:
+        op, p = command.op, self.profile
+        if op is Op.EXEC:
+            return payloads.exec_output(tuple(command.body.command), size or p.exec_stdout_bytes)
+        if op is Op.LOGS:
+            lines = max(1, (size or p.log_line_bytes * p.default_log_lines) // max(1, p.log_line_bytes))
+            return payloads.log_lines(self.device_id, "app", lines, p.log_line_bytes)
+        return payloads.metrics_text(self.device_id, size or p.metrics_bytes)
+
+    async def _act(self, plan: misbehave.Plan) -> None:
+        """The plan's acts on the stream, each at its ``when`` after the device first came online."""
+        loop = asyncio.get_running_loop()
+        assert plan.started is not None
+        due = sorted((plan.started + b.when_s, i) for i, b in enumerate(plan.acts))
+        while due:
+            at, i = due.pop(0)
+            await asyncio.sleep(max(0.0, at - loop.time()))
+            b = plan.acts[i]
+            if self._call is not None and self._drop is None:
+                await self._act_once(b)
+                self._report(REQUEST_TYPE, f"misbehave {b.kind}", 0.0, 0, None)
+            if b.every_s:
+                due.append((at + b.every_s, i))
+                due.sort()
+
+    async def _act_once(self, b: Behaviour) -> None:
+        if b.kind == "flap":
+            self.drop()
+        elif b.kind == "duplicate":
+            self.drop(duplicate=True)
+        elif b.kind == "deaf":
+            self._deaf_until = asyncio.get_running_loop().time() + b.delay_s
+        elif b.kind == "offline":
+            # A proper goodbye, then the stream goes and the device comes back as after a drop.
+            self._drop = "clean"
+            with contextlib.suppress(Exception):
+                await self._write(self.protocol.offline(self.device_id), state=True)
+            self._close_call()
+
+    async def _stay_deaf(self) -> None:
+        """Read nothing until the deaf spell is over (the gateway's writes back up meanwhile)."""
+        await asyncio.sleep(max(0.0, self._deaf_until - asyncio.get_running_loop().time()))
+        self._deaf_until = 0.0
 
     _HANDLERS = {
         Op.NODE_INFO: _node_info,

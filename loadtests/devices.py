@@ -4,7 +4,7 @@ The device itself (``DeviceAgent``) lives on the load engine's loop; this greenl
 only starts it, waits, and cancels it when Locust stops the user, so a fleet of
 thousands of long-lived streams costs one idle greenlet each. Its id, address and
 protocol version come from the environment's ``FleetPlan`` (``aranya_perf.loadtests.fleet``), how it
-behaves from the run profile's ``[fleet]``.
+behaves from the run profile's ``[fleet]`` and, for the devices they pick, its ``[[fleet.behaviour]]``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from typing import Any
 
 import gevent
 import gevent.event
+from aranya_perf.loadtests import misbehave
 from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 from aranya_perf.loadtests.distributed import lease_from_master
 from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.fleet import plan_for
 from aranya_perf.loadtests.grpc_user import GrpcUser
+from aranya_perf.loadtests.observe import observations_for
 from locust import task
 from locust.exception import StopUser
 
@@ -108,6 +110,9 @@ class DeviceUser(GrpcUser):
         super().on_start()
         self._finished = gevent.event.AsyncResult()
         behaviour = device_profile(self.settings.profile.fleet)
+        chosen = misbehave.assigned(self.device_id, self.settings.profile.behaviours)
+        if chosen:
+            behaviour = dataclasses.replace(behaviour, behaviours=chosen)
         if self._broker is not None:
             from aranya_perf.transport import mqtt
 
@@ -121,6 +126,7 @@ class DeviceUser(GrpcUser):
             behaviour,
             metadata=self.call_metadata(),
             new_channel=self.open_channel,
+            observe=observations_for(self.environment).add,
             **(
                 {"open_stream": lambda channel: channel.open_stream(), "duplicate_on_stream": True}
                 if self._broker is not None

@@ -31,6 +31,7 @@ from typing import Any
 import gevent
 import gevent.event
 from aranya_perf.loadtests.fleet import Lease, existing_plan, plan_for
+from aranya_perf.loadtests.observe import observations_for
 from aranya_perf.loadtests.settings import settings_for
 from aranya_perf.loadtests.window import window_for
 
@@ -211,6 +212,9 @@ class RunTally:
     """Worker -> request kind -> requests it reported (from its histograms)."""
     failures: dict[str, dict[str, int]] = field(default_factory=dict)
     barrier_answers: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    observations: list[dict[str, Any]] = field(default_factory=list)
+    """What the workers' devices and operators observed (``aranya_perf.loadtests.observe``), in arrival
+    order."""
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         part = data.get(REPORT_KEY)
@@ -222,6 +226,7 @@ class RunTally:
         self.pids[client_id] = int(part.get("pid", 0))
         self.fleet[client_id] = dict(part.get("fleet") or {})
         self.window[client_id] = dict(part.get("window") or {})
+        self.observations.extend(part.get("observations") or ())
         from hdrh.histogram import HdrHistogram
 
         mine = self.requests.setdefault(client_id, {})
@@ -287,6 +292,7 @@ def install_worker(environment: Any) -> LatencyRecorder:
             "window": window_for(environment).counts(),
             "worker": runner.worker_index,
             "pid": os.getpid(),
+            "observations": observations_for(environment).take(),
         }
 
     def on_barrier(environment: Any, msg: Any) -> None:

@@ -29,9 +29,11 @@ from collections.abc import Awaitable, Callable
 
 import gevent
 import gevent.event
+import grpc
 from aranya_perf.loadtests import payloads
 from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from aranya_perf.loadtests.observe import observations_for
 from aranya_perf.loadtests.shapes import level_at
 from grpc import aio
 from locust import task
@@ -61,19 +63,62 @@ class OperatorCalls:
     """Profile mix key -> request name; the open-model schedule reports each call under these."""
 
     def __init__(
-        self, stub: ControlStub, ops: OperatorsSection, metadata: tuple[tuple[str, str], ...] | None
+        self,
+        stub: ControlStub,
+        ops: OperatorsSection,
+        metadata: tuple[tuple[str, str], ...] | None,
+        observe: Callable[..., None] | None = None,
     ) -> None:
         self.stub, self.ops, self.metadata = stub, ops, metadata
         self.deadline = ops.deadline_s
+        self.observe = observe
 
     def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
         method = getattr(self, key)
-        return lambda: method(device)
+        if self.observe is None:
+            return lambda: method(device)
+        return lambda: self._observed(key, method, device)
+
+    async def _observed(self, key: str, method: Callable[[str], Awaitable[int]], device: str) -> int:
+        """The call; one that failed is observed as ``error`` (the controller's answer) or ``unanswered``
+        (only this operator's own deadline ended it)."""
+        assert self.observe is not None
+        t0, started = time.perf_counter(), time.time()
+        outcome, detail = "ok", ""
+        try:
+            return await method(device)
+        except aio.AioRpcError as exc:
+            detail = f"{exc.code().name}: {exc.details()}"[:200]
+            own_deadline = (
+                exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and exc.details() == "Deadline Exceeded"
+            )
+            outcome = "unanswered" if own_deadline else "error"
+            raise
+        except Exception as exc:
+            outcome, detail = "error", f"{exc.__class__.__name__}: {exc}"[:200]
+            raise
+        finally:
+            if outcome != "ok":  # an answered call breaks no invariant: not kept, however many
+                ms = round((time.perf_counter() - t0) * 1000, 3)
+                # Stamped with its start: a call started in the window is judged, wherever it ended.
+                self.observe(
+                    "call",
+                    device,
+                    started,
+                    call=key,
+                    ms=ms,
+                    deadline_s=self.deadline,
+                    outcome=outcome,
+                    detail=detail,
+                )
 
     async def list_devices(self) -> list[str]:
         resp = await self.stub.ListDevices(
             ctl.ListDevicesRequest(), timeout=self.deadline, metadata=self.metadata
         )
+        if self.observe is not None:
+            for device in resp.device_ids:
+                self.observe("listed", device)
         return list(resp.device_ids)
 
     async def exec(self, device: str) -> int:
@@ -145,7 +190,10 @@ class _Controls:
         for address in user.settings.controls[1:]:
             target = target_from_host(address, allow_remote=allow_remote)
             self.channels.append(user.engine.call(user.open_channel, target, timeout=10))
-        self.calls = [OperatorCalls(ControlStub(c), ops, user.call_metadata()) for c in self.channels]
+        observe = observations_for(user.environment).add
+        self.calls = [
+            OperatorCalls(ControlStub(c), ops, user.call_metadata(), observe) for c in self.channels
+        ]
 
     def close(self) -> None:
         for channel in self.channels[1:]:  # the first is the user's own, closed by GrpcUser

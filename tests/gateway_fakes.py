@@ -67,7 +67,7 @@ PODS = [PodInfo("pod-uid-1", {"app": "sha256:aa"})]
 class FakeDevice:
     """A scripted agent of ``proto``.
 
-    ``node_info`` ("ok" or "error") and ``pods`` ("ok", "unsupported" or "error") choose the
+    ``node_info`` ("ok" or "error") and ``pods`` ("ok", "unsupported", "error" or "silent") choose the
     answers to the connect sequence; exec answers by argv[0]: ``echo`` (stdout and stderr,
     sent out of order), ``exit N``, ``error ERR_KIND``, ``hang`` (never answers).
     """
@@ -196,7 +196,7 @@ class FakeDevice:
         elif op is Op.POD_LIST:
             if self.pods == "ok":
                 await write(self.result(command, Reply.POD_STATUS_LIST, sid, p.pod_status_list_body(PODS)))
-            else:
+            elif self.pods != "silent":
                 err_kind = 3 if self.pods == "unsupported" else 0
                 await write(self.error(command, sid, err_kind, "no pods here"))
         elif op is Op.METRICS_CONFIG:

@@ -684,11 +684,12 @@ def test_cli_ready_line_device_and_sigterm(aloop: LoopThread) -> None:
         assert line.endswith("\n"), (line, proc.stderr.read() if proc.poll() is not None else "")
         ready = json.loads(line)
         fields = {"event", "listen", "metrics", "pid", "protocol", "transport", "broker", "devices"}
-        assert set(ready) == fields | {"address_map", "kube", "kubeconfig"}
+        assert set(ready) == fields | {"address_map", "kube", "kubeconfig", "emulate"}
         assert (
             ready["event"] == "ready" and ready["pid"] == proc.pid and ready["protocol"] == protocol.DEFAULT
         )
         assert ready["devices"] == {} and ready["address_map"] is None and ready["kube"] is None
+        assert ready["emulate"] == []
         assert ready["listen"].startswith("127.0.0.1:") and ready["metrics"].startswith("127.0.0.1:")
         # Measured on its own as "the gateway process": no gevent loaded.
         assert "gevent" not in Path(f"/proc/{proc.pid}/maps").read_text()

@@ -23,7 +23,9 @@ def _profile(tmp_path: Path, body: str) -> profiles.Profile:
 
 def test_every_shipped_profile_resolves_and_renders_back_to_itself() -> None:
     names = [n for n, _ in profiles.builtin_profiles()]
-    shipped = ["etcd-check-perf", "etcd", "grpc-health", "release-gate", "smoke", "soak", "step", "storm"]
+    shipped = [
+        "defects", "etcd-check-perf", "etcd", "grpc-health", "release-gate", "smoke", "soak", "step", "storm",
+    ]  # fmt: skip
     assert names == shipped
     for name in names:
         p = profiles.resolve(name)
@@ -135,8 +137,8 @@ def test_a_service_scenario_scales_its_clients_not_the_fleet(tmp_path: Path) -> 
 def test_profile_verbs() -> None:
     listed = run_cli("profiles", timeout=30)
     assert listed.returncode == 0
-    assert [line.split()[0] for line in listed.stdout.splitlines()[:8]] == [
-        "etcd-check-perf", "etcd", "grpc-health", "release-gate", "smoke", "soak", "step", "storm",
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:9]] == [
+        "defects", "etcd-check-perf", "etcd", "grpc-health", "release-gate", "smoke", "soak", "step", "storm",
     ]  # fmt: skip
     shown = run_cli("profile", "show", "storm", timeout=30)
     assert shown.returncode == 0

@@ -3,10 +3,11 @@
 Prints exactly one JSON line on stdout once every endpoint is bound:
 ``{"event": "ready", "listen": "HOST:PORT", "metrics": "HOST:PORT", "pid": N,
 "protocol": NAME, "transport": "grpc"|"mqtt", "broker": "HOST:PORT"|null, "devices": {ID:
-"HOST:PORT", ...}, "address_map": PATH|null, "kube": "HOST:PORT"|null, "kubeconfig": PATH|null}``
-(``devices`` is empty unless each device has a listener of its own; ``kube`` is the Kubernetes
-face's address with ``--kube-listen``); everything else goes to stderr. With ``--transport mqtt``
-devices reach the gateway through ``--broker``, one topic namespace each (``--mqtt-namespace``).
+"HOST:PORT", ...}, "address_map": PATH|null, "kube": "HOST:PORT"|null, "kubeconfig": PATH|null,
+"emulate": [NAME, ...]}`` (``devices`` is empty unless each device has a listener of its own; ``kube``
+is the Kubernetes face's address with ``--kube-listen``; ``emulate`` names the aranya defects it
+plays); everything else goes to stderr. With ``--transport mqtt`` devices reach the gateway through
+``--broker``, one topic namespace each (``--mqtt-namespace``).
 SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0. The process stays
 free of Locust and gevent: it is measured on its own as "the gateway process", so heavy
 imports happen in ``run``.
@@ -28,6 +29,7 @@ from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, interval
 from aranya_perf.cli.preflight import check_pem
 from aranya_perf.cli.serving import serve_until_stopped
+from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.limits import GATEWAY_DEVICES_PER_PROCESS
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
@@ -169,6 +171,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="freeze long-lived objects out of the garbage collector once the fleet settles (default on)",
     )
     p.add_argument(
+        "--emulate",
+        action="append",
+        default=[],
+        choices=EMULATIONS,
+        metavar="NAME",
+        help=f"play one of aranya's known defects (repeatable): {', '.join(EMULATIONS)}; docs/findings.md",
+    )
+    p.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -257,6 +267,7 @@ def run(args: argparse.Namespace) -> int:
             tls_cert_file=args.tls_cert,
             tls_key_file=args.tls_key,
             tls_client_ca_file=args.tls_client_ca,
+            emulate=tuple(args.emulate),
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -302,6 +313,7 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         "address_map": str(args.address_map_out) if args.address_map_out is not None else None,
         "kube": kube.address if kube is not None else None,
         "kubeconfig": str(args.kubeconfig_out) if args.kubeconfig_out is not None else None,
+        "emulate": list(config.emulate),
     }
     try:
         await serve_until_stopped(args.run_time, ready)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError, preflight
 from aranya_perf.cli.args import count, duration, interval, non_negative, positive
+from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
@@ -183,6 +184,16 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         "--metrics-interval",
         ("gateway.metrics_interval_s",),
         {"type": interval, "help": "overrides the schedule"},
+    ),
+    (
+        "--emulate",
+        ("gateway.emulate",),
+        {
+            "action": "append",
+            "choices": EMULATIONS,
+            "metavar": "NAME",
+            "help": f"embedded gateway plays this aranya defect (repeatable): {', '.join(EMULATIONS)}",
+        },
     ),
     (
         "--status-interval",
@@ -515,6 +526,8 @@ def _report(outcome: RunOutcome, *, etcd: bool) -> None:
     beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""
     lines = outcome.slo_lines
     slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
+    if outcome.finding_lines:
+        slo_text += "\nfindings:\n  " + "\n  ".join(outcome.finding_lines) + "\n"
     reason = f" ({outcome.reason})" if outcome.reason else ""
     busiest = f"\nbusiest: {outcome.busiest}" if outcome.busiest else ""
     notes = "".join(f"\nnote: {n}" for n in outcome.notes)

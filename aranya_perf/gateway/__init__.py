@@ -6,7 +6,8 @@ rejects, connect sequence, schedule); ``link`` multiplexes one stream's sessions
 ``operations`` says what each session waits for; ``control_service`` maps operator calls
 onto sessions, and ``kube_face`` maps kubectl's calls onto the same sessions; ``registry``
 tracks which devices are online; ``schedule`` and ``config`` hold the settings; ``metrics``
-the Prometheus registry. The CLI verb ``aranya-perf gateway`` runs it as its own process;
+the Prometheus registry; ``emulate`` plays aranya's known defects on demand. The CLI verb
+``aranya-perf gateway`` runs it as its own process;
 ``process`` starts and stops that process for everyone else.
 
 ``Gateway`` and ``GatewayError`` are imported lazily, so reading metrics with

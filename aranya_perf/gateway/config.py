@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aranya_perf import codec, protocol
+from aranya_perf.gateway import emulate
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.protocol.model import MAX_GRPC_MESSAGE
 from aranya_perf.transport.topics import MAX_MQTT_DATA_SIZE
@@ -80,9 +81,12 @@ class GatewayConfig:
     tls_key_file: str | None = None
     tls_client_ca_file: str | None = None
     """CA bundle (PEM) for client certificates; given, clients must present one (mTLS)."""
+    emulate: tuple[str, ...] = ()
+    """aranya defects to play (``aranya_perf.gateway.emulate.NAMES``); none by default."""
 
     def __post_init__(self) -> None:
         protocol.get(self.protocol)  # raises ProtocolError (a ValueError) naming the known versions
+        object.__setattr__(self, "emulate", emulate.check(self.emulate))
         for name in ("session_timeout_s", "hello_timeout_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must not be negative")

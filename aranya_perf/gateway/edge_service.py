@@ -28,6 +28,7 @@ import grpc
 from grpc import aio
 
 from aranya_perf.gateway.config import GatewayConfig
+from aranya_perf.gateway.emulate import Defects
 from aranya_perf.gateway.link import DeviceLink
 from aranya_perf.gateway.metrics import GatewayMetrics
 from aranya_perf.gateway.operations import Failure, PeriodicOp, ProbeOp
@@ -53,8 +54,10 @@ class EdgeDeviceService:
         metrics: GatewayMetrics,
         registry: DeviceRegistry,
         stopping: Callable[[], bool],
+        defects: Defects | None = None,
     ) -> None:
         self.proto, self.config, self.metrics, self.registry = proto, config, metrics, registry
+        self.defects = defects if defects is not None else Defects()
         self._stopping = stopping
         self._schedule_paused = False
 
@@ -85,14 +88,22 @@ class EdgeDeviceService:
         proto = self.proto
         loop = asyncio.get_running_loop()
         started = loop.time()
+        defects = self.defects
+        if defects.is_locked(expected_id):
+            return  # emulated lockout: closed at once, without a word
         device_id = await self._wait_online(context, expected_id)
         if device_id is None:
+            return
+        if defects.is_locked(device_id):
             return
         if self._stopping():
             await self._reject(context, RejectReason.INTERNAL_SERVER_ERROR, "gateway stopping")
             return
-        link = DeviceLink(device_id, proto, self.config, self.metrics, loop)
+        link = DeviceLink(device_id, proto, self.config, self.metrics, loop, defects)
         if not self.registry.claim(link):
+            if defects.duplicate_lockout:
+                self._lock_out(device_id, expected_id)
+                return
             await self._reject(
                 context, RejectReason.ALREADY_CONNECTED, f"device {device_id} is already connected"
             )
@@ -181,6 +192,19 @@ class EdgeDeviceService:
         counters = self.metrics.frame_counters[proto.cmd_name(proto.cmd.REJECT)]
         link.queue.put_nowait((proto.reject(reason, message), counters, None))
         link.drop(f"rejected: {message}")
+
+    def _lock_out(self, device_id: str, expected_id: str | None) -> None:
+        """Emulated duplicate lockout: the reject goes to the stream already holding the id, which stays
+        open; the caller closes the newcomer unanswered; the listener turns away every later stream."""
+        holder = self.registry.holder(device_id)
+        if holder is not None and holder.alive:
+            proto = self.proto
+            message = f"device {device_id} is already connected"
+            self._count_reject(RejectReason.ALREADY_CONNECTED, message)
+            counters = self.metrics.frame_counters[proto.cmd_name(proto.cmd.REJECT)]
+            holder.queue.put_nowait((proto.reject(RejectReason.ALREADY_CONNECTED, message), counters, None))
+        self.defects.lock(expected_id if expected_id is not None else device_id)
+        log.debug("device %s: duplicate online, listener locked (emulated)", device_id)
 
     # -- after online --------------------------------------------------------------------------
 

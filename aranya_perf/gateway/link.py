@@ -21,6 +21,7 @@ import grpc
 
 from aranya_perf import codec
 from aranya_perf.gateway.config import GatewayConfig
+from aranya_perf.gateway.emulate import LEAKED_TIMER_S, Defects
 from aranya_perf.gateway.metrics import GatewayMetrics
 from aranya_perf.gateway.operations import Failure, Operation
 from aranya_perf.protocol import DeviceError, Protocol, Reply
@@ -46,6 +47,7 @@ class DeviceLink:
         "_loop",
         "alive",
         "config",
+        "defects",
         "device_id",
         "end_reason",
         "metrics",
@@ -63,6 +65,7 @@ class DeviceLink:
         config: GatewayConfig,
         metrics: GatewayMetrics,
         loop: asyncio.AbstractEventLoop,
+        defects: Defects | None = None,
     ) -> None:
         self.device_id = device_id
         self.proto = proto
@@ -76,6 +79,7 @@ class DeviceLink:
         self.tickers: list[Any] = []
         self.end_reason = ""
         self.on_second_online: Callable[[], None] | None = None
+        self.defects = defects if defects is not None else Defects()
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -85,6 +89,8 @@ class DeviceLink:
         """Register ``op`` under a fresh sid and queue its opening Cmd (seq 0)."""
         loop = self._loop
         now = loop.time()
+        if self.defects.timer_leak:
+            self.defects.on_open(now)
         self.sessions.open(op, now=now, timeout=timeout if timeout > 0 else None)
         op.kind, op.label, op.link, op.sent_at, op.timeout, op.finished = (
             kind,
@@ -152,6 +158,8 @@ class DeviceLink:
         if op.timer is not None:
             op.timer.cancel()
             op.timer = None
+        if op.stream and self.defects.timer_leak:
+            self.defects.leak(op.opened_at + LEAKED_TIMER_S)
         m.sessions_completed[(label, outcome)].inc()
         if outcome == "done" or outcome == "error":
             # A round trip needs an answer: timeouts and closes are counted, not timed.
@@ -164,6 +172,11 @@ class DeviceLink:
 
     def _on_timeout(self, op: Operation) -> None:
         op.timer = None
+        if self.defects.sid0_timeout:
+            log.debug(
+                "device %s: timeout of session %d delivered to sid 0 (emulated)", self.device_id, op.sid
+            )
+            return
         failure = Failure(
             grpc.StatusCode.DEADLINE_EXCEEDED,
             f"ERR_TIMEOUT: device {self.device_id} did not finish {op.label} session {op.sid} "

@@ -245,6 +245,8 @@ async def pump_input(link: DeviceLink, op: StreamOp, source: AsyncIterator[bytes
     session follows."""
     if link.proto.flags.stream_continue:
         await op.ready.wait()  # aranya-v0.3 sends input only once the device's stream is ready
+        if op.finished:  # ready is also set when the session ended (timed out) before the device was
+            return
     seq = 0
     try:
         async for data in source:

@@ -33,6 +33,10 @@ class DeviceRegistry:
         self._metrics.devices_connecting.inc()
         return True
 
+    def holder(self, device_id: str) -> DeviceLink | None:
+        """The stream holding ``device_id``'s claim, connecting or online."""
+        return self._claimed.get(device_id)
+
     def mark_online(self, link: DeviceLink) -> None:
         """The connect sequence passed: operators may reach the device now."""
         self._online[link.device_id] = link

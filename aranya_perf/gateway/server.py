@@ -27,6 +27,7 @@ from aranya_perf import protocol
 from aranya_perf.gateway.config import GatewayConfig
 from aranya_perf.gateway.control_service import ControlService
 from aranya_perf.gateway.edge_service import EdgeDeviceService
+from aranya_perf.gateway.emulate import Defects
 from aranya_perf.gateway.metrics import GatewayMetrics
 from aranya_perf.gateway.registry import DeviceRegistry
 from aranya_perf.gc_policy import FreezeOnGrowth
@@ -77,8 +78,9 @@ class Gateway:
         self._stopping = False
         self._gc = FreezeOnGrowth()
         self._gc_task: asyncio.Task[None] | None = None
+        self.defects = Defects(self.config.emulate)
         self._edge = EdgeDeviceService(
-            self.protocol, self.config, self.metrics, self.registry, lambda: self._stopping
+            self.protocol, self.config, self.metrics, self.registry, lambda: self._stopping, self.defects
         )
         self._mqtt: Any = None  # ControllerEnd, over MQTT
         self._streams: set[asyncio.Task[None]] = set()

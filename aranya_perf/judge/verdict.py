@@ -11,7 +11,8 @@ Rules, all checked (the first reason leads):
 - no request succeeded: ``failed``;
 - more than ``DEFAULT_MAX_FAILURE_RATE`` of all requests failed, unless the profile declares its
   own ``error_rate`` SLO over every kind: ``failed``;
-- any SLO failed: ``failed``.
+- any SLO failed: ``failed``;
+- any invariant broken at severity ``fail`` (``aranya_perf.findings``): ``failed``.
 
 Notes (``saturation``: a side of the run out of CPU) travel with the verdict and never change its status.
 """
@@ -48,6 +49,7 @@ def decide(
     failures: int,
     slo_failures: Sequence[str],
     notes: Sequence[str] = (),
+    findings: Sequence[str] = (),
 ) -> Verdict:
     if interrupted:  # why, e.g. "interrupted by SIGTERM"; empty when the run was not
         return Verdict("interrupted", (interrupted,), tuple(notes))
@@ -69,4 +71,6 @@ def decide(
             )
         if slo_failures:
             reasons.append(f"{len(slo_failures)} SLO(s) failed: {slo_failures[0]}")
+        if findings:
+            reasons.append(f"{len(findings)} invariant(s) broken: {findings[0]}")
     return Verdict("failed" if reasons else "ok", tuple(reasons), tuple(notes))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aranya_perf.findings import INVARIANTS, SEVERITIES
 from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
 from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Call, Profile, Slo
 
@@ -145,6 +146,13 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
         fail(f"[[call]] tables apply to scenario grpc, not to scenario {p.run.scenario}")
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
+    for name, level in p.findings.severity.items():
+        if name not in INVARIANTS:
+            fail(f"findings.severity: unknown invariant {name!r}; known: {', '.join(INVARIANTS)}")
+        if level not in SEVERITIES:
+            fail(f"findings.severity.{name}: expected one of {', '.join(SEVERITIES)}, got {level!r}")
+    if p.behaviours and not p.fleet_run:
+        fail(f"[[fleet.behaviour]] tables apply to aranya's devices, not to scenario {p.run.scenario}")
     if p.fleet.backoff_max_s < p.fleet.backoff_initial_s:
         fail("fleet.backoff_max must not be below fleet.backoff_initial")
     if p.operators.think_max_s < p.operators.think_min_s:
@@ -155,7 +163,8 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
         fail("operators.mix gives every call a weight of 0")
     if p.gateway.processes < 1:
         fail("gateway.processes must be at least 1")
-    if not p.embedded and (p.gateway.listener_per_device or p.gateway.processes > 1 or p.gateway.stall_s):
+    g = p.gateway
+    if not p.embedded and (g.listener_per_device or g.processes > 1 or g.stall_s or g.emulate):
         fail("[gateway] settings apply to the embedded gateway only; target.address is set")
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")
@@ -225,6 +234,9 @@ def render(p: Profile) -> str:
         lines += list(_fields(getattr(p, name)))
     for item in p.slo:
         lines += ["", "[[slo]]"]
+        lines += list(_fields(item))
+    for item in p.behaviours:
+        lines += ["", "[[fleet.behaviour]]"]
         lines += list(_fields(item))
     for item in p.calls:
         lines += ["", "[[call]]"]

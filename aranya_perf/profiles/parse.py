@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aranya_perf.limits import MAX_DURATION_S, MAX_PAYLOAD_BYTES, format_duration
-from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Call, Profile, Slo
+from aranya_perf.profiles.schema import SECTIONS, SLO_METRICS, Behaviour, Call, Profile, Slo
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -87,6 +87,10 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
         if value not in spec["choices"]:
             raise ValueError(f"expected one of {', '.join(spec['choices'])}, got {value!r}")
         return value
+    if kind == "names":
+        if not isinstance(value, list):
+            raise ValueError(f"expected a list of names, got {value!r}")
+        return list(dict.fromkeys(read_value("choice", v, key, spec) for v in value))
     if kind == "counts":
         if not isinstance(value, list):
             raise ValueError(f"expected a list of counts, got {value!r}")
@@ -159,6 +163,23 @@ def slo(table: Any, where: str, index: int) -> Slo:
     return dataclasses.replace(item, **values)
 
 
+def behaviour(table: Any, where: str, index: int) -> Behaviour:
+    """One ``[[fleet.behaviour]]`` table; what only some kinds take is checked here."""
+    label = f"fleet.behaviour #{index}"
+    if not isinstance(table, dict):
+        raise ProfileError(f"{where}: [[fleet.behaviour]] #{index} must be a table")
+    item = section(Behaviour, table, where, label)
+    if not 0 < item.fraction <= 1:
+        raise ProfileError(f"{where}: {label}.fraction must be above 0 and at most 1")
+    if item.kind in ("half", "huge") and not set(item.commands) <= {"exec", "logs", "metrics_collect"}:
+        raise ProfileError(f"{where}: {label}: {item.kind} applies to exec, logs and metrics_collect only")
+    if item.delay_max_s and item.delay_max_s < item.delay_s:
+        raise ProfileError(f"{where}: {label}.delay_max must not be below delay")
+    if item.kind == "deaf" and not item.delay_s:
+        raise ProfileError(f"{where}: {label}: deaf needs delay (how long it stops reading)")
+    return item
+
+
 def call(table: Any, where: str, index: int) -> Call:
     """One ``[[call]]`` table; the method's existence is checked against the service's descriptors later."""
     if not isinstance(table, dict):
@@ -203,6 +224,13 @@ def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile |
     name = doc.get("name", name)  # a file's own name wins over its file name (a rendered profile.toml)
     if not isinstance(name, str) or not _NAME.match(name):
         raise ProfileError(f"{where}: name must be letters, digits, '.', '-' or '_', got {name!r}")
+    behaviours = base.behaviours
+    if isinstance(doc.get("fleet"), dict) and "behaviour" in doc["fleet"]:
+        doc = {**doc, "fleet": dict(doc["fleet"])}
+        tables = doc["fleet"].pop("behaviour")
+        if not isinstance(tables, list):
+            raise ProfileError(f"{where}: fleet.behaviour must be a list of [[fleet.behaviour]] tables")
+        behaviours = tuple(behaviour(t, where, i) for i, t in enumerate(tables, start=1))
     sections = {
         key: section(cls, doc[key], where, key, getattr(base, key))
         for key, cls in SECTIONS.items()
@@ -246,6 +274,7 @@ def parse_profile(doc: Mapping[str, Any], where: str, name: str, base: Profile |
         description=description,
         source=where,
         slo=slos,
+        behaviours=behaviours,
         calls=calls,
         links=links,
         queries=queries,

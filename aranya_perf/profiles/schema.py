@@ -1,12 +1,13 @@
 """What a run profile says: one frozen dataclass per section, with the rule for each key.
 
-A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]``, ``[operators]``, ``[service]``,
-``[grpc]``, ``[gateway]``, ``[shape]``, ``[[slo]]`` and ``[[call]]``). Each field's
+A profile is a TOML file (``[run]``, ``[target]``, ``[fleet]`` with its ``[[fleet.behaviour]]``,
+``[operators]``, ``[service]``, ``[grpc]``, ``[gateway]``, ``[findings]``, ``[shape]``, ``[[slo]]``
+and ``[[call]]``). Each field's
 ``metadata["kind"]`` names how its TOML value is read (``parse.py``): ``duration`` ("45s", "2m",
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
 ``bytes`` (a count of at most ``limits.MAX_PAYLOAD_BYTES``), ``positive``, ``rate`` (a number >= 0),
-``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``durations`` (a list of
-durations), ``counts`` (a list of counts),
+``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``names`` (a list of them),
+``durations`` (a list of durations), ``counts`` (a list of counts),
 ``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
 ``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
 ``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aranya_perf import protocol
+from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 
 SHAPES = ("constant", "ramp", "step", "spike", "soak", "storm")
@@ -237,6 +239,39 @@ class Call:
         return self.name or self.method
 
 
+BEHAVIOURS = ("late", "silent", "error", "half", "malformed", "huge", "flap", "duplicate", "offline", "deaf")
+"""How a misbehaving device misbehaves (``aranya_perf.loadtests.misbehave``): the first six answer commands
+wrongly,
+the last four act on the device's stream at ``when``."""
+BEHAVIOUR_COMMANDS = (
+    "exec",
+    "logs",
+    "port_forward",
+    "metrics_collect",
+    "node_info",
+    "pod_list",
+    "metrics_config",
+)
+"""Commands a behaviour may apply to (``aranya_perf.protocol.Op`` values)."""
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """One ``[[fleet.behaviour]]`` table: a share of the fleet that misbehaves one way."""
+
+    kind: str = _f("late", "choice", "how the devices misbehave", choices=BEHAVIOURS)
+    fraction: float = _f(0.1, "rate", "share of the fleet that does (0..1; the same ids every run)")
+    commands: list[str] = _f(
+        ["exec"], "names", "commands it applies to (late .. huge)", choices=BEHAVIOUR_COMMANDS
+    )
+    when_s: float = _f(0.0, "interval", "from this long after each device first came online")
+    every_s: float = _f(0.0, "interval", "flap, duplicate, offline, deaf: again this often (0 = once)")
+    times: int = _f(0, "count", "late .. huge: misanswer this many commands per device at most (0 = all)")
+    delay_s: float = _f(1.0, "interval", "late: the shortest delay; deaf: how long it stops reading")
+    delay_max_s: float = _f(0.0, "interval", "late: the longest delay (uniform; 0 = always delay)")
+    bytes: int = _f(8 * 1024 * 1024, "count", "huge: output size of an exec")
+
+
 @dataclass(frozen=True)
 class GatewaySection:
     schedule: str = _f(
@@ -258,6 +293,21 @@ class GatewaySection:
         None, "str", "write the Kubernetes face's kubeconfig here while the run lasts, instead of the run "
         "directory (the face is served with operators.api kubernetes or this set)"
     )  # fmt: skip
+    emulate: list[str] = _f(
+        [], "names", "aranya defects the embedded gateway plays (docs/findings.md)", choices=EMULATIONS
+    )
+
+
+@dataclass(frozen=True)
+class FindingsSection:
+    """The invariants every run checks (``aranya_perf.findings``)."""
+
+    online_within_s: float = _f(
+        30.0, "duration", "a connecting device, or one that lost its stream, is online by"
+    )
+    severity: dict[str, str] = _f(
+        {}, "labels", "invariant -> fail (default), warn (reported only) or off; e.g. { call-ends = 'warn' }"
+    )
 
 
 @dataclass(frozen=True)
@@ -309,8 +359,11 @@ class Profile:
     etcd: EtcdSection = field(default_factory=EtcdSection)
     grpc: GrpcSection = field(default_factory=GrpcSection)
     gateway: GatewaySection = field(default_factory=GatewaySection)
+    findings: FindingsSection = field(default_factory=FindingsSection)
     shape: ShapeSection = field(default_factory=ShapeSection)
     slo: tuple[Slo, ...] = ()
+    behaviours: tuple[Behaviour, ...] = ()
+    """``[[fleet.behaviour]]`` tables: misbehaving shares of the fleet."""
     calls: tuple[Call, ...] = ()
     """``[[call]]`` tables: scenario grpc's requests."""
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -337,5 +390,6 @@ SECTIONS: dict[str, type] = {
     "etcd": EtcdSection,
     "grpc": GrpcSection,
     "gateway": GatewaySection,
+    "findings": FindingsSection,
     "shape": ShapeSection,
 }

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from aranya_perf.loadtests import distributed, hooks
 from aranya_perf.loadtests.fleet import existing_plan
 from aranya_perf.loadtests.kube_operators import KUBECONFIG_OPTION, kube_option, load_kubeconfig, provide_kube
 from aranya_perf.loadtests.kube_operators import REQUEST_TYPE as KUBE_REQUESTS
+from aranya_perf.loadtests.observe import observations_for
 from aranya_perf.loadtests.operators import REQUEST_TYPE as OPERATOR_REQUESTS
 from aranya_perf.loadtests.scenarios import all_user_classes
 from aranya_perf.loadtests.service_user import DESCRIPTORS_OPTION, descriptors_option, provide_descriptors
@@ -439,6 +441,16 @@ class Load:
             write_samples(self.run_dir / RunFiles.SAMPLES, samples)
         if self.tally is not None:
             self._write_workers()
+        self._write_observations()
+
+    def _write_observations(self) -> None:
+        """``observations.jsonl``: this process's and every worker's, oldest first."""
+        own = observations_for(self.env).take()
+        every = sorted(
+            [*own, *(self.tally.observations if self.tally is not None else ())], key=lambda o: o["t"]
+        )
+        text = "".join(json.dumps(o, separators=(",", ":")) + "\n" for o in every)
+        atomic_write_text(self.run_dir / RunFiles.OBSERVATIONS, text)
 
     def _write_locust_csv(self) -> None:
         """Close Locust's periodic writer, then rewrite its snapshot files with the final totals.

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from aranya_perf import profiles, protocol, results
+from aranya_perf import findings, profiles, protocol, results
 from aranya_perf.judge import slo as slo_rules
 from aranya_perf.judge.measured import Measured, totals
 from aranya_perf.judge.outages import outages, stalls
@@ -84,6 +84,8 @@ class RunOutcome:
     notes: tuple[str, ...] = ()
     busiest: str = ""
     """Which processes of the run were busiest over the window, and by how much."""
+    finding_lines: tuple[str, ...] = ()
+    """The invariants the run found broken (``findings.json``), one line each."""
 
 
 def run_profile(
@@ -299,6 +301,20 @@ def _measured(run_dir: Path, facts: WindowFacts) -> Measured:
     )
 
 
+def _findings(p: Profile, run_dir: Path, facts: WindowFacts) -> tuple[findings.Finding, ...]:
+    """The invariants over what the run observed, into ``findings.json``."""
+    rules = findings.Rules(
+        online_within_s=p.findings.online_within_s,
+        window_end=facts.ended_at or None,
+        severity=p.findings.severity,
+    )
+    path = run_dir / RunFiles.OBSERVATIONS
+    observations = results.read_events(path) if path.exists() else []
+    found = findings.check(observations, rules)
+    results.atomic_write_json(run_dir / RunFiles.FINDINGS, findings.findings_json(found, rules))
+    return found
+
+
 def _judge(
     p: Profile,
     run_dir: Path,
@@ -320,6 +336,9 @@ def _judge(
         at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
         events.write("outage", what=o.what, detail=o.detail, **at)
     stalled = stalls(measured, p.run.stall_threshold_s) if not (interrupted or start_error) else []
+    found = _findings(p, run_dir, facts) if not (interrupted or start_error) else ()
+    for f in found:
+        events.write("finding", **f.to_json())
     requests, failures = totals(measured)
     workers = int(record.config.config["workers"]) if record.config is not None else 0
     busy = _saturation(run_dir, measured, workers=workers)
@@ -333,6 +352,7 @@ def _judge(
         requests=requests,
         failures=failures,
         slo_failures=[r.line() for r in slo_results if not r.passed],
+        findings=findings.failing(found),
         notes=busy.notes,
     )
     events.write("run_end", status=verdict.status, reasons=list(verdict.reasons), notes=list(verdict.notes))
@@ -342,7 +362,13 @@ def _judge(
     results.write_meta(run_dir, record.meta())
     slo_lines = [r.line() for r in slo_results]
     return RunOutcome(
-        run_dir, verdict.status, verdict.reason, slo_lines, notes=verdict.notes, busiest=busy.busiest_line()
+        run_dir,
+        verdict.status,
+        verdict.reason,
+        slo_lines,
+        notes=verdict.notes,
+        busiest=busy.busiest_line(),
+        finding_lines=tuple(f.line() for f in found),
     )
 
 

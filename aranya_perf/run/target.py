@@ -395,6 +395,8 @@ def gateway_args(p: Profile) -> list[str]:
         args += ["--metrics-interval", f"{g.metrics_interval_s}s"]
     args += ["--session-timeout", f"{g.session_timeout_s}s"]
     args.append("--gc-freeze" if g.gc_freeze else "--no-gc-freeze")
+    for name in g.emulate:
+        args += ["--emulate", name]
     return args
 
 

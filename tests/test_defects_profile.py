@@ -1,0 +1,61 @@
+"""The ``defects`` profile end to end: clean against the reference gateway, and a named finding for each
+aranya defect the gateway plays that the invariants can see in a short run.
+
+Runs the small copy (``tests/data/profiles/defects-small.toml``: 20 s, 40 devices, larger shares
+misbehaving) as a subprocess, as users run it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aranya_perf import profiles
+from aranya_perf.profiles.schema import BEHAVIOURS
+from tests.helpers import REPO, run_cli
+
+pytestmark = pytest.mark.timeout(240)
+
+SMALL = REPO / "tests" / "data" / "profiles" / "defects-small.toml"
+
+
+def _run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    proc = run_cli("run", "--profile", str(SMALL), *args, "--out", str(tmp_path), timeout=200)
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    return proc, json.loads((run_dir / "findings.json").read_text())
+
+
+def test_the_shipped_profile_plays_every_behaviour_and_the_small_one_matches_it() -> None:
+    shipped, small = profiles.resolve("defects"), profiles.resolve(str(SMALL))
+    assert {b.kind for b in shipped.behaviours} == set(BEHAVIOURS)
+    assert [b.kind for b in small.behaviours] == [b.kind for b in shipped.behaviours]
+    assert shipped.run.duration_s == 60.0 and shipped.embedded
+
+
+def test_clean_against_the_reference_gateway(tmp_path: Path) -> None:
+    proc, doc = _run(tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert doc["findings"] == [] and "status: ok" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("emulation", "expected"),
+    [
+        ("aranya-duplicate-lockout", {"reconnect-accepted", "rejects-name-reason"}),
+        ("aranya-sid0-timeout", {"online-within", "call-ends"}),
+    ],
+)
+def test_each_defect_fails_the_run_with_its_named_findings(
+    tmp_path: Path, emulation: str, expected: set[str]
+) -> None:
+    proc, doc = _run(tmp_path, "--emulate", emulation)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    found = {f["name"]: f for f in doc["findings"]}
+    assert set(found) == expected, found
+    for name in expected:
+        assert f"FAIL {name}: " in proc.stdout
+        assert found[name]["evidence"] and all(e["device"] for e in found[name]["evidence"])
+    assert "status: failed (" in proc.stdout and "invariant(s) broken" in proc.stdout
