@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aranya_perf.run.verdict import decide
+from aranya_perf.judge.verdict import decide
 
 from aranya_perf import findings, profiles
 from aranya_perf.findings import Rules, check
@@ -116,7 +116,7 @@ def test_severity_lowers_or_drops_a_finding_and_the_verdict_follows() -> None:
     assert findings.failing(found) == []
     p = profiles.Profile()
     kw: dict[str, Any] = dict(
-        interrupted=False,
+        interrupted="",
         start_error=None,
         target_lost=[],
         workers_lost=[],

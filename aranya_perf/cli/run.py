@@ -253,6 +253,7 @@ FLAG_SCOPES: dict[str, tuple[tuple[str, ...], str]] = {
     "--operator-route": (FLEET, EITHER),
     "--kubeconfig": (FLEET, GIVEN),
     "--kubeconfig-out": (FLEET, EMBEDDED),
+    "--emulate": (FLEET, EMBEDDED),
 }
 """Each profile flag's scope: the scenarios it applies to, and whether to the embedded target, a given
 one (``--target``), or either. A flag given outside its scope is refused, not ignored."""
