@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from aranya_perf.judge.verdict import decide
 
 from aranya_perf import findings, profiles
 from aranya_perf.findings import Rules, check
+from aranya_perf.judge.verdict import decide
 
 
 def o(t: float, event: str, device: str = "dev-1", **details: Any) -> dict[str, Any]:

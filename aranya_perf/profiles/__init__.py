@@ -75,18 +75,8 @@ def resolve(
         profile = apply(profile, overrides)
     if calls:
         profile = dataclasses.replace(profile, calls=calls)
-    profile = _operator_api(profile)
     validate(profile, origins)
     return profile
-
-
-def _operator_api(p: Profile) -> Profile:
-    """``operators.api = "auto"`` made concrete: Kubernetes where a Kubernetes API is there to call (the
-    embedded gateway's face, or a given kubeconfig), else the target's control service."""
-    if p.operators.api != "auto":
-        return p
-    api = "kubernetes" if p.embedded or p.target.kubeconfig else "control"
-    return dataclasses.replace(p, operators=dataclasses.replace(p.operators, api=api))
 
 
 def apply(profile: Profile, overrides: Mapping[str, Any]) -> Profile:

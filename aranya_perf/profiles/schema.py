@@ -155,9 +155,8 @@ class OperatorsSection:
     deadline_s: float = _f(5.0, "duration", "deadline of each call")
     api: str = _f(
         "control", "choice", "how operators reach devices: the reference gateway's control service, or "
-        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server); auto: "
-        "kubernetes with the embedded gateway or a given kubeconfig, else control",
-        choices=("auto", "control", "kubernetes"),
+        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server)",
+        choices=("control", "kubernetes"),
     )  # fmt: skip
     route: str = _f(
         "api", "choice", "api kubernetes: through the API server, or straight to each virtual node's kubelet "
