@@ -127,4 +127,4 @@ def test_out_that_is_a_file_is_refused(verb: str, tmp_path: Path) -> None:
     proc = run_cli(verb, *extra, "--out", str(target), timeout=60)
     assert proc.returncode == 2
     (line,) = proc.stderr.splitlines()
-    assert "exists and is not a directory" in line
+    assert "is a file, not a directory" in line

@@ -87,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
     def warn(message: str) -> None:
         print(f"aranya-perf compare: warning: {message}", file=sys.stderr)
 
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a directory")
     if args.bootstrap < 100:
         raise UsageError("--bootstrap must be at least 100")
     if not 0.5 <= args.confidence < 1:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from aranya_perf.cli import UsageError
+from aranya_perf.cli.preflight import check_out
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -48,8 +49,7 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    check_out(args.out)
     runs = args.runs or [Path("results")]
     for path in runs:
         if not path.is_dir():

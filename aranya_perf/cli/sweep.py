@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration, positive
+from aranya_perf.cli.preflight import check_out
 
 
 def _counts(text: str) -> list[int]:
@@ -118,8 +119,7 @@ def run(args: argparse.Namespace) -> int:
     steps_n = max(len(devices), len(operators))
     load = "operators" if len(set(operators)) > 1 and len(set(devices)) == 1 else "devices"
     out = args.out or Path("results") / f"sweep-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
+    check_out(out)
     if args.from_runs is not None:
         if not args.from_runs.is_dir():
             raise UsageError(f"{args.from_runs}: no such directory")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aranya_perf.cli import UsageError
 from aranya_perf.cli.args import count, duration
+from aranya_perf.cli.preflight import check_out
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -111,8 +112,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"aranya-perf tune: warning: {message}", file=sys.stderr)
 
     out = args.out or Path("results") / f"tune-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
+    check_out(out)
     if args.from_runs:
         labelled = _labelled(args.from_runs)
         knobs = list(labelled)
