@@ -67,7 +67,7 @@ EXCLUDED = {
 EXCLUDED_KINDS = (
     (lambda t: " [--" in t or " '[--" in t, "a synopsis of the verb's flags, not a command"),
     (
-        lambda t: t.split()[0] in ("helm", "kubectl", "docker"),
+        lambda t: t.split()[0] in ("helm", "kubectl", "docker") or "$(kubectl" in t,
         "needs a Kubernetes cluster or a Docker daemon",
     ),
     (lambda t: "k8s:" in t or "--remote-workers" in t, "needs a Kubernetes cluster or other machines"),
@@ -103,6 +103,15 @@ EXCLUDED.update(
         ),
         ".venv/bin/aranya-perf run --profile my-service.toml --target 127.0.0.1:50051 --workers 2": (
             "your profile; tests/test_grpc_scenario.py runs [[call]] profiles"
+        ),
+        ".venv/bin/aranya-perf evaluate --full --out evaluation.json": (
+            "the published size, about 15 minutes; the small evaluation above runs the same code"
+        ),
+        ".venv/bin/aranya-perf detect SERIES.csv": (
+            "your own history; tests/test_analysis_detect_cli.py runs the verb on generated series"
+        ),
+        ".venv/bin/aranya-perf run --repeat 5 --devices 30 ...": (
+            "a sketch ('...'); the README's `run --repeat` line runs a labelled group"
         ),
         "aranya-perf run --profile etcd-check-perf": (
             "check perf's 60 s workload; tests/test_etcd_run.py runs it"
@@ -140,16 +149,13 @@ OVERRIDES = {
     ".venv/bin/aranya-perf evaluate": (
         ".venv/bin/aranya-perf evaluate --per-cell 1 --calibration-per-cell 1 --cpu-series 0"
     ),
-    ".venv/bin/aranya-perf compare RUN_A RUN_B": ".venv/bin/aranya-perf compare {run_a} {run_b}",
+    ".venv/bin/aranya-perf compare A1 A2 -- B1 B2": ".venv/bin/aranya-perf compare {run_a} -- {run_b}",
+    ".venv/bin/aranya-perf compare A1 A2 A3 -- B1 B2 B3": ".venv/bin/aranya-perf compare {run_a} -- {run_b}",
     ".venv/bin/aranya-perf publish": ".venv/bin/aranya-perf publish --runs {results} --out {tmp}/site",
     ".venv/bin/aranya-perf alerts": ".venv/bin/aranya-perf alerts --runs {results}",
     ".venv/bin/aranya-perf run --profile storm": f".venv/bin/aranya-perf run --profile {TINY_STORM}",
     ".venv/bin/aranya-perf run --profile my.toml --devices 300": (
         f".venv/bin/aranya-perf run --profile {TINY_STEP} --devices 300"
-    ),
-    ".venv/bin/aranya-perf evaluate --out evaluation.json": (
-        ".venv/bin/aranya-perf evaluate --per-cell 1 --calibration-per-cell 1 --cpu-series 0 "
-        "--out {tmp}/evaluation.json"
     ),
 }
 # Exit codes other than 0 that a command is meant to end with here.
