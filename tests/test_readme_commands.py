@@ -300,13 +300,14 @@ def test_block(doc: str, number: int, cmds: list[str], gateway: str, results: Pa
     host, _, port = gateway.rpartition(":")
     assert host == "127.0.0.1"
     fields = {"tmp": str(tmp_path), "results": str(results / "results")}
-    fields.update(zip(("run_a", "run_b"), _comparable_pair(results / "results"), strict=True))
     block = Block(results, {"50051": port}, fields)
     failures: list[str] = []
     try:
         for text in cmds:
             if excluded(text):
                 continue
+            # The runs so far, this block's earlier commands included (a compare follows its runs).
+            fields.update(zip(("run_a", "run_b"), _comparable_pair(results / "results"), strict=True))
             argv, background = block.argv(text)
             if background:
                 proc = subprocess.Popen(argv, cwd=REPO, env=block.env(), stdout=subprocess.PIPE)
