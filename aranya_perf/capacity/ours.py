@@ -324,25 +324,37 @@ def etcd_kv(spec: Spec) -> Result:
     try:
         runner.start(clients, spawn_rate=clients * 10)
         _wait(lambda: puts() >= spec["warmup_requests"], 30)
-        phase("measure", window_s + 15)
-        n0, failed0 = puts(), env.stats.get("Put", "etcd").num_failures
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        gevent.sleep(window_s)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        n1, failed1 = puts(), env.stats.get("Put", "etcd").num_failures
-        phase("measured", 15)
-        hist = recorder.histograms().get("etcd Put")
-        return {
-            "puts": n1 - n0,
-            "failures": failed1 - failed0,
-            "cpu_s": cpu,
-            "wall_s": wall,
-            "puts_per_s": (n1 - n0) / wall,
-            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
-            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
-        }
+        return _closed_loop_window(env, recorder, "etcd", "Put", window_s, unit="puts")
     finally:
         _quit(env)
+
+
+def _closed_loop_window(
+    env: Environment, recorder: LatencyRecorder, request_type: str, name: str, window_s: float, *, unit: str
+) -> Result:
+    """One measured window of a service mode's closed loop: its calls (as ``unit``), failures, this
+    process's CPU and wall time, and the window's HDR p50/p99 of ``request_type name``."""
+
+    def counts() -> tuple[int, int]:
+        entry = env.stats.get(name, request_type)
+        return entry.num_requests, entry.num_failures
+
+    phase("measure", window_s + 15)
+    (n0, f0), cpu0, wall0 = counts(), time.process_time(), time.perf_counter()
+    gevent.sleep(window_s)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    n1, f1 = counts()
+    phase("measured", 15)
+    hist = recorder.histograms().get(f"{request_type} {name}")
+    return {
+        unit: n1 - n0,
+        "failures": f1 - f0,
+        "cpu_s": cpu,
+        "wall_s": wall,
+        f"{unit}_per_s": (n1 - n0) / wall,
+        "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
+        "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
+    }
 
 
 # -- service: scenario grpc's client ---------------------------------------------------------------------
@@ -371,28 +383,9 @@ def grpc_unary(spec: Spec) -> Result:
     recorder = LatencyRecorder(env)
     runner = env.create_local_runner()
 
-    def counts() -> tuple[int, int]:
-        entry = env.stats.get("Unary", "grpc")
-        return entry.num_requests, entry.num_failures
-
     try:
         runner.start(clients, spawn_rate=clients * 10)
         gevent.sleep(spec["warmup_s"])
-        phase("measure", window_s + 15)
-        (n0, f0), cpu0, wall0 = counts(), time.process_time(), time.perf_counter()
-        gevent.sleep(window_s)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-        n1, f1 = counts()
-        phase("measured", 15)
-        hist = recorder.histograms().get("grpc Unary")
-        return {
-            "calls": n1 - n0,
-            "failures": f1 - f0,
-            "cpu_s": cpu,
-            "wall_s": wall,
-            "calls_per_s": (n1 - n0) / wall,
-            "p50_ms": hist.get_value_at_percentile(50) / 1000 if hist else None,
-            "p99_ms": hist.get_value_at_percentile(99) / 1000 if hist else None,
-        }
+        return _closed_loop_window(env, recorder, "grpc", "Unary", window_s, unit="calls")
     finally:
         _quit(env)
