@@ -56,7 +56,7 @@ from aranya_perf.measure.resources import ResourceSampler
 from aranya_perf.profiles import Profile
 from aranya_perf.profiles.plan import devices_at, phases
 from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFiles, atomic_write_text
-from aranya_perf.run import interrupt
+from aranya_perf.run import interrupt, progress
 from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
 
@@ -246,8 +246,11 @@ class Load:
         self.runner.start_shape()
         facts.started_at = started = time.time()
         self.events.write("window_open", t=started, profile=p.name, shape=p.shape.kind)
+        self.out.write(progress.header(PROGRESS_EVERY_S, self._progress_what()))
+        self.last_tally = self._tally()
         phase_index, lost_since = -1, None
-        next_progress = next_sample = time.monotonic()
+        next_sample = time.monotonic()
+        next_progress = next_sample + PROGRESS_EVERY_S
         next_probe = next_sample
         stall = p.gateway.stall_at_s if p.gateway.stall_s else None
         thaw_at = None
@@ -381,33 +384,41 @@ class Load:
         )
         self.out.write(f"  storm {index + 1} at {at:g}s: {s.storm_fraction:.0%} of the devices drop\n")
 
-    def _progress(self, elapsed: float) -> None:
+    def _progress_what(self) -> str:
+        return "operator" if self.p.fleet_run else "call"
+
+    def _tally(self) -> progress.Tally:
+        """The counters a progress line is computed from (``progress``), as of now."""
         total = self.env.stats.total
-        fleet_run = self.p.fleet_run
         # A service scenario's clients make one kind of call: all of them are its latency.
         ops = merge(
             h
             for k, h in self.recorder.histograms().items()
-            if (split_key(k)[0] in (OPERATOR_REQUESTS, KUBE_REQUESTS) or not fleet_run)
+            if (split_key(k)[0] in (OPERATOR_REQUESTS, KUBE_REQUESTS) or not self.p.fleet_run)
             and not k.endswith(SERVICE_SUFFIX)
         )
-        what = "operator" if fleet_run else "call"
-        latency = f"no {what} calls yet" if fleet_run else "no calls yet"
-        if ops.get_total_count():
-            latency = f"{what} p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
-            latency += f"p99 {ops.get_value_at_percentile(99) / 1000:.2f} ms"
+        return progress.Tally(time.monotonic(), total.num_requests, total.num_failures, ops)
+
+    def _progress(self, elapsed: float) -> None:
+        now = self._tally()
         fleet, _ = self._counts()
         level = (
             f"devices online {fleet.get('online', 0):5d}"
-            if fleet_run
+            if self.p.fleet_run
             else f"clients {self.runner.user_count:5d}"
         )
         self.out.write(
-            f"  [{elapsed:4.0f}s/{self.p.run.duration_s:.0f}s] {level}  "
-            f"req/s {total.current_rps:7.1f}  requests {total.num_requests:7d}  "
-            f"failures {total.num_failures:4d}  {latency}\n"
+            progress.line(
+                self.last_tally,
+                now,
+                elapsed_s=elapsed,
+                duration_s=self.p.run.duration_s,
+                level=level,
+                what=self._progress_what(),
+            )
         )
         self.out.flush()
+        self.last_tally = now
 
     # -- teardown ----------------------------------------------------------------------------------
 
