@@ -146,12 +146,18 @@ class LiveMetrics:
         self._httpd, self._thread = start_http_server(port, addr=host, registry=self.registry)
         return format_address(host, int(self._httpd.server_address[1]))
 
+    def linger_s(self) -> float:
+        """How long ``linger`` waits at most: 0 when nothing scraped this exporter."""
+        if not self._scrapes:
+            return 0.0
+        interval = self._scrapes[-1] - self._scrapes[-2] if len(self._scrapes) > 1 else 15.0
+        return min(1.5 * interval + 1.0, MAX_LINGER_S)
+
     def linger(self) -> None:
         """Wait for one more scrape, if anything scrapes this exporter (bounded)."""
         if not self._scrapes:
             return
-        interval = self._scrapes[-1] - self._scrapes[-2] if len(self._scrapes) > 1 else 15.0
-        deadline = time.monotonic() + min(1.5 * interval + 1.0, MAX_LINGER_S)
+        deadline = time.monotonic() + self.linger_s()
         seen = self._scrapes[-1]
         while time.monotonic() < deadline and self._scrapes[-1] == seen:
             time.sleep(0.05)  # gevent's sleep under Locust: the HTTP thread keeps serving

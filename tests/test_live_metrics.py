@@ -55,7 +55,9 @@ def test_counts_requests_devices_online_and_reconnects() -> None:
             with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as resp:
                 return parse_metrics(resp.read().decode())
 
+        assert live.linger_s() == 0  # nothing scrapes it: the run does not wait
         m = scrape()
+        assert live.linger_s() == 1.5 * 15 + 1  # one scrape: Prometheus' default interval assumed
         assert m['aranya_perf_requests_total{name="Exec",request_type="control"}'] == 4
         assert m['aranya_perf_request_failures_total{name="Exec",request_type="control"}'] == 1
         assert m['aranya_perf_request_duration_seconds_count{name="Exec",request_type="control"}'] == 4

@@ -49,9 +49,19 @@ def _one_line(stderr: str) -> str:
 
 
 def test_run_leaves_every_result_file(tmp_path: Path) -> None:
-    proc = run_cli("run", "--devices", "20", "--operators", "2", "--duration", "10s", "--out", str(tmp_path))
+    proc = run_cli(
+        "run", "--devices", "20", "--operators", "2", "--duration", "10s", "--out", str(tmp_path),
+        "--metrics-listen", "127.0.0.1:0",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = _only_run_dir(tmp_path)
+    # The progress lines are per interval, and the run says what it waits for after the window.
+    assert "req/s and operator p50/p99 over the interval since the previous line" in proc.stdout
+    assert re.search(r"\[ +5s/10s\] devices online +\d+  req/s +[1-9]", proc.stdout), proc.stdout
+    waiting = re.search(r"^  window closed at \d+s; waiting for (.*)$", proc.stdout, re.M)
+    assert waiting, proc.stdout
+    for step in ("the gateway's drain", "one more Prometheus scrape", "the verdict and the report"):
+        assert step in waiting[1]
     for name in RUN_FILES:
         assert (run_dir / name).stat().st_size > 0, name
     for name in PLOTS:

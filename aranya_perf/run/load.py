@@ -299,8 +299,26 @@ class Load:
         self._close_window(started)
         return facts
 
+    def _after_window(self, elapsed: float) -> str:
+        """The line saying what the run waits for once the window closed (so a long wait is never silent)."""
+        steps = ["operators' calls in flight"]
+        if self.tally is not None:
+            steps.append("the workers' final reports")
+        if self.target.embedded:
+            steps.append("the gateway's drain and final counters")
+        elif self.target.metrics:
+            steps.append("the target's final counters")
+        if self.live is not None:
+            steps.append("one more Prometheus scrape of the live metrics")
+        if self.p.queries:
+            steps.append("the Prometheus range queries")
+        steps += ["the generator's files", "the verdict and the report"]
+        return f"  window closed at {elapsed:.0f}s; waiting for {', '.join(steps)}\n"
+
     def _close_window(self, started: float) -> None:
         facts = self.facts
+        self.out.write(self._after_window(time.time() - started))
+        self.out.flush()
         close = distributed.barrier(self.runner, distributed.CLOSE, CLOSE_TIMEOUT_S)
         facts.in_flight_at_close = close["in_flight"]
         if close["missing"]:
@@ -432,6 +450,11 @@ class Load:
         if self.runner is not None and self.runner.state != "stopped":
             self.runner.quit()
         if self.live is not None:
+            if wait := self.live.linger_s():
+                self.out.write(
+                    f"  waiting up to {wait:.0f}s for Prometheus to scrape the live metrics once more\n"
+                )
+                self.out.flush()
             self.live.linger()  # the last counts reach a Prometheus that scrapes us
             self.live.stop()
         if self.local_workers is not None:
