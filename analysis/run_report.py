@@ -332,6 +332,7 @@ def write_run_report(run: RunData | Path) -> Path:
         f"duration: {fmt_duration(duration)} · target: {address}"
     )
 
+    doc.p(throughput_text(summary, data.window_span(), duration))
     if meta and meta.get("reason"):
         doc.p(f"Why: {meta['reason']}")
     if meta and meta.get("link"):
@@ -509,6 +510,21 @@ def write_run_report(run: RunData | Path) -> Path:
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(run_dir / REPORT_HTML, doc.to_html(f"Load-test run {run_id}", images))
     return md_path
+
+
+def throughput_text(summary: pd.DataFrame, window: tuple[float, float] | None, duration: float | None) -> str:
+    """The run's total throughput in one line: requests, answered (not failed) per second over the
+    measured window (over the whole run, said so, when the window was not recorded), failures."""
+    total = summary[summary["name"] == rf.AGGREGATED]
+    if total.empty or not float(total["count"].iloc[0]):
+        return "Throughput: no requests recorded."
+    count, failed = int(total["count"].iloc[0]), int(total["failures"].iloc[0])
+    seconds, over = (window[1] - window[0], "window") if window else (duration, "run (no window recorded)")
+    rate = "no time span recorded"
+    if seconds:
+        answered = fmt_float((count - failed) / seconds)
+        rate = f"{answered} answered per second over the {fmt_float(seconds)} s {over}"
+    return f"Throughput: {fmt_int(count)} requests, {rate}, {fmt_int(failed)} failed ({failed / count:.2%})."
 
 
 def _link_text(link: dict[str, Any]) -> str:

@@ -32,7 +32,7 @@ RUN_FILES = [
     "report.md",
     "report.html",
 ]
-PLOTS = ["shape.png", "latency_over_time.png", "throughput.png", "latency.png", "errors.png", "resources.png"]
+PLOTS = ["shape.png", "latency_over_time.png", "throughput.png", "latency.png", "resources.png"]
 
 
 def _only_run_dir(root: Path) -> Path:
@@ -70,6 +70,8 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
     report = (run_dir / "report.md").read_text()
     for name in PLOTS:
         assert f"plots/{name}" in report
+    # Nothing failed: no empty errors plot, a line instead.
+    assert not (run_dir / "plots" / "errors.png").exists() and "No failures recorded." in report
     # Both sides counted every operator call and every command the same way (the gateway is drained).
     rows = re.findall(r"^\| (control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
     names = {name for _, name, *_ in rows}
