@@ -79,7 +79,7 @@ def _rate_panel(ax: Any, kinds: pd.DataFrame, title: str, ramp: pd.Series) -> No
     """Requests/s per kind of ``kinds`` (rows of ``history_rates``), plus their failures/s if any.
 
     The busiest kinds get their own line; beyond ``LEGEND_MAX`` entries the rest are summed into one
-    grey "other" line, named under the panel. Peaks in the intervals at ``ramp`` (elapsed_s of the
+    grey "other" line, named beside the panel. Peaks in the intervals at ``ramp`` (elapsed_s of the
     intervals devices connected in) that would flatten the rest of the panel are clipped: a marker at
     the top, and their values in one line in the panel's free top band.
     """

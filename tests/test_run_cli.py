@@ -56,7 +56,7 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = _only_run_dir(tmp_path)
     # The progress lines are per interval, and the run says what it waits for after the window.
-    assert "req/s and operator p50/p99 over the interval since the previous line" in proc.stdout
+    assert "req/s and the p50/p99 of operator calls over the interval since the previous" in proc.stdout
     assert re.search(r"\[ +5s/10s\] devices online +\d+  req/s +[1-9]", proc.stdout), proc.stdout
     waiting = re.search(r"^  window closed at \d+s; waiting for (.*)$", proc.stdout, re.M)
     assert waiting, proc.stdout

@@ -15,7 +15,7 @@ def _hist(*us: int):
 
 
 def _line(before: Tally, now: Tally) -> str:
-    return line(before, now, elapsed_s=10, duration_s=45, level="devices online   200", what="operator")
+    return line(before, now, elapsed_s=10, duration_s=45, level="devices online   200", what="operator calls")
 
 
 def test_the_first_line_has_the_rate_of_its_interval() -> None:
@@ -30,7 +30,7 @@ def test_percentiles_are_of_the_interval_not_since_the_start() -> None:
     before = Tally(5.0, 50, 0, ramp)
     steady = merge([ramp, _hist(*[2000] * 100)])
     text = _line(before, Tally(10.0, 150, 1, steady))
-    assert "operator p50 2.00 ms  p99 2.00 ms" in text
+    assert "operator calls p50 2.00 ms  p99 2.00 ms" in text
     assert "req/s    20.0" in text and "failures    1" in text
     # Since the start, p99 would still be the spike.
     assert steady.get_value_at_percentile(99) > 800_000
@@ -50,6 +50,6 @@ def test_reset_stats_count_from_the_reset() -> None:
 
 
 def test_the_header_says_which_figures_are_per_interval() -> None:
-    text = header(5.0, "operator")
-    assert "every 5s" in text and "operator p50/p99 over the interval" in text
+    text = header(5.0, "operator calls")
+    assert "every 5s" in text and "p50/p99 of operator calls over the interval" in text
     assert "requests and failures since the window opened" in text

@@ -187,7 +187,7 @@ class Load:
         if self.metrics_listen is not None:
             from aranya_perf.loadtests.live_metrics import LiveMetrics
 
-            self.live = LiveMetrics(env)
+            self.live = LiveMetrics(env, run=self.run_dir.name)
             address = self.live.serve(*self.metrics_listen)
             self.out.write(f"  live metrics on http://{address}/metrics\n")
         if distributed_run:
@@ -246,6 +246,8 @@ class Load:
         self.runner.start_shape()
         facts.started_at = started = time.time()
         self.events.write("window_open", t=started, profile=p.name, shape=p.shape.kind)
+        if self.live is not None:
+            self.live.set_window(True)
         self.out.write(progress.header(PROGRESS_EVERY_S, self._progress_what()))
         self.last_tally = self._tally()
         phase_index, lost_since = -1, None
@@ -273,6 +275,8 @@ class Load:
                 self.events.write(
                     "phase", name=ph.name, start_s=ph.start_s, end_s=ph.end_s, devices=ph.devices
                 )
+                if self.live is not None:
+                    self.live.set_phase(ph.name)
             if time.monotonic() < next_sample:
                 continue
             next_sample += TIMELINE_PERIOD_S
@@ -324,6 +328,9 @@ class Load:
         if close["missing"]:
             facts.workers_lost.append(f"{close['missing']} workers did not answer the window's close")
         self.events.write("window_closed", elapsed_s=round(time.time() - started, 1), **close)
+        if self.live is not None:
+            self.live.set_phase(None)
+            self.live.set_window(False)
         if self.target.embedded and not self.target.lost():
             try:
                 facts.sessions_open_after_drain = self.target.drain(DRAIN_TIMEOUT_S)
@@ -403,7 +410,7 @@ class Load:
         self.out.write(f"  storm {index + 1} at {at:g}s: {s.storm_fraction:.0%} of the devices drop\n")
 
     def _progress_what(self) -> str:
-        return "operator" if self.p.fleet_run else "call"
+        return "operator calls" if self.p.fleet_run else "calls"
 
     def _tally(self) -> progress.Tally:
         """The counters a progress line is computed from (``progress``), as of now."""

@@ -40,10 +40,11 @@ def since(before: HdrHistogram, now: HdrHistogram) -> HdrHistogram:
 
 
 def header(every_s: float, what: str) -> str:
-    """The line above the first progress line: which figures are per interval."""
+    """The line above the first progress line: which figures are per interval. ``what``: the calls
+    whose latency the lines show ("operator calls")."""
     return (
-        f"  progress every {every_s:g}s: req/s and {what} p50/p99 over the interval since the previous "
-        "line; requests and failures since the window opened\n"
+        f"  progress every {every_s:g}s: req/s and the p50/p99 of {what} over the interval since the "
+        "previous line; requests and failures since the window opened\n"
     )
 
 
@@ -52,7 +53,7 @@ def line(before: Tally, now: Tally, *, elapsed_s: float, duration_s: float, leve
     seconds = now.at - before.at
     delta = now.requests - before.requests if now.requests >= before.requests else now.requests
     rate = delta / seconds if seconds > 0 else 0.0
-    latency = f"no {what} calls in the interval"
+    latency = f"no {what} in the interval"
     recent = since(before.latency, now.latency)
     if recent.get_total_count():
         latency = f"{what} p50 {recent.get_value_at_percentile(50) / 1000:.2f} ms  "
