@@ -1,12 +1,13 @@
 """The static history site of ``aranya-perf publish``: asv benchmarks and load-test runs over time.
 
-``build_site`` writes ``index.html`` (one section per asv machine and per group of comparable
-runs), ``plots/*.png`` (one trend per benchmark and per request kind, change points from
-``aranya_perf.analysis.detect`` marked), ``runs.parquet`` (the run catalogue) and ``alerts.json``. Every run
-in a table links to its own ``report.html``. Histories of different asv machines, or of runs
-from different hosts, profiles or protocol versions, get separate plots: they are never drawn
-as one line. A small script in the page counts the plots the browser managed to load and writes
-the count into ``#plots-status``, so a headless browser can check the page as a person sees it.
+``build_site`` writes ``index.html`` (``templates/site.html.j2``: one section per asv machine
+and per group of comparable runs), ``plots/*.png`` (one trend per benchmark and per request kind,
+change points from ``aranya_perf.analysis.detect`` marked), ``runs.parquet`` (the run catalogue)
+and ``alerts.json``. Every run in a table links to its own ``report.html``. Histories of
+different asv machines, or of runs from different hosts, profiles or protocol versions, get
+separate plots: they are never drawn as one line. A small script in the page counts the plots
+the browser managed to load and writes the count into ``#plots-status``, so a headless browser
+can check the page as a person sees it.
 """
 
 from __future__ import annotations
