@@ -3,8 +3,6 @@ HTML page around a Markdown text with its plots inlined (so one file can be mail
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import math
 from collections.abc import Mapping
@@ -12,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+from aranya_perf.analysis import pages
 
 from aranya_perf.results import atomic_write_bytes, atomic_write_text
 
@@ -43,15 +42,8 @@ def json_safe(value: Any) -> Any:
 
 
 def write_markdown_page(path: Path, title: str, markdown: str, images: Mapping[str, bytes]) -> None:
-    """An HTML page showing ``markdown`` as preformatted text, each image after it, inlined."""
-    figures = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{_b64(png)}"></figure>'
-        for name, png in images.items()
+    """An HTML page showing ``markdown`` as preformatted text, each image after it, inlined
+    (``templates/markdown_page.html.j2``)."""
+    atomic_write_text(
+        path, pages.render("markdown_page.html.j2", title=title, markdown=markdown, images=images)
     )
-    head = f'<head><meta charset="utf-8"><title>{html.escape(title)}</title></head>'
-    body = f"<body><pre>{html.escape(markdown)}</pre>{figures}</body>"
-    atomic_write_text(path, f'<!DOCTYPE html>\n<html lang="en">{head}{body}</html>\n')
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

@@ -10,6 +10,7 @@ returns None without writing when there is nothing to draw. matplotlib runs head
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,10 @@ DEVICE_TYPE = "device"  # request type of the device side; every other type is a
 RAMP_NAMES = ("connect", "first_cmd")  # one per device at its start: a spike while devices spawn
 CONNECT_NAME = "connect"
 RAMP_CLIP = 2.0  # clip a panel's ramp peaks above this multiple of its steady-state maximum
+LEGEND_MAX = 6  # entries per legend; beyond, the least busy lines are drawn as one grey "other" group
+OTHER_COLOR = "silver"
+GROUPED_LISTED = 10  # names of an "other" group listed beside its panel
+CLIPPED_LISTED = 4  # clipped peaks named in a panel; the rest are counted
 
 
 def _save_png(fig: Any, path: Path) -> bytes:
@@ -50,61 +55,96 @@ def _legend_outside(ax: Any) -> None:
         ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
 
+def _busiest(weights: dict[Any, float], room: int = LEGEND_MAX) -> tuple[list[Any], list[Any]]:
+    """Keys to draw on their own (all when they fit ``room`` legend entries, else the ``room - 1``
+    heaviest) and the rest, grouped into one entry; both in the keys' order."""
+    if len(weights) <= room:
+        return list(weights), []
+    top = set(sorted(weights, key=lambda k: -weights[k])[: room - 1])
+    return [k for k in weights if k in top], [k for k in weights if k not in top]
+
+
+def _grouped_note(ax: Any, what: str, names: list[str]) -> None:
+    """Right of the panel, under its legend: which names its "other" entry groups (a legend of 16
+    entries fits nowhere), one a line."""
+    if names:
+        listed = [shorten(n, 42) for n in names[:GROUPED_LISTED]]
+        if len(names) > GROUPED_LISTED:
+            listed.append(f"and {len(names) - GROUPED_LISTED} more")
+        ax.annotate("\n".join([f"other {what}:", *listed]), (1.01, 0.0), xycoords="axes fraction",
+                    fontsize="x-small", color="dimgrey", va="bottom", ha="left")  # fmt: skip
+
+
 def _rate_panel(ax: Any, kinds: pd.DataFrame, title: str, ramp: pd.Series) -> None:
     """Requests/s per kind of ``kinds`` (rows of ``history_rates``), plus their failures/s if any.
 
-    Peaks in the intervals at ``ramp`` (elapsed_s of the intervals devices connected in) that
-    would flatten the rest of the panel are clipped, with their value written at the top.
+    The busiest kinds get their own line; beyond ``LEGEND_MAX`` entries the rest are summed into one
+    grey "other" line, named beside the panel. Peaks in the intervals at ``ramp`` (elapsed_s of the
+    intervals devices connected in) that would flatten the rest of the panel are clipped: a marker at
+    the top, and their values in one line in the panel's free top band.
     """
     types = sorted(set(kinds["Type"]))
-    peaks: dict[float, tuple[float, str]] = {}  # elapsed_s -> highest value there and its line's color
-    for (rtype, name), grp in kinds.groupby(["Type", "Name"], sort=True):
-        label = name if len(types) == 1 else kind_label(rtype, name)
-        (line,) = ax.plot(
-            grp["elapsed_s"], grp["req_per_s"], label=label, linewidth=1.4, drawstyle="steps-pre"
-        )
-        _note_peaks(peaks, grp["elapsed_s"], grp["req_per_s"], line.get_color())
+    groups = {key: grp.set_index("elapsed_s")["req_per_s"] for key, grp in kinds.groupby(["Type", "Name"])}
     failures = kinds.groupby("elapsed_s", sort=True)["fail_per_s"].sum(min_count=1)
-    if failures.fillna(0).gt(0).any():
-        ax.plot(
-            failures.index,
-            failures.to_numpy(),
-            "--",
-            color="black",
-            label="failures/s",
-            linewidth=1.4,
-            drawstyle="steps-pre",
-        )
-        _note_peaks(peaks, failures.index, failures, "black")
+    has_failures = bool(failures.fillna(0).gt(0).any())
+    weights = {k: float(g.fillna(0).sum()) for k, g in groups.items()}
+    own, rest = _busiest(weights, LEGEND_MAX - has_failures)  # failures/s takes an entry too
+
+    def label(rtype: str, name: str) -> str:
+        return name if len(types) == 1 else kind_label(rtype, name)
+
+    lines: list[tuple[pd.Series, dict[str, Any]]] = [(groups[k], {"label": label(*k)}) for k in own]
+    if rest:
+        other = pd.concat([groups[k] for k in rest]).groupby(level=0, sort=True).sum()
+        lines.append((other, {"label": f"other {len(rest)} kinds (sum)", "color": OTHER_COLOR}))
+        _grouped_note(ax, "kinds", [label(*k) for k in rest])
+    if has_failures:
+        lines.append((failures, {"label": "failures/s", "color": "black", "linestyle": "--"}))
+    peaks: dict[float, tuple[float, str]] = {}  # elapsed_s -> highest value there and its line's color
+    for series, style in lines:
+        (line,) = ax.plot(series.index, series.to_numpy(), linewidth=1.4, drawstyle="steps-pre", **style)
+        _note_peaks(peaks, series.index, series, line.get_color())
     ramp_ticks = set(ramp)
-    steady = pd.concat(
-        [
-            kinds.loc[~kinds["elapsed_s"].isin(ramp_ticks), "req_per_s"],
-            failures[~failures.index.isin(ramp_ticks)],
-        ]
-    ).max()
+    steady = max((float(y) for x, (y, _) in peaks.items() if x not in ramp_ticks), default=math.nan)
     clipped = ""
-    if not isnan(steady) and steady > 0 and kinds["req_per_s"].max() > RAMP_CLIP * steady:
+    if not isnan(steady) and steady > 0 and max(y for y, _ in peaks.values()) > RAMP_CLIP * steady:
         top = 1.2 * steady
         ax.set_ylim(0, top)
-        for x, (y, color) in sorted(peaks.items()):
-            if y > top:
-                ax.annotate(
-                    f"{y:.0f}",
-                    (x, top),
-                    xytext=(3, -2),
-                    textcoords="offset points",
-                    ha="left",
-                    va="top",
-                    fontsize="small",
-                    color=color,
-                )
+        step = float(pd.Series(sorted(peaks)).diff().median())  # the history's sampling interval
+        _mark_clipped(ax, top, {x: yc for x, yc in peaks.items() if yc[0] > top}, step if step > 0 else 1.0)
         clipped = ", connect-ramp peaks clipped"
     ax.set_title(f"{title} ({', '.join(types)}{clipped})", loc="left", fontsize="medium")
     ax.set_ylabel("requests/s")
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
     _legend_outside(ax)
+
+
+def clipped_runs(peaks: dict[float, float], step: float) -> list[tuple[float, float, float]]:
+    """Clipped peaks (elapsed_s -> value) as runs of adjacent intervals: (first s, last s, highest value),
+    highest first. Neighbours closer than 1.5 ``step`` are one run, so their labels cannot collide."""
+    runs: list[list[float]] = []
+    for x in sorted(peaks):
+        if runs and x - runs[-1][1] <= 1.5 * step:
+            runs[-1][1], runs[-1][2] = x, max(runs[-1][2], peaks[x])
+        else:
+            runs.append([x, x, peaks[x]])
+    return sorted(((a, b, v) for a, b, v in runs), key=lambda r: -r[2])
+
+
+def _mark_clipped(ax: Any, top: float, clipped: dict[float, tuple[float, str]], step: float) -> None:
+    """A marker at the top of each clipped interval, and one line of text naming the highest runs: no
+    label per peak, so neighbouring peaks never write over each other."""
+    for x, (_, color) in clipped.items():
+        ax.plot([x], [top], marker="v", color=color, markersize=5, clip_on=False, linestyle="none")
+    runs = clipped_runs({x: y for x, (y, _) in clipped.items()}, step)
+    parts = [f"{v:.0f} at {a:.0f} s" if a == b else f"{v:.0f} at {a:.0f}-{b:.0f} s" for a, b, v in runs]
+    text = "clipped: " + ", ".join(parts[:CLIPPED_LISTED])
+    if len(parts) > CLIPPED_LISTED:
+        text += f", {len(parts) - CLIPPED_LISTED} more"
+    # The band above 1/1.2 of the axis holds no unclipped data.
+    ax.text(0.99, 0.97, text, transform=ax.transAxes, ha="right", va="top", fontsize="x-small",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1})  # fmt: skip
 
 
 def _note_peaks(peaks: dict[float, tuple[float, str]], xs: Any, ys: Any, color: str) -> None:
@@ -174,7 +214,7 @@ def plot_throughput(history: pd.DataFrame, path: Path) -> bytes | None:
     if len(connects) or has_users:
         panels.append((0.45, lambda ax: _connects_panel(ax, connects, agg, rates["elapsed_s"])))
     if not panels:
-        panels.append((1.0, lambda ax: _no_data(ax, "no requests recorded")))
+        return None  # no empty plot: the report says there is no throughput to show
 
     ratios = [r for r, _ in panels]
     fig, axes = plt.subplots(
@@ -234,25 +274,40 @@ def plot_latency(summary: pd.DataFrame, path: Path) -> bytes | None:
     return _save_png(fig, path)
 
 
+def has_failures(history: pd.DataFrame, failures: pd.DataFrame) -> bool:
+    """Whether the run recorded any failure: the errors plot is drawn only then."""
+    if not failures.empty and failures["Occurrences"].fillna(0).gt(0).any():
+        return True
+    return not history.empty and bool(history["Total Failure Count"].fillna(0).gt(0).any())
+
+
 def plot_errors(history: pd.DataFrame, failures: pd.DataFrame, path: Path) -> bytes | None:
-    """Failures/s over time per request kind, and the most frequent failures by request and error."""
-    if history.empty and failures.empty:
+    """Failures/s over time per request kind, and the most frequent failures by request and error; None
+    when nothing failed (the report says so in a line instead of an empty plot)."""
+    if not has_failures(history, failures):
         return None
     fig, (ax_t, ax_b) = plt.subplots(2, 1, figsize=(10, 7), gridspec_kw={"height_ratios": [1, 1.2]})
     if history.empty:
         _no_data(ax_t, f"{rf.HISTORY_CSV} missing")
     else:
         rates = rf.history_rates(history)
-        for (rtype, name), grp in rates[~is_aggregated(rates)].groupby(["Type", "Name"], sort=True):
-            if grp["fail_per_s"].fillna(0).gt(0).any():
-                ax_t.plot(
-                    grp["elapsed_s"],
-                    grp["fail_per_s"],
-                    label=kind_label(rtype, name),
-                    linewidth=1.2,
-                    drawstyle="steps-pre",
-                )
+        failing = {
+            key: grp
+            for key, grp in rates[~is_aggregated(rates)].groupby(["Type", "Name"], sort=True)
+            if grp["fail_per_s"].fillna(0).gt(0).any()
+        }
         agg = rates[is_aggregated(rates)]
+        own, rest = _busiest({k: float(g["fail_per_s"].fillna(0).sum()) for k, g in failing.items()},
+                             LEGEND_MAX - bool(len(agg)))  # fmt: skip
+        for key in own:
+            grp = failing[key]
+            ax_t.plot(grp["elapsed_s"], grp["fail_per_s"], label=kind_label(*key), linewidth=1.2,
+                      drawstyle="steps-pre")  # fmt: skip
+        if rest:
+            other = pd.concat([failing[k] for k in rest]).groupby("elapsed_s", sort=True)["fail_per_s"].sum()
+            ax_t.plot(other.index, other.to_numpy(), color=OTHER_COLOR, linewidth=1.2, drawstyle="steps-pre",
+                      label=f"other {len(rest)} kinds (sum)")  # fmt: skip
+            _grouped_note(ax_t, "kinds", [kind_label(*k) for k in rest])
         if len(agg):
             ax_t.plot(
                 agg["elapsed_s"],
@@ -263,7 +318,7 @@ def plot_errors(history: pd.DataFrame, failures: pd.DataFrame, path: Path) -> by
                 linewidth=1.4,
                 drawstyle="steps-pre",
             )
-        ax_t.legend(loc="upper left", fontsize="small")
+        _legend_outside(ax_t)
     ax_t.set_title("Failures over time")
     ax_t.set_xlabel("elapsed (s)")
     ax_t.set_ylabel("failures/s (per interval)")
@@ -272,7 +327,7 @@ def plot_errors(history: pd.DataFrame, failures: pd.DataFrame, path: Path) -> by
 
     top = failures.head(TOP_FAILURES)
     if top.empty:
-        _no_data(ax_b, "no failures recorded")
+        _no_data(ax_b, f"{rf.FAILURES_CSV} missing or empty")
         ax_b.set_axis_off()
     else:
         labels = [
@@ -289,18 +344,28 @@ def plot_errors(history: pd.DataFrame, failures: pd.DataFrame, path: Path) -> by
 
 
 def plot_resources(resources: pd.DataFrame, path: Path) -> bytes | None:
-    """CPU (% of one core) and RSS over time per process role of ``read_resources``."""
+    """CPU (% of one core) and RSS over time per process role of ``read_resources``; beyond
+    ``LEGEND_MAX`` roles the least busy are grey, one legend entry, named under the CPU panel."""
     if resources.empty:
         return None
     fig, (ax_cpu, ax_mem) = plt.subplots(2, 1, figsize=(10, 6.5), sharex=True)
-    for role, grp in resources.groupby("process", sort=True):
-        ax_cpu.plot(grp["elapsed_s"], grp["cpu_percent"], label=role, linewidth=1.3)
-        ax_mem.plot(grp["elapsed_s"], grp["rss_bytes"] / 2**20, label=role, linewidth=1.3)
+    roles = {role: grp for role, grp in resources.groupby("process", sort=True)}
+    _, rest = _busiest({r: float(g["cpu_percent"].fillna(0).sum()) for r, g in roles.items()})
+    for role in [*(r for r in roles if r not in rest), *rest]:
+        grp, grouped = roles[role], role in rest
+        style: dict[str, Any] = {"linewidth": 1.3, "label": role}
+        if grouped:
+            style = {"linewidth": 1.0, "color": OTHER_COLOR, "zorder": 1}
+            if role == rest[0]:
+                style["label"] = f"other {len(rest)} processes"
+        ax_cpu.plot(grp["elapsed_s"], grp["cpu_percent"], **style)
+        ax_mem.plot(grp["elapsed_s"], grp["rss_bytes"] / 2**20, **{**style, "label": None})
+    _grouped_note(ax_cpu, "processes", [str(r) for r in rest])
     ax_cpu.axhline(100, color="grey", linestyle=":", linewidth=1)
     ax_cpu.set_ylabel("CPU (% of one core)")
     ax_cpu.set_ylim(bottom=0)
     ax_cpu.set_title("Process resources")
-    ax_cpu.legend(loc="upper left", fontsize="small")
+    _legend_outside(ax_cpu)
     ax_cpu.grid(True, alpha=0.3)
     ax_mem.set_ylabel("RSS (MiB)")
     ax_mem.set_xlabel("elapsed (s)")
@@ -402,27 +467,25 @@ def plot_latency_over_time(
     )
     for ax, (title, g) in zip(axes[:, 0], groups, strict=True):
         colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-        for i, ((rtype, name), k) in enumerate(
-            sorted(g.groupby(["request_type", "name"]), key=lambda kv: kv[0])
-        ):
-            k = k.sort_values("elapsed_s")
-            color = colors[i % len(colors)]
-            label = kind_label(rtype, name) if title == "device side" else name
-            ax.plot(
-                k["elapsed_s"],
-                k["p50_ms"].where(k["p50_ms"] > 0),
-                color=color,
-                linewidth=1.2,
-                label=f"{label} p50",
-            )
-            ax.plot(
-                k["elapsed_s"],
-                k["p99_ms"].where(k["p99_ms"] > 0),
-                color=color,
-                linewidth=1,
-                linestyle="--",
-                label=f"{label} p99",
-            )
+        kinds = {key: k.sort_values("elapsed_s") for key, k in sorted(g.groupby(["request_type", "name"]))}
+        room = LEGEND_MAX - bool(outages) - bool(storms)  # _mark_phases adds their entries
+        own, rest = _busiest({key: float(k["count"].sum()) for key, k in kinds.items()}, room)
+
+        def label(rtype: str, name: str, title: str = title) -> str:
+            return kind_label(rtype, name) if title == "device side" else name
+
+        for key in [*own, *rest]:  # the "other" entry last in the legend
+            k, grouped = kinds[key], key in rest
+            # One legend entry per kind (its p50); the line style says p50 or p99.
+            color = OTHER_COLOR if grouped else colors[own.index(key) % len(colors)]
+            entry = None if grouped else label(*key)
+            if grouped and key == rest[0]:
+                entry = f"other {len(rest)} kinds"
+            for column, style, width in (("p50_ms", "-", 1.2), ("p99_ms", "--", 1.0)):
+                ax.plot(k["elapsed_s"], k[column].where(k[column] > 0), color=color, linewidth=width,
+                        linestyle=style, label=entry if column == "p50_ms" else None,
+                        zorder=1 if grouped else 2)  # fmt: skip
+        _grouped_note(ax, "kinds", [label(*key) for key in rest])
         _mark_phases(ax, phases, outages, storms)
         ax.set_yscale("log")
         ax.set_ylabel("ms (log)")

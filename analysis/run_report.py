@@ -1,9 +1,9 @@
 """Renders one run directory into ``report.md``, a self-contained ``report.html`` and ``plots/*.png``.
 
 Owns the report's layout: the sections and their order, a tiny document model rendered
-both to Markdown and to HTML (tables, CSS, page template) and which plot goes where.
-Reads only through ``aranya_perf.analysis.run_frames``, so a partial run (crashed, interrupted,
-still running, files missing) still gets a report: each section shows what exists and
+both to Markdown and to HTML (the page's markup and CSS are ``templates/report.html.j2``) and
+which plot goes where. Reads only through ``aranya_perf.analysis.run_frames``, so a partial run
+(crashed, interrupted, still running, files missing) still gets a report: each section shows what exists and
 names what is missing. The numbers and warnings come from ``aranya_perf.analysis.run_summary``, the
 plots from ``aranya_perf.analysis.run_plots``. ``summary_rows`` / ``format_summary_table`` are
 re-exported here for the callers that print the summary next to writing the report.
@@ -11,8 +11,6 @@ re-exported here for the callers that print the summary next to writing the repo
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from aranya_perf.analysis import etcd_report, run_plots
+from aranya_perf.analysis import etcd_report, pages, run_plots
 from aranya_perf.analysis import run_frames as rf
 from aranya_perf.analysis.outages import outages
 from aranya_perf.analysis.run_data import RunData, load_run
@@ -112,29 +110,8 @@ class _Doc:
         return "\n\n".join(out) + "\n"
 
     def to_html(self, title: str, images: dict[str, bytes]) -> str:
-        body: list[str] = []
-        for kind, value in self.blocks:
-            if kind in ("h1", "h2"):
-                body.append(f"<{kind}>{html.escape(value)}</{kind}>")
-            elif kind == "p":
-                body.append(f"<p>{html.escape(value)}</p>")
-            elif kind == "ul":
-                items, css = value
-                cls = f' class="{css}"' if css else ""
-                body.append(f"<ul{cls}>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
-            elif kind == "table":
-                body.append(_html_table(value))
-            elif kind == "img":
-                rel, alt = value
-                data = images.get(rel)
-                if data is None:
-                    body.append(f"<p>{html.escape(alt)}: image missing</p>")
-                else:
-                    b64 = base64.b64encode(data).decode("ascii")
-                    body.append(
-                        f'<figure><img src="data:image/png;base64,{b64}" alt="{html.escape(alt)}"></figure>'
-                    )
-        return _HTML_PAGE.format(title=html.escape(title), css=_CSS, body="\n".join(body))
+        """The page (``templates/report.html.j2``), images inlined so the one file can be mailed."""
+        return pages.render("report.html.j2", title=title, blocks=self.blocks, images=images)
 
 
 def _md_cell(text: str) -> str:
@@ -147,52 +124,6 @@ def _md_table(t: _Table) -> str:
     lines = ["| " + " | ".join(_md_cell(h) for h in t.headers) + " |", "| " + " | ".join(sep) + " |"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
     return "\n".join(lines)
-
-
-def _html_table(t: _Table) -> str:
-    aligns = t.aligns or ["l"] * len(t.headers)
-
-    def cell(tag: str, text: str, align: str) -> str:
-        cls = ' class="num"' if align == "r" else ""
-        return f"<{tag}{cls}>{html.escape(text)}</{tag}>"
-
-    head = "".join(cell("th", h, a) for h, a in zip(t.headers, aligns, strict=True))
-    rows = "".join(
-        "<tr>" + "".join(cell("td", c, a) for c, a in zip(row, aligns, strict=True)) + "</tr>"
-        for row in t.rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
-       padding: 0 1em; color: #222; line-height: 1.4; }
-h1 { border-bottom: 2px solid #ddd; padding-bottom: .3em; }
-h2 { margin-top: 1.8em; border-bottom: 1px solid #eee; }
-table { border-collapse: collapse; margin: .5em 0 1em; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-tbody tr:nth-child(even) { background: #fafafa; }
-ul.warnings { background: #fff8e1; border: 1px solid #f0c36d; padding: .6em 1em .6em 2em; }
-figure { margin: 1em 0; }
-img { max-width: 100%; border: 1px solid #eee; }
-""".strip()
-
-_HTML_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>
-{css}
-</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
 
 
 # --- report sections ----------------------------------------------------------------------------
@@ -332,6 +263,7 @@ def write_run_report(run: RunData | Path) -> Path:
         f"duration: {fmt_duration(duration)} · target: {address}"
     )
 
+    doc.p(throughput_text(summary, data.window_span(), duration))
     if meta and meta.get("reason"):
         doc.p(f"Why: {meta['reason']}")
     if meta and meta.get("link"):
@@ -509,6 +441,21 @@ def write_run_report(run: RunData | Path) -> Path:
     atomic_write_text(md_path, doc.to_markdown())
     atomic_write_text(run_dir / REPORT_HTML, doc.to_html(f"Load-test run {run_id}", images))
     return md_path
+
+
+def throughput_text(summary: pd.DataFrame, window: tuple[float, float] | None, duration: float | None) -> str:
+    """The run's total throughput in one line: requests, answered (not failed) per second over the
+    measured window (over the whole run, said so, when the window was not recorded), failures."""
+    total = summary[summary["name"] == rf.AGGREGATED]
+    if total.empty or not float(total["count"].iloc[0]):
+        return "Throughput: no requests recorded."
+    count, failed = int(total["count"].iloc[0]), int(total["failures"].iloc[0])
+    seconds, over = (window[1] - window[0], "window") if window else (duration, "run (no window recorded)")
+    rate = "no time span recorded"
+    if seconds:
+        answered = fmt_float((count - failed) / seconds)
+        rate = f"{answered} answered per second over the {fmt_float(seconds)} s {over}"
+    return f"Throughput: {fmt_int(count)} requests, {rate}, {fmt_int(failed)} failed ({failed / count:.2%})."
 
 
 def _link_text(link: dict[str, Any]) -> str:

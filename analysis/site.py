@@ -1,17 +1,17 @@
 """The static history site of ``aranya-perf publish``: asv benchmarks and load-test runs over time.
 
-``build_site`` writes ``index.html`` (one section per asv machine and per group of comparable
-runs), ``plots/*.png`` (one trend per benchmark and per request kind, change points from
-``aranya_perf.analysis.detect`` marked), ``runs.parquet`` (the run catalogue) and ``alerts.json``. Every run
-in a table links to its own ``report.html``. Histories of different asv machines, or of runs
-from different hosts, profiles or protocol versions, get separate plots: they are never drawn
-as one line. A small script in the page counts the plots the browser managed to load and writes
-the count into ``#plots-status``, so a headless browser can check the page as a person sees it.
+``build_site`` writes ``index.html`` (``templates/site.html.j2``: one section per asv machine
+and per group of comparable runs), ``plots/*.png`` (one trend per benchmark and per request kind,
+change points from ``aranya_perf.analysis.detect`` marked), ``runs.parquet`` (the run catalogue)
+and ``alerts.json``. Every run in a table links to its own ``report.html``. Histories of
+different asv machines, or of runs from different hosts, profiles or protocol versions, get
+separate plots: they are never drawn as one line. A small script in the page counts the plots
+the browser managed to load and writes the count into ``#plots-status``, so a headless browser
+can check the page as a person sees it.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-from aranya_perf.analysis import detect, samples
+from aranya_perf.analysis import detect, pages, samples
 from aranya_perf.analysis.alert_config import AlertConfig
 from aranya_perf.analysis.alert_report import to_json as alerts_json
 from aranya_perf.analysis.alerts import find_alerts, min_history
@@ -162,54 +162,6 @@ def plot_trend(trend: Trend, path: Path) -> None:
     save_png(fig, path, dpi=90)
 
 
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>aranya-perf history</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; }}
-h2 {{ border-bottom: 1px solid #ddd; margin-top: 2em; }}
-table {{ border-collapse: collapse; font-size: 0.9em; margin: .5em 0 1.5em; }}
-th, td {{ border: 1px solid #ddd; padding: .2em .5em; text-align: left; }}
-figure {{ margin: 1em 0; }} img {{ max-width: 100%; }}
-.regression {{ color: #b00; }} .improvement {{ color: #070; }}
-</style>
-</head>
-<body>
-<h1>aranya-perf history</h1>
-<p id="plots-status">plots not checked (JavaScript off)</p>
-{body}
-<script>
-window.addEventListener("load", function () {{
-  var imgs = document.querySelectorAll("img.plot"), ok = 0;
-  imgs.forEach(function (img) {{
-    if (img.complete && img.naturalWidth > 0) {{ ok++; img.dataset.loaded = "yes"; }}
-  }});
-  document.getElementById("plots-status").textContent = ok + " of " + imgs.length + " plots loaded";
-}});
-</script>
-</body>
-</html>
-"""
-
-
-def _changes_list(trend: Trend) -> str:
-    if not trend.changes and not trend.short:
-        return ""
-    items = "".join(
-        f'<li class="{cp.direction}">{html.escape(label)}: {cp.direction} {cp.magnitude_pct:+.1f} % at '
-        f"{html.escape(cp.commit_before)}..{html.escape(cp.commit_after)} (p = {cp.p_value:.3g})"
-        f"{' — recovered' if cp.recovered else ''}</li>"
-        for label, cp in trend.changes
-    )
-    items += "".join(
-        f'<li class="short">{html.escape(label)}: insufficient history: n={n} &lt; {needed}, not judged</li>'
-        for label, n, needed in trend.short
-    )
-    return f"<ul>{items}</ul>"
-
-
 def build_site(
     out: Path, asv: pd.DataFrame, cat: pd.DataFrame, latency: pd.DataFrame, config: AlertConfig
 ) -> Path:
@@ -220,54 +172,45 @@ def build_site(
     out.mkdir(parents=True, exist_ok=True)
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
-    body: list[str] = []
     trends_asv = asv_trends(asv, config)
     trends_runs = run_trends(cat, latency, config)
-    sections = [("asv benchmarks", trends_asv), ("Load-test runs", trends_runs)]
-    toc = []
-    for heading, trends in sections:
+    sections = []
+    for heading, trends in (("asv benchmarks", trends_asv), ("Load-test runs", trends_runs)):
         for group in dict.fromkeys(t.group for t in trends):
-            anchor = _slug(f"{heading}-{group}")
-            toc.append(f'<li><a href="#{anchor}">{html.escape(heading)}: {html.escape(group)}</a></li>')
-            body.append(f'<h2 id="{anchor}">{html.escape(heading)}: {html.escape(group)}</h2>')
-            if heading.startswith("Load"):
-                body.append(_runs_table(cat[cat["comparable"] == group], out))
-            for t in (t for t in trends if t.group == group):
+            mine = [t for t in trends if t.group == group]
+            for t in mine:
                 plot_trend(t, plots / f"{t.slug}.png")
-                img = f'<img class="plot" src="plots/{t.slug}.png" alt="{html.escape(t.title)}">'
-                body.append(f'<figure id="{t.slug}">{img}{_changes_list(t)}</figure>')
-    if not toc:
-        body.append("<p>No asv results and no runs found.</p>")
-    short = sum(len(t.short) for _, trends in sections for t in trends)
-    if short:
-        body.insert(
-            0, f'<p class="short">Insufficient history: {short} line(s) with too few points to judge.</p>'
-        )
-    body.insert(0, f"<ul>{''.join(toc)}</ul>")
-    atomic_write_text(out / "index.html", _PAGE.format(body="\n".join(body)))
+            runs = _run_rows(cat[cat["comparable"] == group], out) if heading.startswith("Load") else None
+            anchor = _slug(f"{heading}-{group}")
+            sections.append(
+                {"anchor": anchor, "heading": heading, "group": group, "runs": runs, "trends": mine}
+            )
+    short = sum(len(t.short) for t in [*trends_asv, *trends_runs])
+    atomic_write_text(out / "index.html", pages.render("site.html.j2", sections=sections, short=short))
     write_catalogue(cat, out / CATALOGUE_FILE)
     history = pd.concat([asv_history(asv), runs_history(cat, latency)], ignore_index=True)
     atomic_write_json(out / "alerts.json", alerts_json(find_alerts(history, config)))
     return out / "index.html"
 
 
-def _runs_table(cat: pd.DataFrame, out: Path) -> str:
+def _run_rows(cat: pd.DataFrame, out: Path) -> list[dict[str, object]]:
+    """The runs of one group, oldest first, as the site's table shows them; ``href`` None without a report."""
     rows = []
     for _, r in cat.sort_values("started_at").iterrows():
         report = Path(r["path"]) / "report.html"
-        href = os.path.relpath(report, out)
-        link = f'<a class="run-report" href="{html.escape(href)}">{html.escape(r["run_id"])}</a>'
-        if not report.exists():
-            link = f"{html.escape(r['run_id'])} (no report)"
         rows.append(
-            f"<tr><td>{link}</td><td>{html.escape(str(r['started_at']))}</td><td>{html.escape(r['status'])}</td>"
-            f"<td>{html.escape(r['commit'][:12])}</td><td>{r['devices']}</td><td>{r['operators']}</td>"
-            f"<td>{html.escape(_labels(r['labels']))}</td></tr>"
+            {
+                "run_id": r["run_id"],
+                "href": os.path.relpath(report, out) if report.exists() else None,
+                "started_at": str(r["started_at"]),
+                "status": r["status"],
+                "commit": r["commit"][:12],
+                "devices": r["devices"],
+                "operators": r["operators"],
+                "labels": _labels(r["labels"]),
+            }
         )
-    return (
-        "<table><thead><tr><th>Run</th><th>Started</th><th>Status</th><th>Commit</th><th>Devices</th>"
-        f"<th>Operators</th><th>Labels</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    return rows
 
 
 def _labels(text: str) -> str:

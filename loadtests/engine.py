@@ -50,6 +50,9 @@ LAZY_FLUSH_S = 0.02
 """The longest a ``post_lazy`` result waits for the drain greenlet."""
 FLUSH_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
+LAG_PERIOD_S = 0.25
+LAG_SAMPLES = 20
+"""``Engine.lag_s`` is the worst lag of the last ``LAG_SAMPLES`` periods (5 s)."""
 
 
 class EngineError(RuntimeError):
@@ -147,6 +150,9 @@ class Engine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._woken = False  # a wake-up is on its way to the drain greenlet
         self._flush_timer: asyncio.TimerHandle | None = None
+        self.lag_s = 0.0
+        """How late the loop ran a timer, worst of the last 5 s: a loop this busy delays every device.
+        One float, written on the loop thread, read from any."""
 
     # -- lifecycle (gevent side) -------------------------------------------------------------
 
@@ -291,6 +297,7 @@ class Engine:
 
                 cygrpc.init_grpc_aio()
             self.loop = loop
+            self._tasks.add(loop.create_task(self._watch_lag()))  # cancelled by _shutdown with the rest
         except BaseException as exc:  # reported to start() through _start_error
             self._start_error = exc
             ready.release()
@@ -330,6 +337,14 @@ class Engine:
                 self.post(on_done, t.result() if t.exception() is None else None, t.exception())
 
         task.add_done_callback(finished)
+
+    async def _watch_lag(self) -> None:
+        recent: deque[float] = deque(maxlen=LAG_SAMPLES)
+        while True:
+            asked = time.perf_counter()
+            await asyncio.sleep(LAG_PERIOD_S)
+            recent.append(max(time.perf_counter() - asked - LAG_PERIOD_S, 0.0))
+            self.lag_s = max(recent)
 
     async def _shutdown(self) -> None:
         tasks = [t for t in self._tasks if not t.done()]
@@ -393,6 +408,11 @@ def get_engine() -> Engine:
         _ENGINE = Engine()
         _ENGINE.start()
     return _ENGINE
+
+
+def engine_lag_s() -> float | None:
+    """The process's engine's loop lag (``Engine.lag_s``), None when it has no running engine."""
+    return _ENGINE.lag_s if _ENGINE is not None and _ENGINE.running else None
 
 
 def flush_engine(timeout: float = FLUSH_TIMEOUT_S) -> bool:

@@ -32,7 +32,7 @@ RUN_FILES = [
     "report.md",
     "report.html",
 ]
-PLOTS = ["shape.png", "latency_over_time.png", "throughput.png", "latency.png", "errors.png", "resources.png"]
+PLOTS = ["shape.png", "latency_over_time.png", "throughput.png", "latency.png", "resources.png"]
 
 
 def _only_run_dir(root: Path) -> Path:
@@ -49,9 +49,19 @@ def _one_line(stderr: str) -> str:
 
 
 def test_run_leaves_every_result_file(tmp_path: Path) -> None:
-    proc = run_cli("run", "--devices", "20", "--operators", "2", "--duration", "10s", "--out", str(tmp_path))
+    proc = run_cli(
+        "run", "--devices", "20", "--operators", "2", "--duration", "10s", "--out", str(tmp_path),
+        "--metrics-listen", "127.0.0.1:0",
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run_dir = _only_run_dir(tmp_path)
+    # The progress lines are per interval, and the run says what it waits for after the window.
+    assert "req/s and the p50/p99 of operator calls over the interval since the previous" in proc.stdout
+    assert re.search(r"\[ +5s/10s\] devices online +\d+  req/s +[1-9]", proc.stdout), proc.stdout
+    waiting = re.search(r"^  window closed at \d+s; waiting for (.*)$", proc.stdout, re.M)
+    assert waiting, proc.stdout
+    for step in ("the gateway's drain", "one more Prometheus scrape", "the verdict and the report"):
+        assert step in waiting[1]
     for name in RUN_FILES:
         assert (run_dir / name).stat().st_size > 0, name
     for name in PLOTS:
@@ -60,6 +70,8 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
     report = (run_dir / "report.md").read_text()
     for name in PLOTS:
         assert f"plots/{name}" in report
+    # Nothing failed: no empty errors plot, a line instead.
+    assert not (run_dir / "plots" / "errors.png").exists() and "No failures recorded." in report
     # Both sides counted every operator call and every command the same way (the gateway is drained).
     rows = re.findall(r"^\| (control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
     names = {name for _, name, *_ in rows}

@@ -178,6 +178,9 @@ def test_report_files_plots_and_html(full_run: Path) -> None:
     assert "The load generator may have limited the target's figures: generator wanted >= 90 %" in md
     assert "grpc PortForward: too few samples (n=3) for a p99 (needs 100)" in md
     assert "100 of 1403 requests failed" in md
+    (throughput,) = [line for line in md.splitlines() if line.startswith("Throughput: ")]
+    assert throughput.startswith("Throughput: 1403 requests, ") and "100 failed (7.13%)" in throughput
+    assert md.index("Throughput: ") < md.index("## Warnings")  # near the top
     assert "DEADLINE_EXCEEDED" in md
     (missing_line,) = [line for line in md.splitlines() if "Missing, empty or unreadable" in line]
     assert "latency.csv" not in missing_line and "locust_stats.csv" not in missing_line  # only AROUND ones
@@ -371,8 +374,56 @@ def test_throughput_plot_splits_operator_and_device_side(
     (_, control, _, _), (_, device, device_top, device_notes), (_, connects, _, _) = panels
     assert control == ["Exec"]
     assert device == ["CMD_POD_CTR_EXEC"]  # no connect / first_cmd among the rates
-    assert device_top < 60 and device_notes == ["60"]  # the ramp peak is clipped and labelled
+    assert device_top < 60 and device_notes == ["clipped: 60 at 1 s"]  # the ramp peak is clipped and named
     assert connects == ["connects (cumulative)", "users"]
+
+
+def test_legends_fit_and_the_rest_is_grouped_and_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nine device kinds: five lines of their own, one grey "other" line summing the rest, named beside."""
+    names = [f"CMD_{i}" for i in range(9)]
+    rows = []
+    for i, t in enumerate(range(100, 106)):
+        rows.append([t, 9, "", rf.AGGREGATED, 0, 0])
+        rows += [[t, 9, "device", name, (k + 1) * 10 * i, 0] for k, name in enumerate(names)]
+    history = pd.DataFrame(
+        rows,
+        columns=["Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count"],
+    )
+    history["elapsed_s"] = history["Timestamp"] - 100
+    legends, notes = [], []
+    save_png = run_plots._save_png
+
+    def record(fig, path: Path) -> bytes:
+        for ax in fig.axes:
+            legends.append([t.get_text() for t in ax.get_legend().get_texts()])
+            notes.extend(t.get_text() for t in ax.texts)
+        return save_png(fig, path)
+
+    monkeypatch.setattr(run_plots, "_save_png", record)
+    assert run_plots.plot_throughput(history, tmp_path / "throughput.png") is not None
+    device = legends[0]
+    assert len(device) == run_plots.LEGEND_MAX
+    assert device == [*names[4:], "other 4 kinds (sum)"]  # the busiest five, in order
+    (note,) = [n for n in notes if n.startswith("other kinds:")]
+    assert note.splitlines()[1:] == names[:4]
+
+
+def test_clipped_peaks_in_adjacent_intervals_are_one_label() -> None:
+    runs = run_plots.clipped_runs({1.0: 50.0, 2.0: 80.0, 3.0: 40.0, 9.0: 60.0}, step=1.0)
+    assert runs == [(1.0, 3.0, 80.0), (9.0, 9.0, 60.0)]
+
+
+def test_no_errors_plot_without_failures(tmp_path: Path) -> None:
+    history = pd.DataFrame(
+        [[100, 1, "grpc", "Exec", 10, 0, 0.0], [101, 1, "grpc", "Exec", 20, 0, 1.0]],
+        columns=["Timestamp", "User Count", "Type", "Name", "Total Request Count", "Total Failure Count",
+                 "elapsed_s"],
+    )  # fmt: skip
+    failures = pd.DataFrame(columns=["Method", "Name", "Error", "Occurrences"])
+    assert run_plots.plot_errors(history, failures, tmp_path / "errors.png") is None
+    assert not (tmp_path / "errors.png").exists()
 
 
 def test_device_costs_from_resources_timeline_and_counts() -> None:

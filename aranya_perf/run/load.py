@@ -56,7 +56,7 @@ from aranya_perf.measure.resources import ResourceSampler
 from aranya_perf.profiles import Profile
 from aranya_perf.profiles.plan import devices_at, phases
 from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFiles, atomic_write_text
-from aranya_perf.run import interrupt
+from aranya_perf.run import interrupt, progress
 from aranya_perf.run.target import Target
 from aranya_perf.run.workers import LocalWorkers
 
@@ -187,7 +187,7 @@ class Load:
         if self.metrics_listen is not None:
             from aranya_perf.loadtests.live_metrics import LiveMetrics
 
-            self.live = LiveMetrics(env)
+            self.live = LiveMetrics(env, run=self.run_dir.name)
             address = self.live.serve(*self.metrics_listen)
             self.out.write(f"  live metrics on http://{address}/metrics\n")
         if distributed_run:
@@ -246,8 +246,13 @@ class Load:
         self.runner.start_shape()
         facts.started_at = started = time.time()
         self.events.write("window_open", t=started, profile=p.name, shape=p.shape.kind)
+        if self.live is not None:
+            self.live.set_window(True)
+        self.out.write(progress.header(PROGRESS_EVERY_S, self._progress_what()))
+        self.last_tally = self._tally()
         phase_index, lost_since = -1, None
-        next_progress = next_sample = time.monotonic()
+        next_sample = time.monotonic()
+        next_progress = next_sample + PROGRESS_EVERY_S
         next_probe = next_sample
         stall = p.gateway.stall_at_s if p.gateway.stall_s else None
         thaw_at = None
@@ -270,6 +275,8 @@ class Load:
                 self.events.write(
                     "phase", name=ph.name, start_s=ph.start_s, end_s=ph.end_s, devices=ph.devices
                 )
+                if self.live is not None:
+                    self.live.set_phase(ph.name)
             if time.monotonic() < next_sample:
                 continue
             next_sample += TIMELINE_PERIOD_S
@@ -296,13 +303,34 @@ class Load:
         self._close_window(started)
         return facts
 
+    def _after_window(self, elapsed: float) -> str:
+        """The line saying what the run waits for once the window closed (so a long wait is never silent)."""
+        steps = ["operators' calls in flight"]
+        if self.tally is not None:
+            steps.append("the workers' final reports")
+        if self.target.embedded:
+            steps.append("the gateway's drain and final counters")
+        elif self.target.metrics:
+            steps.append("the target's final counters")
+        if self.live is not None:
+            steps.append("one more Prometheus scrape of the live metrics")
+        if self.p.queries:
+            steps.append("the Prometheus range queries")
+        steps += ["the generator's files", "the verdict and the report"]
+        return f"  window closed at {elapsed:.0f}s; waiting for {', '.join(steps)}\n"
+
     def _close_window(self, started: float) -> None:
         facts = self.facts
+        self.out.write(self._after_window(time.time() - started))
+        self.out.flush()
         close = distributed.barrier(self.runner, distributed.CLOSE, CLOSE_TIMEOUT_S)
         facts.in_flight_at_close = close["in_flight"]
         if close["missing"]:
             facts.workers_lost.append(f"{close['missing']} workers did not answer the window's close")
         self.events.write("window_closed", elapsed_s=round(time.time() - started, 1), **close)
+        if self.live is not None:
+            self.live.set_phase(None)
+            self.live.set_window(False)
         if self.target.embedded and not self.target.lost():
             try:
                 facts.sessions_open_after_drain = self.target.drain(DRAIN_TIMEOUT_S)
@@ -381,33 +409,41 @@ class Load:
         )
         self.out.write(f"  storm {index + 1} at {at:g}s: {s.storm_fraction:.0%} of the devices drop\n")
 
-    def _progress(self, elapsed: float) -> None:
+    def _progress_what(self) -> str:
+        return "operator calls" if self.p.fleet_run else "calls"
+
+    def _tally(self) -> progress.Tally:
+        """The counters a progress line is computed from (``progress``), as of now."""
         total = self.env.stats.total
-        fleet_run = self.p.fleet_run
         # A service scenario's clients make one kind of call: all of them are its latency.
         ops = merge(
             h
             for k, h in self.recorder.histograms().items()
-            if (split_key(k)[0] in (OPERATOR_REQUESTS, KUBE_REQUESTS) or not fleet_run)
+            if (split_key(k)[0] in (OPERATOR_REQUESTS, KUBE_REQUESTS) or not self.p.fleet_run)
             and not k.endswith(SERVICE_SUFFIX)
         )
-        what = "operator" if fleet_run else "call"
-        latency = f"no {what} calls yet" if fleet_run else "no calls yet"
-        if ops.get_total_count():
-            latency = f"{what} p50 {ops.get_value_at_percentile(50) / 1000:.2f} ms  "
-            latency += f"p99 {ops.get_value_at_percentile(99) / 1000:.2f} ms"
+        return progress.Tally(time.monotonic(), total.num_requests, total.num_failures, ops)
+
+    def _progress(self, elapsed: float) -> None:
+        now = self._tally()
         fleet, _ = self._counts()
         level = (
             f"devices online {fleet.get('online', 0):5d}"
-            if fleet_run
+            if self.p.fleet_run
             else f"clients {self.runner.user_count:5d}"
         )
         self.out.write(
-            f"  [{elapsed:4.0f}s/{self.p.run.duration_s:.0f}s] {level}  "
-            f"req/s {total.current_rps:7.1f}  requests {total.num_requests:7d}  "
-            f"failures {total.num_failures:4d}  {latency}\n"
+            progress.line(
+                self.last_tally,
+                now,
+                elapsed_s=elapsed,
+                duration_s=self.p.run.duration_s,
+                level=level,
+                what=self._progress_what(),
+            )
         )
         self.out.flush()
+        self.last_tally = now
 
     # -- teardown ----------------------------------------------------------------------------------
 
@@ -421,6 +457,11 @@ class Load:
         if self.runner is not None and self.runner.state != "stopped":
             self.runner.quit()
         if self.live is not None:
+            if wait := self.live.linger_s():
+                self.out.write(
+                    f"  waiting up to {wait:.0f}s for Prometheus to scrape the live metrics once more\n"
+                )
+                self.out.flush()
             self.live.linger()  # the last counts reach a Prometheus that scrapes us
             self.live.stop()
         if self.local_workers is not None:
