@@ -18,6 +18,10 @@ Crossing the thread boundary safely after Locust's monkey-patching:
   greenlet sees the swap), and never shut down: its poller thread registered
   itself with native thread ids, and a patched ``threading`` could not
   unregister it. A later engine in the same process reuses it;
+* grpc's observability lock, taken twice per call (``grpc._observability._plugin_lock``), is
+  made when grpc is imported, after the patching, so it is gevent's pure-Python RLock; it is
+  replaced by a native one (held for microseconds, so a greenlet that ever waits on it waits
+  that long), which took about 5 % of the loop thread's CPU per etcd Put;
 * results go back through a deque plus one gevent async watcher, sent once per
   batch (``post_lazy`` results wait up to ``LAZY_FLUSH_S`` to share one); a
   greenlet drains the deque in batches and fires Locust events, and ``flush``
@@ -43,6 +47,7 @@ import gevent.monkey
 _start_native_thread = gevent.monkey.get_original("_thread", "start_new_thread")
 _native_lock = gevent.monkey.get_original("_thread", "allocate_lock")
 _native_epoll = gevent.monkey.get_original("select", "epoll")
+_native_rlock = gevent.monkey.get_original("threading", "_CRLock")
 _native_socketpair = gevent.monkey.get_original("_socket", "socketpair")
 
 START_TIMEOUT_S = 10.0
@@ -129,6 +134,15 @@ def _unpatched() -> Iterator[None]:
 
 
 _MISSING = object()
+
+
+def _native_grpc_plugin_lock() -> None:
+    """grpc's per-call observability lock as a native RLock (module docstring); once per process."""
+    from grpc import _observability
+
+    if not isinstance(_observability._plugin_lock, _native_rlock):
+        with _observability._plugin_lock:  # nobody else holds it while it is swapped
+            _observability._plugin_lock = _native_rlock()
 
 
 class Engine:
@@ -296,6 +310,7 @@ class Engine:
                 from grpc._cython import cygrpc
 
                 cygrpc.init_grpc_aio()
+                _native_grpc_plugin_lock()
             self.loop = loop
             self._tasks.add(loop.create_task(self._watch_lag()))  # cancelled by _shutdown with the rest
         except BaseException as exc:  # reported to start() through _start_error

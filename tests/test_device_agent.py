@@ -76,6 +76,14 @@ def test_lazy_results_arrive_by_timer_or_flush(engine: Engine, monkeypatch: pyte
     assert got == list(range(100))
 
 
+def test_grpc_takes_a_native_lock_per_call_on_the_loop(engine: Engine) -> None:
+    # Made at grpc's import after gevent's patching, it would be gevent's pure-Python RLock.
+    from grpc import _observability
+
+    assert isinstance(_observability._plugin_lock, engine_module._native_rlock)
+    assert engine_module._native_rlock.__module__ == "_thread"
+
+
 def _start_agent(
     engine: Engine, device_id: str, address: str, events: Events, profile: DeviceProfile = FAST
 ) -> DeviceAgent:

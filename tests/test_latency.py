@@ -10,7 +10,11 @@ import pytest
 from locust.env import Environment
 
 from aranya_perf.measure.latency import (
+    HIGHEST_US,
+    INTERVAL_FIGURES,
     LATENCY_COLUMNS,
+    LOWEST_US,
+    SIGNIFICANT_FIGURES,
     LatencyRecorder,
     load_failures,
     load_histograms,
@@ -18,6 +22,7 @@ from aranya_perf.measure.latency import (
     merge_by_key,
     new_histogram,
     read_intervals,
+    record_one,
 )
 from aranya_perf.results import ResultsError
 
@@ -181,3 +186,23 @@ def test_service_time_is_recorded_beside_the_corrected_time() -> None:
     frame = recorder.frame().set_index("name")
     assert frame.loc["Exec", "p50_ms"] == pytest.approx(120.0, rel=HDR_REL)
     assert frame.loc["Exec (service time)", "p50_ms"] == pytest.approx(2.0, rel=HDR_REL)
+
+
+@pytest.mark.parametrize("figures", [SIGNIFICANT_FIGURES, INTERVAL_FIGURES])
+def test_record_one_encodes_exactly_as_hdrh_records(figures: int) -> None:
+    # Every bucket boundary of the range, its neighbours, and the range's ends.
+    values = [LOWEST_US, 2, 3, HIGHEST_US - 1, HIGHEST_US]
+    for bit in range(1, HIGHEST_US.bit_length()):
+        values += [v for v in ((1 << bit) - 1, 1 << bit, (1 << bit) + 1) if LOWEST_US <= v <= HIGHEST_US]
+    values += [12_345, 999, 1_000, 1_001, 250_000, 7]
+    ours, theirs = new_histogram(figures), new_histogram(figures)
+    for v in values:
+        record_one(ours, v)
+        theirs.record_value(v)
+    assert ours.encode() == theirs.encode()
+    assert (ours.total_count, ours.min_value, ours.max_value) == (
+        theirs.total_count,
+        theirs.min_value,
+        theirs.max_value,
+    )
+    assert ours.get_value_at_percentile(99) == theirs.get_value_at_percentile(99)
