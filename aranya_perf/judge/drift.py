@@ -34,7 +34,7 @@ from typing import Any
 import pandas as pd
 from scipy import stats
 
-from aranya_perf.findings import Finding
+from aranya_perf.findings import DRIFT, Finding
 from aranya_perf.judge.measured import Interval
 from aranya_perf.measure.latency import SERVICE_SUFFIX, split_key
 
@@ -43,9 +43,7 @@ MIN_BUCKET_S = 5.0
 MIN_POINTS = 5
 CONFIDENCE = 0.95
 MIB = 1024 * 1024
-COST_SLOPE = "cost-slope"
-MEMORY_SLOPE = "memory-slope"
-NAMES = (COST_SLOPE, MEMORY_SLOPE)
+COST_SLOPE, MEMORY_SLOPE = DRIFT
 
 TARGET_ROLES = ("gateway", "target")
 """``resources.csv`` roles that are the target: the embedded gateway's processes, or ``--target-pid``."""
@@ -113,7 +111,7 @@ class Slope:
 
     @property
     def significant(self) -> bool:
-        return self.low > 0 or self.high < 0
+        return bool(self.low > 0 or self.high < 0)
 
     def text(self) -> str:
         """``target CPU per exec +812 % per hour [+604, +1,020] (mean 1.32 ms, 11 buckets)``."""
@@ -301,7 +299,7 @@ def from_processes(frame: pd.DataFrame) -> tuple[tuple[str, ...], Points, Points
         for i in range(len(t)):
             span = t[i] - t[i - 1] if i else (t[1] - t[0] if len(t) > 1 else 1.0)
             if span > 0 and math.isfinite(pct[i]):
-                cpu.append((t[i] - span / 2, pct[i] / 100 * span))
+                cpu.append((float(t[i] - span / 2), float(pct[i] / 100 * span)))
     rss = pd.to_numeric(rows["rss_bytes"], errors="coerce").groupby(rows["elapsed_s"]).sum()
     roles = tuple(sorted(str(r) for r in rows["process"].unique()))
     return roles, sorted(cpu), [(float(t), float(v)) for t, v in rss.items()]
