@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, gateway_process, run_cli
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -57,4 +57,19 @@ def test_without_the_leak_no_cost_slope(tmp_path: Path) -> None:
     assert not [f for f in doc["findings"] if f["name"] in ("cost-slope", "memory-slope")], out
     slopes = {s["series"] for s in _doc(run_dir, "drift.json")["slopes"]}
     assert {"cpu_per_request", "cpu_per_exec", "rss"} <= slopes
+    assert "cost over time:\n  target CPU per request " in proc.stdout
+
+
+def test_a_given_target_s_own_process_is_sampled_with_target_pid(tmp_path: Path) -> None:
+    with gateway_process() as gw:
+        args = ["--target", gw.address, "--control", gw.address, "--target-pid", str(gw.pid)]
+        proc = run_cli(
+            "run", *args, "--devices", "10", "--arrival-rate", "10", "--duration", "35s",
+            "--shape", "soak", "--out", str(tmp_path), timeout=200,
+        )  # fmt: skip
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    out = proc.stdout[-4000:] + proc.stderr[-3000:]
+    doc = _doc(run_dir, "drift.json")
+    assert doc["source"] == "processes target" and not doc["judged"], out
+    assert {s["series"] for s in doc["slopes"]} >= {"cpu_per_request", "rss"}, out
     assert "cost over time:\n  target CPU per request " in proc.stdout
