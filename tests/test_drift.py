@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -152,3 +153,36 @@ def test_answered_requests_and_execs_per_interval() -> None:
     }
     requests, execs = drift.answered([(1000.0, hists, {"control Exec": 1})], 999.0)
     assert requests == [(1.5, 12.0)] and execs == [(1.5, 5.0)]
+
+
+def test_the_run_reads_the_target_s_processes_else_its_prometheus_series(tmp_path: Path) -> None:
+    from aranya_perf.judge.measured import Measured
+    from aranya_perf.measure import promql
+    from aranya_perf.profiles import Profile
+    from aranya_perf.results import RunFiles, atomic_write_json
+    from aranya_perf.run import cost
+
+    queries = promql.target_cost_queries("10.0.0.1:9100")
+    assert [q.expr for q in queries][:2] == [
+        'sum(process_cpu_seconds_total{instance="10.0.0.1:9100"})',
+        'sum(process_resident_memory_bytes{instance="10.0.0.1:9100"})',
+    ]
+    t0 = 1000.0
+    m = Measured(intervals=[(t0 + t, {}, {}) for t in range(60)], t0=t0, seconds=60.0)
+    assert cost.samples(Profile(), tmp_path, m) is None  # nothing sampled of the target
+    (tmp_path / RunFiles.PROMETHEUS).mkdir()
+    for name, values in (("target_cpu_seconds", [0.0, 1.0, 2.5]), ("target_goroutines", [10, 12, 14])):
+        doc = {
+            "status": "success",
+            "data": {"result": [{"values": [[t0 + 5 * i, str(v)] for i, v in enumerate(values)]}]},
+        }
+        atomic_write_json(tmp_path / RunFiles.PROMETHEUS / f"{name}.json", doc)
+    s = cost.samples(Profile(), tmp_path, m)
+    assert s is not None and s.source.startswith("prometheus")
+    assert list(s.cpu) == [(2.5, 1.0), (7.5, 1.5)] and list(s.memory["goroutines"])[-1] == (10.0, 14.0)
+    (tmp_path / RunFiles.RESOURCES).write_text(
+        "timestamp,elapsed_s,process,pid,cpu_percent,rss_bytes,threads,fds,wait_percent\n"
+        f"{t0 + 1},1,gateway,7,50,100,1,1,\n{t0 + 2},2,gateway,7,50,100,1,1,\n"
+    )
+    s = cost.samples(Profile(), tmp_path, m)
+    assert s is not None and s.source == "processes gateway" and sum(v for _, v in s.cpu) == 1.0
