@@ -49,7 +49,7 @@ def slope_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                 str(s.get("what", s.get("series", ""))),
                 _per_hour(s.get("per_hour"), unit),
                 interval,
-                f"{s.get('mean', 0.0):.3g}",
+                f"{s.get('mean', 0.0):.3g} {s.get('unit', '')}".strip(),
                 str(s.get("points", "")),
                 "yes" if s.get("significant") else "no",
             ]

@@ -36,6 +36,10 @@ Observations after the window's end are not judged (the run is tearing down), no
 or a ``gone`` within ``online_within_s`` of it: the run ended before its time was up. A finding
 of severity ``fail`` fails the run; the profile's ``[findings] severity`` may lower one to
 ``warn`` (reported, not failing) or ``off``.
+
+The target's cost over time gives two more findings, ``DRIFT`` (``aranya_perf.judge.drift``): they
+are ``Finding``s too, and travel with the invariants into ``findings.json``, ``findings.xml`` (JUnit)
+and the verdict.
 """
 
 from __future__ import annotations

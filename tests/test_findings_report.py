@@ -49,7 +49,8 @@ def test_rows_name_every_invariant_checked_the_broken_first() -> None:
         "target CPU per exec",
         "target resident memory",
     ]
-    assert slopes[0][1].endswith(" %") and slopes[0][5] == "yes" and slopes[2][5] == "no"
+    assert slopes[0][1].endswith(" %") and slopes[0][3].endswith(" ms") and slopes[2][3] == "80 MiB"
+    assert slopes[0][5] == "yes" and slopes[2][5] == "no"
 
 
 def test_the_report_has_a_findings_section_with_the_cost_slope(tmp_path: Path) -> None:

@@ -128,6 +128,7 @@ class Slope:
             "what": self.what,
             "unit_per_hour": self.unit,
             "mean": self.mean,
+            "unit": SERIES[self.series][1],
             "per_hour": self.per_hour,
             "low": self.low,
             "high": self.high,
