@@ -2,7 +2,9 @@
 
 Pure functions over plain series (no files): the run gives them what it sampled of the target (its CPU
 seconds and memory, from its local processes or from Prometheus) and the requests answered per second;
-``findings`` turns a slope that grows into a named finding for the verdict.
+``findings`` turns a slope that grows into a named finding for the verdict. ``answered``,
+``from_processes``, ``prometheus_points`` and ``increments`` turn what a run recorded (latency
+intervals, ``resources.csv`` rows, stored Prometheus answers) into those series.
 
 Rules:
 
