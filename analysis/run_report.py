@@ -592,7 +592,7 @@ def _slo_section(doc: _Doc, data: RunData) -> None:
 def _findings_section(doc: _Doc, data: RunData) -> None:
     doc.h2("Findings")
     if data.findings is None:
-        doc.p(f"{RunFiles.FINDINGS} is missing: the run did not get as far as checking its invariants.")
+        doc.p(f"{RunFiles.FINDINGS} is missing or unreadable: the run did not get as far as its invariants.")
     else:
         rows = findings_report.finding_rows(data.findings)
         broken = sum(1 for r in rows if r[3] != "held")
@@ -602,7 +602,7 @@ def _findings_section(doc: _Doc, data: RunData) -> None:
             f"{RunFiles.FINDINGS_JUNIT} (JUnit); what each checks in docs/findings.md."
         )
     if data.drift is None:
-        doc.p(f"Cost over time: not measured ({RunFiles.DRIFT} missing: no samples of the target).")
+        doc.p(f"Cost over time: not measured ({RunFiles.DRIFT} missing or unreadable).")
         return
     doc.p(findings_report.drift_text(data.drift))
     slopes = findings_report.slope_rows(data.drift)
