@@ -50,6 +50,10 @@ class RunData:
     missing: dict[str, str]
     slo: dict[str, Any] | None = None
     """slo.json, when the run has judged itself."""
+    findings: dict[str, Any] | None = None
+    """findings.json: the invariants checked and those broken, when the run has judged itself."""
+    drift: dict[str, Any] | None = None
+    """drift.json: the target's cost over time, when the run sampled the target."""
     file_states: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
     """Present but damaged files -> why (``aranya_perf.analysis.run_inputs``)."""
@@ -117,7 +121,9 @@ def load_run(run_dir: Path) -> RunData:
             problems[RunFiles.LATENCY_HDR] = _why(run_dir / RunFiles.LATENCY_HDR, exc)
     intervals = load_intervals(run_dir / RunFiles.LATENCY_INTERVALS)
     events, events_problem = _read_events(run_dir)
-    slo, slo_problem = _read_slo(run_dir)
+    slo, slo_problem = _read_json(run_dir, RunFiles.SLO)
+    found, findings_problem = _read_json(run_dir, RunFiles.FINDINGS)
+    drift, drift_problem = _read_json(run_dir, RunFiles.DRIFT)
     problems.update(text_problems(run_dir))
     intervals_problem = _lines_problem(run_dir, RunFiles.LATENCY_INTERVALS, len(intervals), header=1)
     problems.update(
@@ -126,6 +132,8 @@ def load_run(run_dir: Path) -> RunData:
                 RunFiles.LATENCY_INTERVALS: intervals_problem,
                 RunFiles.EVENTS: events_problem,
                 RunFiles.SLO: slo_problem,
+                RunFiles.FINDINGS: findings_problem,
+                RunFiles.DRIFT: drift_problem,
             }
         )
     )
@@ -149,6 +157,8 @@ def load_run(run_dir: Path) -> RunData:
         gateway_metrics=rf.read_gateway_metrics(run_dir),
         events=events,
         slo=slo,
+        findings=found,
+        drift=drift,
         problems=problems,
         **_states(run_dir, profile, problems),
         duration=run_duration(meta, history["Timestamp"], resources["timestamp"]),
@@ -184,10 +194,11 @@ def _read_events(run_dir: Path) -> tuple[list[dict[str, Any]], str | None]:
     return events, _lines_problem(run_dir, RunFiles.EVENTS, len(events), header=0)
 
 
-def _read_slo(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """slo.json, and why a present one is unreadable."""
-    path = run_dir / RunFiles.SLO
-    if rf.file_state(run_dir, RunFiles.SLO) != "ok":
+def _read_json(run_dir: Path, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A JSON object the run wrote (slo.json, findings.json, drift.json), and why a present one is
+    unreadable."""
+    path = run_dir / name
+    if rf.file_state(run_dir, name) != "ok":
         return None, None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))

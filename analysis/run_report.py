@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from aranya_perf.analysis import etcd_report, pages, run_plots
+from aranya_perf.analysis import etcd_report, findings_report, pages, run_plots
 from aranya_perf.analysis import run_frames as rf
 from aranya_perf.analysis.outages import outages
 from aranya_perf.analysis.run_data import RunData, load_run
@@ -276,6 +276,7 @@ def write_run_report(run: RunData | Path) -> Path:
         doc.p("None: the run finished and nothing suggests the numbers are unreliable.")
 
     _slo_section(doc, data)
+    _findings_section(doc, data)
     _shape_section(doc, data, plan, outage_list, images)
 
     doc.h2("Requests")
@@ -533,6 +534,29 @@ def _slo_section(doc: _Doc, data: RunData) -> None:
         f"{slo.get('failed', 0)} of {len(results)} failed; also in {RunFiles.SLO} "
         f"and {RunFiles.SLO_JUNIT} (JUnit)."
     )
+
+
+def _findings_section(doc: _Doc, data: RunData) -> None:
+    doc.h2("Findings")
+    if data.findings is None:
+        doc.p(f"{RunFiles.FINDINGS} is missing or unreadable: the run did not get as far as its invariants.")
+    else:
+        rows = findings_report.finding_rows(data.findings)
+        broken = sum(1 for r in rows if r[3] != "held")
+        doc.table(_Table(list(findings_report.FINDING_HEADERS), rows, ["l", "r", "l", "l"]))
+        doc.p(
+            f"{broken} of {len(rows)} broken; the evidence in {RunFiles.FINDINGS} and "
+            f"{RunFiles.FINDINGS_JUNIT} (JUnit); what each checks in docs/findings.md."
+        )
+    if data.drift is None:
+        doc.p(f"Cost over time: not measured ({RunFiles.DRIFT} missing or unreadable).")
+        return
+    doc.p(findings_report.drift_text(data.drift))
+    slopes = findings_report.slope_rows(data.drift)
+    if slopes:
+        doc.table(_Table(list(findings_report.SLOPE_HEADERS), slopes, ["l", "r", "r", "r", "r", "l"]))
+    else:
+        doc.p("Too few buckets after the warm-up for a slope.")
 
 
 def _shape_section(

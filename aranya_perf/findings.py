@@ -36,13 +36,19 @@ Observations after the window's end are not judged (the run is tearing down), no
 or a ``gone`` within ``online_within_s`` of it: the run ended before its time was up. A finding
 of severity ``fail`` fails the run; the profile's ``[findings] severity`` may lower one to
 ``warn`` (reported, not failing) or ``off``.
+
+The target's cost over time gives two more findings, ``DRIFT`` (``aranya_perf.judge.drift``): they
+are ``Finding``s too, and travel with the invariants into ``findings.json``, ``findings.xml`` (JUnit)
+and the verdict.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from xml.sax.saxutils import escape, quoteattr
 
 INVARIANTS = (
     "online-within",
@@ -52,6 +58,8 @@ INVARIANTS = (
     "no-command-after-close",
     "rejects-name-reason",
 )
+DRIFT = ("cost-slope", "memory-slope")
+"""Findings on the target's cost over time (``aranya_perf.judge.drift``), judged with the invariants."""
 SEVERITIES = ("fail", "warn", "off")
 EVIDENCE_MAX = 20
 """Evidence items kept per finding (the count says how many there were)."""
@@ -250,11 +258,38 @@ def failing(findings: Iterable[Finding]) -> list[str]:
     return [f.line() for f in findings if f.severity == "fail"]
 
 
-def findings_json(findings: Sequence[Finding], rules: Rules) -> dict[str, Any]:
-    """``findings.json``: what was checked and what broke."""
+def findings_json(
+    findings: Sequence[Finding], rules: Rules, checked: Sequence[str] = INVARIANTS
+) -> dict[str, Any]:
+    """``findings.json``: what was checked (the invariants, and the drift when judged) and what broke."""
     return {
-        "invariants": list(INVARIANTS),
+        "invariants": list(checked),
         "online_within_s": rules.online_within_s,
         "window_end": rules.window_end,
         "findings": [f.to_json() for f in findings],
     }
+
+
+def junit_xml(findings: Sequence[Finding], checked: Sequence[str], run_id: str) -> str:
+    """``findings.xml``: one testcase per invariant checked, a ``<failure>`` with the finding's line and
+    evidence when it fired at severity ``fail``; a ``warn`` one passes with its line as ``system-out``."""
+    by_name = {f.name: f for f in findings}
+    failed = sum(1 for f in findings if f.severity == "fail")
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<testsuite name={quoteattr("aranya-perf findings " + run_id)} tests="{len(checked)}" '
+        f'failures="{failed}" errors="0" skipped="0">',
+    ]
+    for name in checked:
+        lines.append(f'  <testcase classname="findings" name={quoteattr(name)}>')
+        f = by_name.get(name)
+        if f is not None:
+            evidence = "\n".join(json.dumps(dict(e), sort_keys=True) for e in f.evidence)
+            if f.severity == "fail":
+                failure = f'<failure message={quoteattr(f.line())} type="finding">'
+                lines.append(f"    {failure}{escape(f.summary + chr(10) + evidence)}</failure>")
+            else:
+                lines.append(f"    <system-out>{escape(f.line())}</system-out>")
+        lines.append("  </testcase>")
+    lines.append("</testsuite>")
+    return "\n".join(lines) + "\n"

@@ -54,6 +54,8 @@ class RunFiles:
     WORKERS = "workers.csv"  # what each Locust worker reported, per request kind
     OBSERVATIONS = "observations.jsonl"  # what devices and operators saw that the invariants judge
     FINDINGS = "findings.json"  # the invariants broken (aranya_perf.findings)
+    FINDINGS_JUNIT = "findings.xml"  # the same, one JUnit testcase per invariant
+    DRIFT = "drift.json"  # the target's cost per request and memory over time (aranya_perf.judge.drift)
     RESOURCES = "resources.csv"
     GATEWAY_METRICS = "gateway_metrics.prom"
     ADDRESS_MAP = "address_map.csv"

@@ -109,6 +109,9 @@ CASES: list[tuple[str, list[str], str]] = [
         ["run", "--target-metrics", "127.0.0.1:2"],
         "--target-metrics applies to a given",
     ),
+    ("target-pid-embedded", ["run", "--target-pid", "1"], "--target-pid applies to a given target"),
+    # Above the kernel's largest pid_max: no process has it.
+    ("target-pid-gone", ["run", *GIVEN, "--target-pid", "4194304"], "target.pid 4194304: no such process"),
     (
         "gateway-processes-given",
         ["run", *GIVEN, "--gateway-processes", "2"],

@@ -171,3 +171,36 @@ def test_what_happens_after_the_window_is_not_judged() -> None:
     obs = [*CLEAN, o(101.0, "connecting", "dev-2"), o(101.5, "closed", "dev-2", detail="stream ended")]
     assert check(obs, RULES) == ()
     assert names(obs, Rules(online_within_s=5.0)) == ["online-within", "rejects-name-reason"]
+
+
+def test_junit_has_one_testcase_per_invariant_failed_with_the_finding() -> None:
+    import xml.etree.ElementTree as ET
+
+    found = check([*CLEAN, o(5.0, "sid_reused", sid=7), o(6.0, "cmd_after_close", sid=8)], RULES)
+    found = (found[0], findings.Finding("cost-slope", "target CPU per exec +900 % per hour", 1, (), "warn"))
+    checked = findings.INVARIANTS + findings.DRIFT
+    suite = ET.fromstring(findings.junit_xml(found, checked, "run-1"))
+    assert suite.get("tests") == str(len(checked)) and suite.get("failures") == "1"
+    cases = {c.get("name"): c for c in suite.iter("testcase")}
+    assert list(cases) == list(checked)
+    failure = cases["sids-unique"].find("failure")
+    assert failure is not None and failure.get("message") == "FAIL sids-unique: " + found[0].summary
+    assert '"sid": 7' in (failure.text or "")
+    # A lowered finding passes, its line kept beside it; the rest held.
+    assert cases["cost-slope"].find("failure") is None
+    assert "WARN cost-slope" in (cases["cost-slope"].findtext("system-out") or "")
+    assert all(len(cases[n]) == 0 for n in checked if n not in ("sids-unique", "cost-slope"))
+
+
+def test_slope_thresholds_and_target_pid_in_a_profile(tmp_path: Any) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text(
+        '[findings]\ncost_slope_pct_per_hour = 20\nrss_slope_mib_per_hour = 64\nslope_min_window = "1h"\n'
+        'severity = { cost-slope = "warn", memory-slope = "off" }\n'
+    )
+    f = profiles.resolve(str(path)).findings
+    assert (f.cost_slope_pct_per_hour, f.rss_slope_mib_per_hour, f.slope_min_window_s) == (20.0, 64.0, 3600.0)
+    assert f.severity == {"cost-slope": "warn", "memory-slope": "off"}
+    path.write_text("[target]\npid = 1\n")
+    with pytest.raises(profiles.ProfileError, match=r"target\.pid applies to a given target"):
+        profiles.resolve(str(path))

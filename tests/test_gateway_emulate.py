@@ -159,6 +159,27 @@ def test_expired_leaked_deadlines_leave_the_queue() -> None:
     assert d.leaked == [20.0, 30.0]
 
 
+class Counted(float):
+    """A deadline that counts the comparisons made of it."""
+
+    made = 0
+
+    def __lt__(self, other: object) -> bool:
+        Counted.made += 1
+        return float(self) < float(other)  # type: ignore[arg-type]
+
+
+def test_the_leaked_queue_sort_is_not_adaptive_as_aranya_s() -> None:
+    # aranya's sort costs O(n log n) on a queue already in order; Python's own would cost n - 1.
+    n = 1024
+    d = emulate.Defects([emulate.TIMER_LEAK])
+    d.leaked = [Counted(1000.0 + i) for i in range(n)]
+    Counted.made = 0
+    d.on_open(0.0)
+    assert Counted.made >= n * 9  # log2(1024) = 10 levels of a heap, most pops go most of the way
+    assert d.leaked == sorted(d.leaked) and len(d.leaked) == n
+
+
 def test_gateway_cli_refuses_an_unknown_emulation() -> None:
     proc = run_cli("gateway", "--emulate", "aranya-nope", timeout=60)
     assert proc.returncode == 2

@@ -158,6 +158,26 @@ def test_prometheus_stores_the_run_figures_and_they_match_the_run(prometheus, tm
             assert answer["data"]["result"], expr
 
 
+def test_a_remote_target_s_cost_over_time_comes_from_prometheus(prometheus, tmp_path: Path) -> None:
+    with gateway_process() as gw:
+        url = prometheus({"gateway": gw.metrics_address})
+        proc = subprocess.run(
+            [sys.executable, "-m", "aranya_perf", "run", "--target", gw.address, "--control", gw.address,
+             "--target-metrics", gw.metrics_address, "--prometheus", url, "--devices", "10",
+             "--arrival-rate", "10", "--duration", "35s", "--shape", "soak", "--out", str(tmp_path / "out")],
+            capture_output=True, text=True, timeout=240, cwd=REPO,
+        )  # fmt: skip
+    out = proc.stdout[-4000:] + proc.stderr[-3000:]
+    (run_dir,) = (tmp_path / "out").iterdir()
+    cpu = json.loads((run_dir / "prometheus" / "target_cpu_seconds.json").read_text())
+    assert cpu["query"]["expr"] == f'sum(process_cpu_seconds_total{{instance="{gw.metrics_address}"}})', out
+    assert cpu["status"] == "success" and cpu["data"]["result"], out
+    doc = json.loads((run_dir / "drift.json").read_text())
+    assert doc["source"] == f"prometheus {url}", out
+    assert {s["series"] for s in doc["slopes"]} >= {"cpu_per_request", "rss"}, out
+    assert "cost over time:\n  target CPU per request " in proc.stdout
+
+
 def test_store_series_needs_a_reachable_loopback_prometheus(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="refusing non-loopback"):
         promql.check_url("http://10.0.0.1:9090")

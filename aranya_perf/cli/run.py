@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError, preflight
 from aranya_perf.cli.args import count, duration, interval, non_negative, positive
@@ -147,6 +149,11 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         {"metavar": "HOST:PORT", "help": "Prometheus endpoint of --target"},
     ),
     (
+        "--target-pid",
+        ("target.pid",),
+        {"type": count, "metavar": "PID", "help": "--target's process on this machine: its cost over time"},
+    ),
+    (
         "--link",
         ("target.link",),
         {"metavar": "NAME", "help": "edge network link between devices and target (lan, lte, satellite...)"},
@@ -239,6 +246,7 @@ FLAG_SCOPES: dict[str, tuple[tuple[str, ...], str]] = {
     "--mqtt-namespace": (FLEET, EITHER),
     "--control": (FLEET, GIVEN),
     "--target-metrics": (SCENARIOS, GIVEN),
+    "--target-pid": (SCENARIOS, GIVEN),
     "--link": (FLEET, EITHER),
     "--prometheus": (SCENARIOS, EITHER),
     "--listener-per-device": (FLEET, EMBEDDED),
@@ -433,6 +441,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     bind = _master_bind(args.master_bind, args.allow_remote)
     live = _master_bind(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
+    if profile.target.pid is not None and not (
+        profile.target.pid > 0 and psutil.pid_exists(profile.target.pid)
+    ):
+        raise UsageError(f"target.pid {profile.target.pid}: no such process on this machine")
     if profile.target.address is not None:
         for spec in (profile.target.control, profile.target.metrics):
             if spec:
@@ -529,6 +541,8 @@ def _report(outcome: RunOutcome, *, etcd: bool) -> None:
     slo_text = ("\nSLOs:\n  " + "\n  ".join(lines) + "\n") if lines else ""
     if outcome.finding_lines:
         slo_text += "\nfindings:\n  " + "\n  ".join(outcome.finding_lines) + "\n"
+    if outcome.drift_lines:
+        slo_text += "\ncost over time:\n  " + "\n  ".join(outcome.drift_lines) + "\n"
     reason = f" ({outcome.reason})" if outcome.reason else ""
     busiest = f"\nbusiest: {outcome.busiest}" if outcome.busiest else ""
     notes = "".join(f"\nnote: {n}" for n in outcome.notes)

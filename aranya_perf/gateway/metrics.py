@@ -48,7 +48,15 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from aranya_perf.protocol import Protocol
@@ -82,6 +90,9 @@ class GatewayMetrics:
 
     def __init__(self, proto: Protocol) -> None:
         r = self.registry = CollectorRegistry()
+        # process_cpu_seconds_total and process_resident_memory_bytes, as aranya exports them: a run
+        # given this gateway as its target can read its cost over time from Prometheus.
+        ProcessCollector(registry=r)
         p = PREFIX
         Gauge(p + "info", "Protocol version the gateway speaks", ["protocol", "service"], registry=r).labels(
             proto.name, proto.service

@@ -31,6 +31,15 @@ MAX_POINTS = 11_000  # Prometheus refuses range queries of more than 11,000 poin
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+TARGET_COST = {
+    "target_cpu_seconds": "process_cpu_seconds_total",
+    "target_rss_bytes": "process_resident_memory_bytes",
+    "target_heap_bytes": "go_memstats_heap_alloc_bytes",
+    "target_goroutines": "go_goroutines",
+}
+"""Stored name -> the metric a Go program such as aranya exports of its process, for its cost over time."""
+
+
 class PrometheusError(RuntimeError):
     """Prometheus could not be reached or refused a query; the message is one line."""
 
@@ -70,6 +79,13 @@ def parse_queries(items: Iterable[Mapping[str, Any]], where: str) -> list[Query]
     if len(set(names)) != len(names):
         raise ValueError(f"{where}: query names must be unique")
     return out
+
+
+def target_cost_queries(instance: str | None, step_s: float = 5.0) -> list[Query]:
+    """``TARGET_COST``'s metrics, each summed over the series of ``instance`` (the target's ``HOST:PORT`` as
+    Prometheus scrapes it), or over every series Prometheus has of it when None."""
+    selector = f'{{instance="{instance}"}}' if instance else ""
+    return [Query(name, f"sum({metric}{selector})", step_s) for name, metric in TARGET_COST.items()]
 
 
 def check_url(url: str, *, allow_remote: bool = False) -> str:

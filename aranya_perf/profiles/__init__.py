@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from aranya_perf.findings import INVARIANTS, SEVERITIES
+from aranya_perf.findings import DRIFT, INVARIANTS, SEVERITIES
 from aranya_perf.profiles.parse import ProfileError, read_profile, toml_key
 from aranya_perf.profiles.schema import SECTIONS, SHAPES, SLO_METRICS, Call, Profile, Slo
 
@@ -137,8 +137,8 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
     elif p.fleet.devices + p.operators.count == 0 and p.operators.arrival_rate == 0:
         fail("nothing to run: fleet.devices and operators.count are both 0")
     for name, level in p.findings.severity.items():
-        if name not in INVARIANTS:
-            fail(f"findings.severity: unknown invariant {name!r}; known: {', '.join(INVARIANTS)}")
+        if name not in INVARIANTS + DRIFT:
+            fail(f"findings.severity: unknown invariant {name!r}; known: {', '.join(INVARIANTS + DRIFT)}")
         if level not in SEVERITIES:
             fail(f"findings.severity.{name}: expected one of {', '.join(SEVERITIES)}, got {level!r}")
     if p.behaviours and not p.fleet_run:
@@ -184,6 +184,8 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
             fail(f"target.link: {exc}")
         if p.embedded and p.gateway.processes > 1 and not p.gateway.listener_per_device:
             fail("target.link goes in front of one shared listener, or of a listener per device")
+    if p.embedded and p.target.pid is not None:
+        fail("target.pid applies to a given target (target.address), not to the embedded gateway")
     if p.queries and not p.target.prometheus:
         fail("[[query]] tables need target.prometheus, the server to ask")
 

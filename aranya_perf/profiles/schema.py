@@ -105,7 +105,11 @@ class TargetSection:
         "[link.NAME] table of this profile (unset: direct)"
     )  # fmt: skip
     prometheus: str | None = _f(
-        None, "str", "Prometheus server (http://HOST:PORT) the [[query]] tables are asked after the window"
+        None, "str", "Prometheus server (http://HOST:PORT) the [[query]] tables are asked after the window; "
+        "with an address, also the target's cost over time"
+    )  # fmt: skip
+    pid: int | None = _f(
+        None, "count", "with an address: the target's process on this machine, sampled for its cost over time"
     )
 
 
@@ -306,6 +310,17 @@ class FindingsSection:
     )
     severity: dict[str, str] = _f(
         {}, "labels", "invariant -> fail (default), warn (reported only) or off; e.g. { call-ends = 'warn' }"
+    )
+    cost_slope_pct_per_hour: float = _f(
+        50.0, "rate", "cost-slope: the target's CPU per request (or per exec) growing significantly by at "
+        "least this, % of its mean per hour, is a finding"
+    )  # fmt: skip
+    rss_slope_mib_per_hour: float = _f(
+        256.0, "rate", "memory-slope: the target's resident memory (or Go heap) growing significantly by at "
+        "least this, MiB per hour, is a finding"
+    )  # fmt: skip
+    slope_min_window_s: float = _f(
+        600.0, "duration", "a shorter window reports the slopes, but finds nothing on them"
     )
 
 

@@ -27,6 +27,7 @@ from typing import Any, TextIO
 import pandas as pd
 
 from aranya_perf import findings, profiles, protocol, results
+from aranya_perf.judge import drift
 from aranya_perf.judge import slo as slo_rules
 from aranya_perf.judge.measured import Measured, totals
 from aranya_perf.judge.outages import outages, stalls
@@ -36,8 +37,8 @@ from aranya_perf.measure.latency import load_failures, load_histograms, load_int
 from aranya_perf.measure.resources import read_samples
 from aranya_perf.profiles import Profile
 from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
+from aranya_perf.run import cost, interrupt
 from aranya_perf.run import etcd as etcd_run
-from aranya_perf.run import interrupt
 from aranya_perf.run import record as rec
 from aranya_perf.run.load import Load, LoadError, WindowFacts
 from aranya_perf.run.target import (
@@ -86,6 +87,8 @@ class RunOutcome:
     """Which processes of the run were busiest over the window, and by how much."""
     finding_lines: tuple[str, ...] = ()
     """The invariants the run found broken (``findings.json``), one line each."""
+    drift_lines: tuple[str, ...] = ()
+    """A soak's slopes of the target's cost over time (``drift.json``), findings or not."""
 
 
 def run_profile(
@@ -119,6 +122,8 @@ def _run(
     etcd = p.run.scenario == "etcd"
     if not p.embedded:
         target = remote_target(p, allow_remote=options.allow_remote)
+        if p.target.pid is not None:
+            target.processes["target"] = p.target.pid
         if etcd:
             assert isinstance(target, etcd_run.RemoteTarget)
             target = etcd_run.given_cluster(target, p)
@@ -179,7 +184,7 @@ def _run(
             ) as load:
                 facts = load.measure()
                 etcd_run.run_phase(phases, "after_window", out)
-            if p.queries:
+            if p.queries or (p.target.prometheus and not p.embedded and p.fleet_run):
                 _store_queries(p, run_dir, facts, events, out, allow_remote=options.allow_remote)
             if stops.received is None:  # a stopped run is not kept for another load
                 etcd_run.run_phase(phases, "check_perf", out, run_dir)
@@ -204,13 +209,16 @@ def _run(
 def _store_queries(
     p: Profile, run_dir: Path, facts: WindowFacts, events: EventLog, out: TextIO, *, allow_remote: bool
 ) -> None:
-    """The profile's PromQL range queries over the window, into ``prometheus/``; a warning if unreachable."""
+    """The profile's PromQL range queries over the window, and a remote aranya target's own cost
+    (``promql.TARGET_COST``), into ``prometheus/``; a warning if unreachable."""
     from aranya_perf.measure import promql
 
     assert p.target.prometheus is not None
     try:
         url = promql.check_url(p.target.prometheus, allow_remote=allow_remote)
         queries = promql.parse_queries(p.queries, p.source)
+        if not p.embedded and p.fleet_run:
+            queries += promql.target_cost_queries(p.target.metrics)
         stored = promql.store_series(run_dir, url, queries, facts.started_at, facts.ended_at)
     except (promql.PrometheusError, TargetError, ValueError) as exc:
         out.write(f"  Prometheus series not stored: {exc}\n")
@@ -301,8 +309,11 @@ def _measured(run_dir: Path, facts: WindowFacts) -> Measured:
     )
 
 
-def _findings(p: Profile, run_dir: Path, facts: WindowFacts) -> tuple[findings.Finding, ...]:
-    """The invariants over what the run observed, into ``findings.json``."""
+def _findings(
+    p: Profile, run_dir: Path, facts: WindowFacts, measured: Measured
+) -> tuple[tuple[findings.Finding, ...], drift.Drift | None]:
+    """The invariants over what the run observed and the drift of the target's cost (``drift.json``),
+    into ``findings.json`` and ``findings.xml``."""
     rules = findings.Rules(
         online_within_s=p.findings.online_within_s,
         window_end=facts.ended_at or None,
@@ -311,8 +322,16 @@ def _findings(p: Profile, run_dir: Path, facts: WindowFacts) -> tuple[findings.F
     path = run_dir / RunFiles.OBSERVATIONS
     observations = results.read_events(path) if path.exists() else []
     found = findings.check(observations, rules)
-    results.atomic_write_json(run_dir / RunFiles.FINDINGS, findings.findings_json(found, rules))
-    return found
+    trend = cost.judge(p, run_dir, measured)
+    checked: tuple[str, ...] = findings.INVARIANTS
+    if trend is not None and trend.judged:
+        found += drift.findings(trend, cost.rules(p))
+        checked += findings.DRIFT
+    results.atomic_write_json(run_dir / RunFiles.FINDINGS, findings.findings_json(found, rules, checked))
+    results.atomic_write_text(
+        run_dir / RunFiles.FINDINGS_JUNIT, findings.junit_xml(found, checked, run_dir.name)
+    )
+    return found, trend
 
 
 def _judge(
@@ -336,7 +355,7 @@ def _judge(
         at = {"start_s": round(o.start_s, 1), "end_s": round(o.end_s, 1)}
         events.write("outage", what=o.what, detail=o.detail, **at)
     stalled = stalls(measured, p.run.stall_threshold_s) if not (interrupted or start_error) else []
-    found = _findings(p, run_dir, facts) if not (interrupted or start_error) else ()
+    found, trend = _findings(p, run_dir, facts, measured) if not (interrupted or start_error) else ((), None)
     for f in found:
         events.write("finding", **f.to_json())
     requests, failures = totals(measured)
@@ -369,6 +388,7 @@ def _judge(
         notes=verdict.notes,
         busiest=busy.busiest_line(),
         finding_lines=tuple(f.line() for f in found),
+        drift_lines=tuple(trend.lines()) if trend is not None and p.shape.kind == "soak" else (),
     )
 
 
