@@ -19,6 +19,7 @@ from aranya_perf.cli.args import count, duration, interval, non_negative, positi
 from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
+from aranya_perf.run.workers import WORKERS_WAIT_S
 from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
 
 if TYPE_CHECKING:
@@ -318,6 +319,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="where the Locust master listens for workers (default 127.0.0.1, a free port)",
     )
+    p.add_argument(
+        "--workers-wait",
+        type=duration,
+        default=WORKERS_WAIT_S,
+        metavar="DURATION",
+        help="the run fails when its workers have not all connected within this long "
+        f"(default {WORKERS_WAIT_S:g}s)",
+    )
 
 
 def _value(args: argparse.Namespace, flag: str) -> Any:
@@ -363,7 +372,7 @@ def check_scopes(args: argparse.Namespace, flags: dict[str, Any], base: profiles
             raise UsageError(f"{flag} applies to a given target (--target) only, not to the embedded one")
 
 
-def _master_bind(text: str, allow_remote: bool) -> tuple[str, int]:
+def listen_address(text: str, allow_remote: bool) -> tuple[str, int]:
     """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
     try:
         host, port = parse_address(text)
@@ -431,8 +440,8 @@ def run(args: argparse.Namespace) -> int:
         check_operator_api(profile)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    bind = _master_bind(args.master_bind, args.allow_remote)
-    live = _master_bind(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
+    bind = listen_address(args.master_bind, args.allow_remote)
+    live = listen_address(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
     if profile.target.address is not None:
         for spec in (profile.target.control, profile.target.metrics):
             if spec:
@@ -459,6 +468,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         remote_workers=args.remote_workers,
         master_bind=bind,
+        workers_wait=args.workers_wait,
         metrics_listen=live,
         allow_remote=args.allow_remote,
         argv=tuple(sys.argv[1:]),
