@@ -11,8 +11,10 @@ import itertools
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import helm_python as helm
@@ -255,6 +257,52 @@ FAILING_SLO = (
 )
 
 
+def _rendered_jobs(tmp_path: Path, values: dict) -> dict[str, tuple[str, dict[str, str]]]:
+    """The headless master's and worker's shell scripts and environments, as rendered, with the pod's
+    paths (the ConfigMap, /results, the /tmp emptyDir) and addresses made this machine's."""
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(values)}
+    config = tmp_path / "etc"
+    for key, content in docs[("ConfigMap", "perf-aranya-perf")]["data"].items():
+        name = key.removeprefix("locustfile-")
+        target = config / (f"locustfiles/{name}" if name != key else key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+    (tmp_path / "tmp").mkdir()
+
+    def here(text: str) -> str:
+        for old, new in (("/tmp", str(tmp_path / "tmp")), ("/etc/aranya-perf", str(config)),
+                         ("/results", str(tmp_path / "results")), ("0.0.0.0:", "127.0.0.1:"),
+                         ("'perf-aranya-perf-master'", "127.0.0.1")):  # fmt: skip
+            text = text.replace(old, new)
+        return text
+
+    jobs = {}
+    for role in ("master", "workers"):
+        container = docs[("Job", f"perf-aranya-perf-{role}")]["spec"]["template"]["spec"]["containers"][0]
+        env = {e["name"]: here(e["value"]) for e in container["env"]}
+        path = f"{VENV_BIN}:{os.environ['PATH']}"
+        jobs[role] = (here(container["args"][0]), {**os.environ, **env, "PATH": path})
+    return jobs
+
+
+def _start(job: tuple[str, dict[str, str]], cwd: Path) -> subprocess.Popen[str]:
+    script, env = job
+    return subprocess.Popen(["sh", "-c", script], env=env, cwd=cwd, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)  # fmt: skip
+
+
+def _finish(master: subprocess.Popen[str], worker: subprocess.Popen[str]) -> tuple[str, str]:
+    try:
+        master_out, _ = master.communicate(timeout=180)
+        worker_out, _ = worker.communicate(timeout=60)
+    finally:
+        for proc in (master, worker):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return master_out, worker_out
+
+
 @pytest.mark.parametrize(
     ("slo", "verdict"), [(PASSING_SLO, "ok"), (FAILING_SLO, "failed")], ids=["ok", "failed"]
 )
@@ -262,63 +310,27 @@ def test_rendered_master_and_worker_commands_run_and_judge(tmp_path: Path, slo: 
     """The headless master Job's and a worker's shell commands, as rendered, run here: `aranya-perf run`
     waiting for one `aranya-perf worker` with an lte link beside it, devices and operators (their mix and
     an SLO from the chart's profile) against a real gateway. The master's results directory is a run's
-    (verdict, SLOs, HDR latency, report) and its exit code is the verdict's."""
-    port, metrics = free_port(), free_port()
+    (verdict, SLOs, HDR latency, report), the upload command gets it, and the exit code is the verdict's."""
     with gateway_process() as gw:
-        values = {
+        jobs = _rendered_jobs(tmp_path, {
             "target": {"address": gw.address},
             "load": {"devices": 10, "operators": 1, "runTime": "6s", "spawnRate": 20},
             "link": {"profile": "lte", "port": free_port()},
             "workers": {"replicas": 1},
-            "master": {"service": {"workerPort": port}, "workersWait": "60s"},
-            "metrics": {"port": metrics},
+            "master": {"service": {"workerPort": free_port()}, "workersWait": "60s"},
+            "metrics": {"port": free_port()},
             "profile": "[operators]\nmix = { logs = 1.0 }\n" + slo,
-        }
-        docs = {(d["kind"], d["metadata"]["name"]): d for d in _manifests(values)}
-        config = tmp_path / "etc"
-        for key, content in docs[("ConfigMap", "perf-aranya-perf")]["data"].items():
-            name = key.removeprefix("locustfile-")
-            target = config / (f"locustfiles/{name}" if name != key else key)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(content)
-
-        def here(text: str) -> str:  # the pod's paths and addresses, on this machine
-            for old, new in (("/tmp", str(tmp_path / "tmp")), ("/etc/aranya-perf", str(config)),
-                             ("/results", str(tmp_path / "results")), ("0.0.0.0:", "127.0.0.1:"),
-                             ("'perf-aranya-perf-master'", "127.0.0.1")):  # fmt: skip
-                text = text.replace(old, new)
-            return text
-
-        def command(kind_name: tuple[str, str]) -> tuple[str, dict[str, str]]:
-            container = docs[kind_name]["spec"]["template"]["spec"]["containers"][0]
-            env = {e["name"]: here(e["value"]) for e in container["env"]}
-            return here(container["args"][0]), {
-                **os.environ,
-                **env,
-                "PATH": f"{VENV_BIN}:{os.environ['PATH']}",
-            }
-
-        (tmp_path / "tmp").mkdir()  # the pod's emptyDir
-        master_script, master_env = command(("Job", "perf-aranya-perf-master"))
-        worker_script, worker_env = command(("Job", "perf-aranya-perf-workers"))
-        assert "aranya-perf run" in master_script and "aranya-perf worker" in worker_script
-        master = subprocess.Popen(["sh", "-c", master_script], env=master_env, cwd=tmp_path,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        worker = subprocess.Popen(["sh", "-c", worker_script], env=worker_env, cwd=tmp_path,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-        try:
-            master_out, _ = master.communicate(timeout=180)
-            worker_out, _ = worker.communicate(timeout=60)
-        finally:
-            for proc in (master, worker):
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-    assert master.returncode == EXIT_CODES[verdict], master_out
+            "results": {"uploadCommand": 'cp -r "$RESULTS_DIR" /tmp/uploaded'},
+        })  # fmt: skip
+        assert "aranya-perf run" in jobs["master"][0] and "aranya-perf worker" in jobs["workers"][0]
+        master, worker = _start(jobs["master"], tmp_path), _start(jobs["workers"], tmp_path)
+        master_out, worker_out = _finish(master, worker)
+    assert master.returncode == EXIT_CODES[verdict], master_out  # after the upload, the run's
     assert worker.returncode == 0, worker_out  # the worker ends with the run, and so does its link
     assert "live metrics on http://127.0.0.1:" in worker_out
-    [out] = (tmp_path / "results").iterdir()  # $RESULTS_DIR, what the upload command gets
+    [out] = (tmp_path / "results").iterdir()  # $RESULTS_DIR
     [run_dir] = out.iterdir()
+    assert (tmp_path / "tmp" / "uploaded" / run_dir.name / "meta.json").is_file()
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == verdict and meta["labels"] == {"release": "perf"}
     assert meta["config"]["workers"] == 1 and meta["config"]["devices"] == 10
@@ -339,3 +351,33 @@ def test_rendered_master_and_worker_commands_run_and_judge(tmp_path: Path, slo: 
     # Devices crossed the worker's link: an lte connect takes two of its 60 ms round trips, each
     # direction's half of one at most 10 ms shorter by jitter; without the link it takes a few ms.
     assert float(latency[("device", "connect")]["min_ms"]) >= 2 * (60 - 2 * 10)
+
+
+def test_a_stopped_master_job_leaves_an_interrupted_run(tmp_path: Path) -> None:
+    """SIGTERM to the master container's shell (what the kubelet sends when the Job is deleted) reaches
+    the run, which ends its window and writes its result; the exit code is SIGTERM's (143)."""
+    with gateway_process() as gw:
+        jobs = _rendered_jobs(tmp_path, {
+            "target": {"address": gw.address},
+            "load": {"devices": 5, "operators": 0, "runTime": "90s", "spawnRate": 20},
+            "workers": {"replicas": 1},
+            "master": {"service": {"workerPort": free_port()}, "workersWait": "60s"},
+            "metrics": {"enabled": False},
+        })  # fmt: skip
+        master, worker = _start(jobs["master"], tmp_path), _start(jobs["workers"], tmp_path)
+        deadline = time.monotonic() + 90
+        opened = False
+        while not opened and time.monotonic() < deadline and master.poll() is None:
+            time.sleep(0.5)
+            opened = any(
+                "window_open" in p.read_text() for p in (tmp_path / "results").glob("*/*/events.jsonl")
+            )
+        if opened:
+            master.send_signal(signal.SIGTERM)
+        master_out, worker_out = _finish(master, worker)
+    assert opened, master_out
+    assert master.returncode == 143, master_out
+    assert worker.returncode == 0, worker_out
+    [run_dir] = (tmp_path / "results").glob("*/*")
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "interrupted" and "SIGTERM" in meta["reason"]
