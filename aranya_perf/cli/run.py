@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError, preflight
-from aranya_perf.cli.args import count, duration, interval, non_negative, positive
+from aranya_perf.cli.args import count, duration, interval, listen_address, non_negative, positive
 from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
 from aranya_perf.run.workers import WORKERS_WAIT_S
-from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
+from aranya_perf.targets import TargetError, check_target
 
 if TYPE_CHECKING:
     from aranya_perf.run.orchestrate import RunOutcome
@@ -370,17 +370,6 @@ def check_scopes(args: argparse.Namespace, flags: dict[str, Any], base: profiles
             raise UsageError(f"{flag} applies to the embedded gateway only, not to target {address}")
         if target == GIVEN and address is None:
             raise UsageError(f"{flag} applies to a given target (--target) only, not to the embedded one")
-
-
-def listen_address(text: str, allow_remote: bool) -> tuple[str, int]:
-    """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
-    try:
-        host, port = parse_address(text)
-    except TargetError as exc:
-        raise UsageError(f"{text}: {exc}") from None
-    if not allow_remote and not is_loopback(host):
-        raise UsageError(f"{text}: not loopback; pass --allow-remote to listen there")
-    return host, port
 
 
 def cli_calls(specs: list[str] | None) -> tuple[profiles.Call, ...] | None:

@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import duration, port
+from aranya_perf.cli.args import duration, listen_address, port
 from aranya_perf.targets import TargetError
 
 DEFAULT_MASTER_PORT = 5557  # Locust's
@@ -53,7 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from aranya_perf.address_map import parse
-    from aranya_perf.cli.run import listen_address
 
     metrics = listen_address(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
     if args.address_map is not None:
