@@ -1,7 +1,9 @@
 """The Helm chart, validated offline: rendered by Helm's own template engine (helm-python-sdk binds
 Helm's Go SDK), checked with yamllint and kubernetes-validate (strict, Kubernetes 1.19 and
-1.37), linted by Helm; the Dockerfile by hadolint. Then the rendered master and worker commands
-run here, against a real gateway, through a link, as they would in their pods.
+1.37), linted by Helm, its values checked by values.schema.json; the Dockerfile by hadolint. Then
+the rendered master and worker commands run here, against a real gateway, through a link, as they
+would in their pods: the master is `aranya-perf run`, and its results directory and exit code are
+a run's verdict.
 """
 
 from __future__ import annotations
