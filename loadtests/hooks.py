@@ -1,12 +1,14 @@
 """Locust event hooks every locustfile of this suite installs: the --allow-remote, --protocol,
 --address-map and --metrics-listen options, the checks before any user starts (loopback rule,
-protocol name, a readable address map, a valid ``--profile``), the messages between master and
+protocol name, a readable address map, a valid ``--profile``), the one line saying a plain
+``locust`` run is the raw mode (``RAW_MODE_LINE``), the messages between master and
 workers (``distributed``), live Prometheus metrics (``live_metrics``), freezing the fleet's
 objects out of the garbage collector once the ramp is done, and stopping the load engine when
 Locust quits."""
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from aranya_perf.loadtests import distributed, live_metrics
@@ -19,6 +21,13 @@ from aranya_perf.gc_policy import collect_and_freeze
 from aranya_perf.targets import TargetError
 
 _installed: set[int] = set()
+
+RAW_MODE_LINE = (
+    "aranya-perf: raw Locust mode: Locust's own statistics, no exact (HDR) latency, SLO verdicts or "
+    "report; `aranya-perf run --profile P` (with --workers N or --remote-workers N) writes them"
+)
+"""Said once at start-up by a plain ``locust`` master or local process: its exit code is Locust's rule
+(1 on any failed request), not a verdict."""
 
 
 def _add_arguments(parser: Any) -> None:
@@ -66,6 +75,7 @@ def _on_init(environment: Any, runner: Any = None, **_kw: Any) -> None:
     except (TargetError, protocol.ProtocolError, profiles.ProfileError) as exc:
         # One line and a non-zero exit before any user starts.
         raise SystemExit(f"aranya-perf: {exc}") from None
+    print(RAW_MODE_LINE, file=sys.stderr, flush=True)
     if kind == "MasterRunner":
         from aranya_perf.measure.latency import LatencyRecorder
 

@@ -7,7 +7,8 @@ With ``--profile NAME|PATH`` (default ``smoke``) the profile's shape, fleet, ope
 duration drive the run; with ``-u`` and no profile, users split by weight (100 devices per
 operator). A non-loopback --host is refused unless --allow-remote is given. Distributed:
 ``--master --expect-workers N`` here, ``--worker --master-host H`` on each worker (or
-``aranya-perf worker --master-host H``).
+``aranya-perf worker --master-host H``). This is the raw mode, and it says so at start-up: Locust's
+own statistics and exit code; ``aranya-perf run`` writes exact latency, SLO verdicts and a report.
 """
 
 from aranya_perf.loadtests import hooks

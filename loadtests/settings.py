@@ -13,7 +13,7 @@ comes from, first match wins:
 3. ``locust -f loadtests/locustfile.py``: Locust's own ``--profile NAME|PATH`` (default
    ``smoke``), ``--protocol`` and ``--address-map`` on top, ``--host`` as the target.
 
-One exception: a worker started with its own ``--address-map`` keeps it (the master's copy
+One exception: a worker started with its own address map (``--address-map``) keeps it (the master's copy
 of its options would overwrite it), because only the worker knows how its devices reach the
 target, e.g. through the edge link it runs beside it; ``remember_worker_options`` saves it
 before the first spawn message arrives.
@@ -78,10 +78,12 @@ def settings_for(environment: Any) -> RunSettings:
     return settings
 
 
-def remember_worker_options(environment: Any) -> None:
-    """On a worker, at init: keep its own ``--address-map`` from being overwritten by the master's."""
+def remember_worker_options(environment: Any, address_map: str | None = None) -> None:
+    """On a worker, before its master's first message: keep its own address map (``address_map``, else
+    its ``--address-map`` option) from being overwritten by the master's."""
     opts = environment.parsed_options
-    setattr(environment, _WORKER_MAP_ATTR, getattr(opts, "address_map", None) if opts else None)
+    own = address_map or (getattr(opts, "address_map", None) if opts else None)
+    setattr(environment, _WORKER_MAP_ATTR, own)
 
 
 def _from_options(environment: Any) -> RunSettings:

@@ -243,6 +243,17 @@ CASES: list[tuple[str, list[str], str]] = [
         ["worker", "--master-host", "h", "--connect-timeout", "0"],
         "must be positive",
     ),
+    (
+        "worker-metrics-listen-remote",
+        ["worker", "--master-host", "h", "--metrics-listen", "10.0.0.1:9646"],
+        "10.0.0.1:9646: not loopback; pass --allow-remote",
+    ),
+    (
+        "worker-address-map-remote",
+        ["worker", "--master-host", "h", "--address-map", "10.0.0.1:50051"],
+        "--address-map: refusing non-loopback target",
+    ),
+    ("run-workers-wait-zero", ["run", "--remote-workers", "1", "--workers-wait", "0"], "must be positive"),
 ]
 IDS = [case[0] for case in CASES]
 

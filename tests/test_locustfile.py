@@ -12,6 +12,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from aranya_perf.loadtests.hooks import RAW_MODE_LINE
+
 from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.targets import wait_reachable
 from tests.helpers import REPO, free_port, gateway_process, make_pki
@@ -36,6 +38,8 @@ def test_headless_run_stops_cleanly_at_run_time_with_streams_open(tmp_path: Path
         metrics = parse_metrics(gw.metrics_text())
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out
+    # It says at start-up, once, that plain Locust is the raw mode and where the verdicts are.
+    assert proc.stderr.count(RAW_MODE_LINE) == 1 and "aranya-perf run --profile" in RAW_MODE_LINE
     # Stopping with 20 streams open: no hang (we got here), no noise from killed greenlets.
     for noise in ("GreenletExit", "Traceback", "Internal gRPC call error", "Exception ignored"):
         assert noise not in out, out

@@ -51,9 +51,10 @@ EXCLUDED = {
     "make run": "the whole install; measured on a fresh clone (CONTRIBUTING.md), not inside pytest",
     "make test": "the suite this test is part of",
     "helm install run1 deploy/helm/aranya-perf -n perf --create-namespace --set "
-    "image.repository=registry.example/aranya-perf --set load.devices=2000 --set link.profile=lte": (
-        "needs a cluster and a pushed image; tests/test_deploy_chart.py renders the chart and runs its "
-        "master's and a worker's commands"
+    "image.repository=registry.example/aranya-perf --set image.tag=0.1.0 --set load.devices=2000 "
+    "--set load.runTime=15m --set workers.replicas=4 --set link.profile=lte": (
+        "needs a cluster and a pushed image; tests/test_deploy_chart.py renders the chart with this line's "
+        "values and runs its master's and a worker's commands"
     ),
     ".venv/bin/aranya-perf run --target mqtt://127.0.0.1:1883 --operators 0": (
         "needs an aranya behind an MQTT broker; tests/test_mqtt_fleet.py loads the gateway over mosquitto"

@@ -1,4 +1,7 @@
-"""argparse value types shared by the CLI verbs; each raises ArgumentTypeError with a one-line reason."""
+"""argparse value types shared by the CLI verbs; each raises ArgumentTypeError with a one-line reason. Also
+``listen_address``, the loopback rule for an address a verb listens on (a ``UsageError``).
+
+Light on purpose: ``worker`` imports it before Locust monkey-patches the process with gevent."""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ import argparse
 import math
 import re
 
+from aranya_perf.cli import UsageError
 from aranya_perf.limits import MAX_DURATION_S, format_duration
+from aranya_perf.targets import TargetError, is_loopback, parse_address
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
@@ -82,3 +87,14 @@ def non_negative(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
     return value
+
+
+def listen_address(text: str, allow_remote: bool) -> tuple[str, int]:
+    """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
+    try:
+        host, port = parse_address(text)
+    except TargetError as exc:
+        raise UsageError(f"{text}: {exc}") from None
+    if not allow_remote and not is_loopback(host):
+        raise UsageError(f"{text}: not loopback; pass --allow-remote to listen there")
+    return host, port

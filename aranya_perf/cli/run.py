@@ -17,11 +17,12 @@ import psutil
 
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError, preflight
-from aranya_perf.cli.args import count, duration, interval, non_negative, positive
+from aranya_perf.cli.args import count, duration, interval, listen_address, non_negative, positive
 from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
-from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
+from aranya_perf.run.workers import WORKERS_WAIT_S
+from aranya_perf.targets import TargetError, check_target
 
 if TYPE_CHECKING:
     from aranya_perf.run.orchestrate import RunOutcome
@@ -326,6 +327,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="HOST:PORT",
         help="where the Locust master listens for workers (default 127.0.0.1, a free port)",
     )
+    p.add_argument(
+        "--workers-wait",
+        type=duration,
+        default=WORKERS_WAIT_S,
+        metavar="DURATION",
+        help="the run fails when its workers have not all connected within this long "
+        f"(default {WORKERS_WAIT_S:g}s)",
+    )
 
 
 def _value(args: argparse.Namespace, flag: str) -> Any:
@@ -369,17 +378,6 @@ def check_scopes(args: argparse.Namespace, flags: dict[str, Any], base: profiles
             raise UsageError(f"{flag} applies to the embedded gateway only, not to target {address}")
         if target == GIVEN and address is None:
             raise UsageError(f"{flag} applies to a given target (--target) only, not to the embedded one")
-
-
-def _master_bind(text: str, allow_remote: bool) -> tuple[str, int]:
-    """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
-    try:
-        host, port = parse_address(text)
-    except TargetError as exc:
-        raise UsageError(f"{text}: {exc}") from None
-    if not allow_remote and not is_loopback(host):
-        raise UsageError(f"{text}: not loopback; pass --allow-remote to listen there")
-    return host, port
 
 
 def cli_calls(specs: list[str] | None) -> tuple[profiles.Call, ...] | None:
@@ -439,8 +437,8 @@ def run(args: argparse.Namespace) -> int:
         check_operator_api(profile)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
-    bind = _master_bind(args.master_bind, args.allow_remote)
-    live = _master_bind(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
+    bind = listen_address(args.master_bind, args.allow_remote)
+    live = listen_address(args.metrics_listen, args.allow_remote) if args.metrics_listen else None
     if profile.target.pid is not None and not (
         profile.target.pid > 0 and psutil.pid_exists(profile.target.pid)
     ):
@@ -471,6 +469,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         remote_workers=args.remote_workers,
         master_bind=bind,
+        workers_wait=args.workers_wait,
         metrics_listen=live,
         allow_remote=args.allow_remote,
         argv=tuple(sys.argv[1:]),

@@ -58,13 +58,12 @@ from aranya_perf.profiles.plan import devices_at, phases
 from aranya_perf.results import TIMELINE_COLUMNS, CsvAppender, EventLog, RunFiles, atomic_write_text
 from aranya_perf.run import interrupt, progress
 from aranya_perf.run.target import Target
-from aranya_perf.run.workers import LocalWorkers
+from aranya_perf.run.workers import WORKERS_WAIT_S, LocalWorkers
 
 PROGRESS_EVERY_S = 5.0
 STOP_TIMEOUT_S = 10.0  # graceful stop: users finish the call in flight
 CLOSE_TIMEOUT_S = 10.0  # operators' calls in flight when the window closes
 DRAIN_TIMEOUT_S = 10.0
-WORKERS_TIMEOUT_S = 30.0
 TIMELINE_PERIOD_S = 0.5  # short enough to catch a fleet that drops and is back within a second
 LOST_GRACE_S = 10.0
 """A target gone this long ends the window early: the outage is on record, waiting longer shows nothing."""
@@ -127,6 +126,7 @@ class Load:
         workers: int = 0,
         remote_workers: int = 0,
         master_bind: tuple[str, int] = ("127.0.0.1", 0),
+        workers_wait: float = WORKERS_WAIT_S,
         allow_remote: bool = False,
         metrics_listen: tuple[str, int] | None = None,
         descriptors: bytes | None = None,
@@ -139,6 +139,8 @@ class Load:
         self.p, self.target, self.run_dir, self.events, self.out = p, target, run_dir, events, out
         self.workers, self.remote_workers = workers, remote_workers
         self.master_bind, self.allow_remote = master_bind, allow_remote
+        self.workers_wait = workers_wait
+        """Seconds the master waits for all its workers to connect before the run fails."""
         self.metrics_listen = metrics_listen
         self.live: Any = None
         self.facts = WindowFacts()
@@ -221,17 +223,20 @@ class Load:
 
     def _wait_for_workers(self) -> None:
         want = self.workers + self.remote_workers
-        deadline = time.monotonic() + WORKERS_TIMEOUT_S
+        host, port = self.master_bind[0], self.runner.server.port
+        if self.remote_workers:  # they may take a while (pods being scheduled): say what the run waits for
+            self.out.write(f"  waiting up to {self.workers_wait:g}s for {want} workers at {host}:{port}\n")
+            self.out.flush()
+        deadline = time.monotonic() + self.workers_wait
         while self.runner.worker_count < want:
             if time.monotonic() > deadline:
                 raise LoadError(
                     f"only {self.runner.worker_count} of {want} workers connected "
-                    f"within {WORKERS_TIMEOUT_S:g}s"
+                    f"within {self.workers_wait:g}s"
                 )
             if self.local_workers is not None and (gone := self.local_workers.exited()):
                 raise LoadError(f"{gone[0]} before connecting (see {self.run_dir}/worker-*.log)")
             gevent.sleep(0.1)
-        host, port = self.master_bind[0], self.runner.server.port
         self.out.write(f"  {want} workers connected to the master at {host}:{port}\n")
 
     # -- the window --------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from aranya_perf.run.target import (
     start_embedded,
     through_link,
 )
+from aranya_perf.run.workers import WORKERS_WAIT_S
 from aranya_perf.targets import TargetError
 
 
@@ -60,6 +61,8 @@ class RunOptions:
     remote_workers: int = 0
     """Workers started elsewhere with ``aranya-perf worker --master-host``."""
     master_bind: tuple[str, int] = ("127.0.0.1", 0)
+    workers_wait: float = WORKERS_WAIT_S
+    """Seconds to wait for every worker to connect; the run fails when they do not."""
     metrics_listen: tuple[str, int] | None = None
     """Serve the generator's live Prometheus metrics there during the run."""
     allow_remote: bool = False
@@ -177,6 +180,7 @@ def _run(
                 workers=options.workers,
                 remote_workers=options.remote_workers,
                 master_bind=options.master_bind,
+                workers_wait=options.workers_wait,
                 allow_remote=options.allow_remote,
                 metrics_listen=options.metrics_listen,
                 descriptors=options.descriptors,

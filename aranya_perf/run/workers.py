@@ -18,6 +18,8 @@ from typing import IO
 from aranya_perf import child_process
 
 STOP_TIMEOUT_S = 10.0
+WORKERS_WAIT_S = 30.0
+"""How long a master waits for all its workers to connect, unless told (``run --workers-wait``)."""
 
 
 class MasterUnreachable(RuntimeError):
@@ -71,10 +73,18 @@ class LocalWorkers:
             log.close()
 
 
-def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0) -> int:
+def run_worker(
+    master_host: str,
+    master_port: int,
+    connect_timeout: float = 30.0,
+    *,
+    address_map: str | None = None,
+    metrics_listen: tuple[str, int] | None = None,
+) -> int:
     """The worker side (imports Locust, which patches the process with gevent); returns an exit code.
     ``MasterUnreachable`` when nothing accepts a connection at the master's address, or the master does
-    not answer Locust's handshake, within ``connect_timeout`` seconds."""
+    not answer Locust's handshake, within ``connect_timeout`` seconds. ``address_map``: where this
+    worker's devices connect instead of the master's target; ``metrics_listen``: serve its live metrics."""
     import time
 
     from aranya_perf.targets import TargetUnreachable, format_address, wait_reachable
@@ -93,9 +103,10 @@ def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0
     from aranya_perf.loadtests import distributed
     from aranya_perf.loadtests.engine import shutdown_engine
     from aranya_perf.loadtests.scenarios import all_user_classes
-    from aranya_perf.loadtests.settings import settings_for
+    from aranya_perf.loadtests.settings import remember_worker_options, settings_for
 
     env = Environment(user_classes=all_user_classes())
+    remember_worker_options(env, address_map)
     # Locust retries its handshake for minutes; a port that accepts but is no master ends here.
     remaining = max(1.0, connect_timeout - (time.monotonic() - started))
     try:
@@ -104,6 +115,12 @@ def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0
     except gevent.Timeout:
         raise MasterUnreachable(f"{address} accepts connections but no Locust master answered") from None
     distributed.install_worker(env)
+    live = None
+    if metrics_listen is not None:
+        from aranya_perf.loadtests.live_metrics import LiveMetrics
+
+        live = LiveMetrics(env)
+        print(f"aranya-perf worker: live metrics on http://{live.serve(*metrics_listen)}/metrics", flush=True)
 
     def freeze(**_kw: object) -> None:
         if settings_for(env).profile.fleet.gc_freeze:
@@ -115,5 +132,8 @@ def run_worker(master_host: str, master_port: int, connect_timeout: float = 30.0
     except KeyboardInterrupt:
         runner.quit()
     finally:
+        if live is not None:
+            live.linger()  # the last counts reach a Prometheus that scrapes us
+            live.stop()
         shutdown_engine()
     return 0

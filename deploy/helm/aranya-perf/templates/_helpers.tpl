@@ -84,6 +84,11 @@ placeholder that devices never use: they connect through the address map. */}}
 - name: ARANYA_PERF_TLS_SERVER_NAME
   value: {{ .Values.tls.serverName | quote }}
 {{- end }}
+# The root file system is read-only: caches (matplotlib's, fontconfig's) and temporary files go to /tmp.
+- name: HOME
+  value: /tmp
+- name: MPLCONFIGDIR
+  value: /tmp/matplotlib
 {{- end -}}
 
 {{- define "aranya-perf.locustfile" -}}
@@ -120,6 +125,8 @@ imagePullSecrets: {{- toYaml . | nindent 2 }}
   secret:
     secretName: {{ .Values.tls.secretName }}
 {{- end }}
+- name: tmp
+  emptyDir: {}
 {{- end -}}
 
 {{- define "aranya-perf.volumeMounts" -}}
@@ -131,6 +138,8 @@ imagePullSecrets: {{- toYaml . | nindent 2 }}
   mountPath: /etc/aranya-perf/tls
   readOnly: true
 {{- end }}
+- name: tmp
+  mountPath: /tmp
 {{- end -}}
 
 {{- define "aranya-perf.locustfileMap" -}}
@@ -139,4 +148,45 @@ imagePullSecrets: {{- toYaml . | nindent 2 }}
 {{- else -}}
 locustfile.py: {{ .Files.Get "files/locustfile.py" | quote }}
 {{- end -}}
+{{- end -}}
+
+{{/* The headless master's `aranya-perf run` flags (a YAML list; --out is the script's): the run's
+target and size from the values, a master that binds for the worker Job and waits for it. */}}
+{{- define "aranya-perf.runArgs" -}}
+{{- $v := .Values -}}
+{{- $args := list -}}
+{{- if $v.profile -}}
+{{- $args = append $args "--profile=/etc/aranya-perf/profile.toml" -}}
+{{- end -}}
+{{- $args = append $args (printf "--target=%s" (include "aranya-perf.target" .)) -}}
+{{- if $v.target.control -}}
+{{- $args = append $args (printf "--control=%s" $v.target.control) -}}
+{{- end -}}
+{{- $args = concat $args (list "--allow-remote" (printf "--protocol=%s" $v.load.protocol) (printf "--devices=%d" (int $v.load.devices)) (printf "--operators=%d" (int $v.load.operators)) (printf "--spawn-rate=%v" $v.load.spawnRate) (printf "--duration=%s" $v.load.runTime)) -}}
+{{- $args = concat $args (list (printf "--remote-workers=%d" (int $v.workers.replicas)) (printf "--master-bind=0.0.0.0:%d" (int $v.master.service.workerPort)) (printf "--workers-wait=%s" $v.master.workersWait) (printf "--label=release=%s" .Release.Name)) -}}
+{{- toYaml (concat $args $v.load.extraArgs) -}}
+{{- end -}}
+
+{{/* A container's securityContext: the values' (read-only root, no privilege escalation, no
+capabilities); the netns link method adds root, NET_ADMIN and SYS_ADMIN (ip netns, veth, tbf). */}}
+{{- define "aranya-perf.securityContext" -}}
+{{- $sc := deepCopy .root.Values.containerSecurityContext -}}
+{{- if .netns -}}
+{{- $caps := get $sc "capabilities" | default dict -}}
+{{- $_ := set $caps "add" (list "NET_ADMIN" "SYS_ADMIN") -}}
+{{- $_ = set $sc "capabilities" $caps -}}
+{{- $_ = set $sc "runAsUser" 0 -}}
+{{- $_ = set $sc "runAsNonRoot" false -}}
+{{- end -}}
+{{- /* Rendered key by key: toYaml would leave the capability lists unindented. */ -}}
+{{- range $key, $value := $sc }}
+{{- if eq $key "capabilities" }}
+capabilities:
+  {{- range $kind, $names := $value }}
+  {{ $kind }}: [{{ join ", " $names }}]
+  {{- end }}
+{{- else }}
+{{ dict $key $value | toYaml | trimSuffix "\n" }}
+{{- end }}
+{{- end }}
 {{- end -}}
