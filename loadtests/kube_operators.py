@@ -41,17 +41,13 @@ from locust import task
 
 from aranya_perf import kube_channels as ch
 from aranya_perf.gateway.kube_objects import HOST_CONTAINER
+from aranya_perf.measure.kinds import OPERATOR_CALLS, call_names
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.targets import TargetError
 
 REQUEST_TYPE = "kube"
-CALL_NAMES = {
-    "exec": "exec",
-    "logs": "logs",
-    "port_forward": "portforward",
-    "metrics": "metrics",
-}
-LIST_NAME = "list"
+CALL_NAMES = call_names(REQUEST_TYPE)
+LIST_NAME = OPERATOR_CALLS["list"][REQUEST_TYPE]
 ROUTES = ("api", "kubelet")
 FORWARD_PORT = 8080
 KUBECONFIG_OPTION = "aranya_perf_kubeconfig"

@@ -38,12 +38,13 @@ from aranya_perf.loadtests.shapes import level_at
 from grpc import aio
 from locust import task
 
+from aranya_perf.measure.kinds import OPERATOR_CALLS, call_names
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
 
 REQUEST_TYPE = "control"
-CALL_NAMES = {"exec": "Exec", "logs": "Logs", "port_forward": "PortForward", "metrics": "CollectMetrics"}
+CALL_NAMES = call_names(REQUEST_TYPE)
 """Profile mix key -> the control method (and request name) it calls."""
 DEVICE_LIST_TTL_S = 2.0
 MISSED_START_MS = 10.0
@@ -58,7 +59,7 @@ class OperatorCalls:
     response length (``WrongAnswer`` when the answer is not the device's)."""
 
     request_type = REQUEST_TYPE
-    list_name = "ListDevices"
+    list_name = OPERATOR_CALLS["list"][REQUEST_TYPE]
     names = CALL_NAMES
     """Profile mix key -> request name; the open-model schedule reports each call under these."""
 
@@ -230,7 +231,7 @@ class OperatorUser(GrpcUser):
         i = random.randrange(len(self.controls.calls))
         calls = self.controls.calls[i]
         if time.monotonic() - self._listed_at[i] > DEVICE_LIST_TTL_S:
-            resp = self.timed_call(REQUEST_TYPE, "ListDevices", calls.list_devices, len)
+            resp = self.timed_call(REQUEST_TYPE, calls.list_name, calls.list_devices, len)
             self._listed_at[i] = time.monotonic()
             if resp is not None:
                 self._devices[i] = resp
