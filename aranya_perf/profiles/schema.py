@@ -329,7 +329,10 @@ class ShapeSection:
 @dataclass(frozen=True)
 class Slo:
     metric: str = _f("p99", "choice", "what is measured", choices=SLO_METRICS)
-    kind: str = _f("*", "str", "request kinds it covers, a glob over '<type> <name>' (e.g. 'control Exec')")
+    kind: str = _f(
+        "*", "str", "request kinds it covers, a glob over '<type> <name>' (e.g. 'operator exec': an exec on "
+        "either operator route, 'kube exec' or 'control Exec')"
+    )  # fmt: skip
     max: float | None = _f(None, "threshold", "upper bound (ms for latencies, '250ms'/'2s' accepted)")
     min: float | None = _f(None, "threshold", "lower bound")
     per_step: bool = _f(False, "bool", "step shapes: check each step on its own, not only the whole run")
