@@ -154,9 +154,10 @@ class OperatorsSection:
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
     deadline_s: float = _f(5.0, "duration", "deadline of each call")
     api: str = _f(
-        "control", "choice", "how operators reach devices: the reference gateway's control service, or "
-        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server)",
-        choices=("control", "kubernetes"),
+        "auto", "choice", "how operators reach devices: kubernetes (kubectl's paths on the gateway's "
+        "Kubernetes face or a real cluster's API server), the reference gateway's control service, or "
+        "auto: kubernetes where it can be used, else control with the reason printed at start-up",
+        choices=("auto", "kubernetes", "control"),
     )  # fmt: skip
     route: str = _f(
         "api", "choice", "api kubernetes: through the API server, or straight to each virtual node's kubelet "

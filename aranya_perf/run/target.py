@@ -241,7 +241,7 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
 
 def operator_route(p: Profile) -> str:
     """``control``, ``kubernetes api`` or ``kubernetes kubelet``."""
-    return "control" if p.operators.api == "control" else f"kubernetes {p.operators.route}"
+    return f"kubernetes {p.operators.route}" if p.operators.api == "kubernetes" else "control"
 
 
 def _check_kubeconfig(p: Profile, *, allow_remote: bool) -> None:
