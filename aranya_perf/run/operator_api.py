@@ -5,7 +5,7 @@
 before the run by ``target.check_operator_api``). Rules for ``auto``, in order:
 
 - not aranya's scenario, or no operators (``count`` and ``arrival_rate`` 0): ``control``, silently
-  (nothing calls either way, and the embedded gateway starts no face for nobody);
+  (nothing calls either way, and the embedded gateway then starts no face);
 - devices over MQTT: ``control`` (the Kubernetes operators do not carry that transport yet);
 - a given target (``--target``) without ``target.kubeconfig``: ``control`` (no cluster to call);
 - several embedded gateway processes: ``control`` (the face is served by one process only);
