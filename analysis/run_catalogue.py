@@ -14,7 +14,9 @@ through ``meta.json`` and returns a frame with ``CATALOGUE_COLUMNS``, keyed by `
 - ``group`` (the repeat group id of ``run --repeat``, ``""`` if none) and ``labels`` (JSON object
   of ``run --label KEY=VALUE``);
 - the comparability key, one column per part (``COMPARABILITY``): ``scenario``, ``transport``,
-  ``link``, ``protocol``, ``target_kind`` (embedded or remote), ``machine`` (host name and CPU
+  ``link``, ``protocol``, ``target_kind`` (embedded or remote), ``operator_api`` (how operators
+  reached the devices: ``control``, ``kubernetes api`` or ``kubernetes kubelet``; ``control`` for
+  runs that did not record it, made before the Kubernetes face), ``machine`` (host name and CPU
   count) and ``load``, a hash of the load-relevant keys of the run's ``profile.toml``
   (``load_key``); ``comparable`` joins them. It is computed from meta.json and profile.toml, so
   runs written before it existed get one too.
@@ -71,12 +73,22 @@ CATALOGUE_COLUMNS = (
     "transport",
     "link",
     "target_kind",
+    "operator_api",
     "machine",
     "load",
     "comparable",
 )
 # What two runs must share for their figures to be compared (pyperf's metadata check, asv's machine).
-COMPARABILITY = ("scenario", "transport", "link", "protocol", "target_kind", "machine", "load")
+COMPARABILITY = (
+    "scenario",
+    "transport",
+    "link",
+    "protocol",
+    "target_kind",
+    "operator_api",
+    "machine",
+    "load",
+)
 # Profile sections that make the load; within them, keys that do not change it (the seed draws
 # other but like choices) or that are the system under test (the devices' answer delay stands
 # for a slower target, gc_freeze is a tuning knob of ours). The gateway section is the target's
@@ -198,6 +210,7 @@ def comparability_key(run_dir: Path, meta: dict[str, Any]) -> dict[str, str]:
         "link": str(link or "none"),
         "protocol": _protocol(meta.get("protocol")),
         "target_kind": "embedded" if target.get("embedded") else "remote",
+        "operator_api": str(target.get("operators") or "control"),
         "machine": f"{host.get('hostname', '')}/{host.get('cpu_count', '')} CPUs",
         "load": load,
     }

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 from aranya_perf.analysis.compare import CompareConfig, RunData, compare_runs
-from aranya_perf.analysis.run_plots import DEVICE_TYPE
 
-from aranya_perf.measure.latency import histogram_key, merge, split_key
+from aranya_perf.measure.kinds import ANY_CALL, NEUTRAL_TYPE, matches
+from aranya_perf.measure.latency import histogram_key, merge
 
-ALL_CALLS = histogram_key("control", "all operator calls")
+ALL_CALLS = histogram_key(NEUTRAL_TYPE, "all calls")
+"""The one kind a tuned run is reduced to: its operator calls, whichever route they took."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +104,8 @@ class KnobResult:
 
 
 def merged_operator_histograms(run: RunData) -> RunData:
-    """The run with one histogram: every operator call (every kind but the device side) merged."""
-    hists = [h for k, h in run.histograms.items() if split_key(k)[0] != DEVICE_TYPE]
+    """The run with one histogram: every operator call merged (the kinds ``ANY_CALL`` covers)."""
+    hists = [h for k, h in run.histograms.items() if matches(k, ANY_CALL)]
     return RunData(run.run_id, {ALL_CALLS: merge(hists)}, run.window_s)
 
 

@@ -11,8 +11,10 @@ Every call runs on the load engine's loop with aiohttp, one connection per call 
 (a websocket for exec and port-forward, ``kube_channels``), and checks its answer: exec runs
 ``echo WORD`` and wants exactly ``WORD\\n`` on stdout and exit 0 on the status channel; logs
 want the asked number of lines; port-forward wants its bytes back; a scrape wants Prometheus
-text. Requests are of type ``kube`` (the route), so they read ``kube exec``, ``kube logs``,
-``kube portforward``, ``kube metrics``, ``kube list``. Reports cross to Locust in batches as the
+text. A call is bounded by ``deadline_s`` and, like the control operators', observed for the run's
+invariants (``aranya_perf.findings``) when it fails, and so is every device a list names. Requests
+are of type ``kube`` (the route), so they read ``kube exec``, ``kube logs``, ``kube portforward``,
+``kube metrics``, ``kube list``. Reports cross to Locust in batches as the
 service scenario's clients' do. Where to go comes from a kubeconfig (``KUBECONFIG_OPTION`` on workers,
 ``provide_kube`` in the local process): the gateway's own (JSON, token) is read directly; any
 other is loaded with the ``kubernetes`` package, imported only then.
@@ -27,6 +29,7 @@ import random
 import secrets
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,22 +39,25 @@ import aiohttp
 import gevent.event
 from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.grpc_user import GrpcUser
-from aranya_perf.loadtests.operators import DEVICE_LIST_TTL_S, ArrivalUser, WrongAnswer, call_mix
+from aranya_perf.loadtests.observe import observations_for
+from aranya_perf.loadtests.operators import (
+    DEVICE_LIST_TTL_S,
+    ArrivalUser,
+    WrongAnswer,
+    call_mix,
+    observed_call,
+)
 from locust import task
 
 from aranya_perf import kube_channels as ch
 from aranya_perf.gateway.kube_objects import HOST_CONTAINER
+from aranya_perf.measure.kinds import OPERATOR_CALLS, call_names
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.targets import TargetError
 
 REQUEST_TYPE = "kube"
-CALL_NAMES = {
-    "exec": "exec",
-    "logs": "logs",
-    "port_forward": "portforward",
-    "metrics": "metrics",
-}
-LIST_NAME = "list"
+CALL_NAMES = call_names(REQUEST_TYPE)
+LIST_NAME = OPERATOR_CALLS["list"][REQUEST_TYPE]
 ROUTES = ("api", "kubelet")
 FORWARD_PORT = 8080
 KUBECONFIG_OPTION = "aranya_perf_kubeconfig"
@@ -196,8 +202,10 @@ class KubeCalls:
     list_name = LIST_NAME
     names = CALL_NAMES
 
-    def __init__(self, target: KubeTarget, ops: OperatorsSection) -> None:
-        self.target, self.ops = target, ops
+    def __init__(
+        self, target: KubeTarget, ops: OperatorsSection, observe: Callable[..., None] | None = None
+    ) -> None:
+        self.target, self.ops, self.observe = target, ops, observe
         # One connection per call, as kubectl makes: nothing is pooled.
         connector = aiohttp.TCPConnector(force_close=True, ssl=target.ssl_context())
         self.session = aiohttp.ClientSession(
@@ -211,9 +219,16 @@ class KubeCalls:
     async def close(self) -> None:
         await self.session.close()
 
-    def make(self, key: str, device: str) -> Any:
-        method = getattr(self, key)
-        return lambda: method(device)
+    def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
+        method, deadline, observe = getattr(self, key), self.ops.deadline_s, self.observe
+
+        async def bounded() -> int:
+            # The session's timeout bounds a request, not a websocket's stream after its handshake: this does.
+            return int(await asyncio.wait_for(method(device), deadline))
+
+        if observe is None:
+            return bounded
+        return lambda: observed_call(observe, key, device, deadline, bounded, _http_outcome)
 
     def _url(self, path: str, query: list[tuple[str, str]] | None = None) -> str:
         return self.target.server + path + ("?" + urlencode(query) if query else "")
@@ -225,9 +240,13 @@ class KubeCalls:
             if resp.status != 200:
                 raise WrongAnswer(f"pod list: HTTP {resp.status}: {(await resp.text())[:200]}")
             items = (await resp.json())["items"]
-        return [
+        names = [
             p["metadata"]["name"] for p in items if p.get("spec", {}).get("nodeName") == p["metadata"]["name"]
         ]
+        if self.observe is not None:
+            for device in names:
+                self.observe("listed", device)
+        return names
 
     async def exec(self, device: str, stdin: bytes | None = None) -> int:
         word = secrets.token_hex(8)
@@ -330,6 +349,14 @@ class KubeCalls:
         return len(data)
 
 
+def _http_outcome(exc: Exception) -> tuple[str, str]:
+    """A failed Kubernetes call: ``unanswered`` when only this operator's deadline ended it, else ``error``
+    (the API server's or the device's answer)."""
+    if isinstance(exc, TimeoutError):
+        return "unanswered", "no answer within the call's deadline"
+    return "error", f"{exc.__class__.__name__}: {exc}"[:200]
+
+
 class _KubeControls:
     """``_Controls``' shape for the open-model schedule: one endpoint's calls."""
 
@@ -337,15 +364,16 @@ class _KubeControls:
         self.user = user
         target = target_for(user.environment)
         ops = user.settings.profile.operators
-        self.calls = [user.engine.call(_make_calls, target, ops, timeout=10)]
+        observe = observations_for(user.environment).add
+        self.calls = [user.engine.call(_make_calls, target, ops, observe, timeout=10)]
 
     def close(self) -> None:
         if self.user.engine.running:
             self.user.engine.call(self.calls[0].close, timeout=5)
 
 
-async def _make_calls(target: KubeTarget, ops: OperatorsSection) -> KubeCalls:
-    return KubeCalls(target, ops)
+async def _make_calls(target: KubeTarget, ops: OperatorsSection, observe: Callable[..., None]) -> KubeCalls:
+    return KubeCalls(target, ops, observe)
 
 
 class KubeOperatorUser(GrpcUser):

@@ -38,12 +38,13 @@ from aranya_perf.loadtests.shapes import level_at
 from grpc import aio
 from locust import task
 
+from aranya_perf.measure.kinds import OPERATOR_CALLS, call_names
 from aranya_perf.profiles.schema import OperatorsSection
 from aranya_perf.protocol.control import ControlStub
 from aranya_perf.protocol.control import messages as ctl
 
 REQUEST_TYPE = "control"
-CALL_NAMES = {"exec": "Exec", "logs": "Logs", "port_forward": "PortForward", "metrics": "CollectMetrics"}
+CALL_NAMES = call_names(REQUEST_TYPE)
 """Profile mix key -> the control method (and request name) it calls."""
 DEVICE_LIST_TTL_S = 2.0
 MISSED_START_MS = 10.0
@@ -53,12 +54,46 @@ class WrongAnswer(Exception):
     """The call succeeded but its answer was not what the device must send."""
 
 
+def _rpc_outcome(exc: Exception) -> tuple[str, str]:
+    """A failed control call: ``unanswered`` when only this operator's own deadline ended it, else
+    ``error`` (the controller's answer); and what it said."""
+    if isinstance(exc, aio.AioRpcError):
+        own_deadline = (
+            exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and exc.details() == "Deadline Exceeded"
+        )
+        return ("unanswered" if own_deadline else "error"), f"{exc.code().name}: {exc.details()}"[:200]
+    return "error", f"{exc.__class__.__name__}: {exc}"[:200]
+
+
+async def observed_call(
+    observe: Callable[..., None],
+    key: str,
+    device: str,
+    deadline_s: float,
+    call: Callable[[], Awaitable[int]],
+    outcome_of: Callable[[Exception], tuple[str, str]],
+) -> int:
+    """``call()``; one that failed is observed as a ``call`` (``outcome_of`` says ``error`` or
+    ``unanswered``) for the run's invariants. An answered call breaks none: not kept, however many."""
+    t0, started = time.perf_counter(), time.time()
+    try:
+        return await call()
+    except Exception as exc:
+        outcome, detail = outcome_of(exc)
+        ms = round((time.perf_counter() - t0) * 1000, 3)
+        # Stamped with its start: a call started in the window is judged, wherever it ended.
+        observe(
+            "call", device, started, call=key, ms=ms, deadline_s=deadline_s, outcome=outcome, detail=detail
+        )
+        raise
+
+
 class OperatorCalls:
     """The operator calls on one control service, as coroutines that check their answer and return the
     response length (``WrongAnswer`` when the answer is not the device's)."""
 
     request_type = REQUEST_TYPE
-    list_name = "ListDevices"
+    list_name = OPERATOR_CALLS["list"][REQUEST_TYPE]
     names = CALL_NAMES
     """Profile mix key -> request name; the open-model schedule reports each call under these."""
 
@@ -77,40 +112,10 @@ class OperatorCalls:
         method = getattr(self, key)
         if self.observe is None:
             return lambda: method(device)
-        return lambda: self._observed(key, method, device)
-
-    async def _observed(self, key: str, method: Callable[[str], Awaitable[int]], device: str) -> int:
-        """The call; one that failed is observed as ``error`` (the controller's answer) or ``unanswered``
-        (only this operator's own deadline ended it)."""
-        assert self.observe is not None
-        t0, started = time.perf_counter(), time.time()
-        outcome, detail = "ok", ""
-        try:
-            return await method(device)
-        except aio.AioRpcError as exc:
-            detail = f"{exc.code().name}: {exc.details()}"[:200]
-            own_deadline = (
-                exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and exc.details() == "Deadline Exceeded"
-            )
-            outcome = "unanswered" if own_deadline else "error"
-            raise
-        except Exception as exc:
-            outcome, detail = "error", f"{exc.__class__.__name__}: {exc}"[:200]
-            raise
-        finally:
-            if outcome != "ok":  # an answered call breaks no invariant: not kept, however many
-                ms = round((time.perf_counter() - t0) * 1000, 3)
-                # Stamped with its start: a call started in the window is judged, wherever it ended.
-                self.observe(
-                    "call",
-                    device,
-                    started,
-                    call=key,
-                    ms=ms,
-                    deadline_s=self.deadline,
-                    outcome=outcome,
-                    detail=detail,
-                )
+        observe = self.observe
+        return lambda: observed_call(
+            observe, key, device, self.deadline, lambda: method(device), _rpc_outcome
+        )
 
     async def list_devices(self) -> list[str]:
         resp = await self.stub.ListDevices(
@@ -230,7 +235,7 @@ class OperatorUser(GrpcUser):
         i = random.randrange(len(self.controls.calls))
         calls = self.controls.calls[i]
         if time.monotonic() - self._listed_at[i] > DEVICE_LIST_TTL_S:
-            resp = self.timed_call(REQUEST_TYPE, "ListDevices", calls.list_devices, len)
+            resp = self.timed_call(REQUEST_TYPE, calls.list_name, calls.list_devices, len)
             self._listed_at[i] = time.monotonic()
             if resp is not None:
                 self._devices[i] = resp

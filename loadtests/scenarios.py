@@ -29,6 +29,7 @@ class Scenario:
 
 def _aranya_fixed(p: Profile) -> dict[str, int]:
     arrivals = 1 if p.operators.arrival_rate > 0 else 0
+    # "auto" is decided by the run (aranya_perf.run.operator_api); a plain Locust has no face: control.
     kube = p.operators.api == "kubernetes"
     return {
         "aranya_perf.loadtests.operators:OperatorUser": 0 if kube else p.operators.count,

@@ -29,6 +29,7 @@ from aranya_perf.loadtests.kube_operators import (
 from aranya_perf.loadtests.operators import ArrivalUser, OperatorUser
 from aranya_perf.loadtests.scenarios import wanted_classes
 from aranya_perf.loadtests.settings import configure
+from aranya_perf.loadtests.window import window_for
 from locust.env import Environment
 
 from aranya_perf import profiles
@@ -82,6 +83,9 @@ def test_kube_operators_counts_match_the_gateway(route: str, tmp_path: Path) -> 
         try:
             runner.start(DEVICES + OPERATORS + 1, spawn_rate=100)
             gevent.sleep(6)
+            # As aranya-perf run does: no new calls, those in flight answered and reported, then stop.
+            # (Stopped mid-call, a call the face answered could go uncounted by Locust.)
+            assert window_for(env).close(10.0) == 0
             runner.stop_users({"KubeOperatorUser": OPERATORS, "KubeArrivalUser": 1})
             assert drain_gateway(gw.address, 10.0) == 0
             metrics = parse_metrics(gw.metrics_text())
@@ -123,17 +127,11 @@ def test_an_unusable_kubeconfig_is_one_line(tmp_path: Path) -> None:
         load_kubeconfig(bad, "ssh")
 
 
-def test_run_goes_through_the_kubernetes_face(tmp_path: Path) -> None:
+def test_run_goes_through_the_kubernetes_face_by_default(tmp_path: Path) -> None:
     kubeconfig = tmp_path / "kc"
     args = ["--devices", "8", "--operators", "2", "--arrival-rate", "4", "--duration", "8s"]
-    args += [
-        "--operator-api",
-        "kubernetes",
-        "--kubeconfig-out",
-        str(kubeconfig),
-        "--out",
-        str(tmp_path / "out"),
-    ]
+    # No scheduled metrics pulls: every CMD_METRICS_COLLECT a device answers is then an operator's scrape.
+    args += ["--metrics-interval", "0", "--kubeconfig-out", str(kubeconfig), "--out", str(tmp_path / "out")]
     proc = run_cli("run", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (run_dir,) = (tmp_path / "out").iterdir()
@@ -150,6 +148,11 @@ def test_run_goes_through_the_kubernetes_face(tmp_path: Path) -> None:
     assert all(n > 0 for n in kube.values()), kube
     assert not any(side == "control" and name != "Drain" for side, name, *_ in rows), rows
     assert all(gateway == generator for _, _, gateway, generator, _ in rows), rows
+    # Each call was one session a device answered: the face's counts, the devices' and Locust's agree.
+    device = {name: int(generator) for side, name, _, generator, _ in rows if side == "device"}
+    sessions = {"exec": "CMD_EXEC", "logs": "CMD_LOGS", "portforward": "CMD_PORT_FORWARD"}
+    assert {call: device[kind] for call, kind in sessions.items()} == {c: kube[c] for c in sessions}
+    assert device["CMD_METRICS_COLLECT"] == kube["metrics"]
     # The kubeconfig went where asked and held the face's token while the run lasted.
     assert oct(kubeconfig.stat().st_mode & 0o777) == "0o600"
     assert json.loads(kubeconfig.read_text())["contexts"][0]["context"]["namespace"] == "edge"

@@ -73,16 +73,12 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
     # Nothing failed: no empty errors plot, a line instead.
     assert not (run_dir / "plots" / "errors.png").exists() and "No failures recorded." in report
     # Both sides counted every operator call and every command the same way (the gateway is drained).
-    rows = re.findall(r"^\| (control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
-    names = {name for _, name, *_ in rows}
-    assert {
-        "Exec",
-        "Logs",
-        "PortForward",
-        "CollectMetrics",
-        "CMD_NODE_INFO_GET",
-        "CMD_RUNTIME:CMD_EXEC",
-    } <= names
+    # The operators went through the Kubernetes face (the default), to the device itself (container host).
+    rows = re.findall(r"^\| (kube|control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
+    names = {(side, name) for side, name, *_ in rows}
+    calls = {("kube", n) for n in ("exec", "logs", "portforward", "metrics", "list")}
+    assert calls | {("device", "CMD_NODE_INFO_GET"), ("device", "CMD_EXEC")} <= names
+    assert not any(side == "control" and name != "Drain" for side, name in names), names  # the harness's
     assert all(gateway == generator for _, _, gateway, generator, _ in rows), rows
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= len(PLOTS)
@@ -96,7 +92,8 @@ def test_run_leaves_every_result_file(tmp_path: Path) -> None:
 
     roles = {line.split(",")[2] for line in (run_dir / "resources.csv").read_text().splitlines()[1:]}
     assert roles == {"gateway", "generator"}
-    assert "Exec" in proc.stdout and str(run_dir / "report.md") in proc.stdout
+    assert meta["target"]["operators"] == "kubernetes api"
+    assert re.search(r"^kube +exec ", proc.stdout, re.M) and str(run_dir / "report.md") in proc.stdout
 
 
 @pytest.mark.parametrize(

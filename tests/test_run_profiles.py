@@ -22,6 +22,7 @@ import psutil
 import pytest
 from hdrh.histogram import HdrHistogram
 
+from aranya_perf.measure.kinds import neutral_key
 from aranya_perf.measure.latency import load_histograms, new_histogram
 from aranya_perf.results import read_events
 from tests.helpers import REPO, gateway_process, run_cli
@@ -41,15 +42,21 @@ def _latency(run_dir: Path) -> dict[tuple[str, str], dict[str, str]]:
         return {(r["request_type"], r["name"]): r for r in csv.DictReader(fh)}
 
 
+def _operator_row(run_dir: Path, kind: str) -> dict[str, str]:
+    """latency.csv's row of a route-neutral kind (``operator exec``), whichever route the operators took."""
+    rows = {neutral_key(f"{t} {n}"): row for (t, n), row in _latency(run_dir).items()}
+    return rows[kind]
+
+
 def _both_sides(report: str) -> list[tuple[str, str, int, int]]:
-    rows = re.findall(r"^\| (control|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
+    rows = re.findall(r"^\| (control|kube|device) \| ([\w:]+) \| (\d+) \| (\d+) \| (-?\d+) \|$", report, re.M)
     return [(side, name, int(gw), int(gen)) for side, name, gw, gen, _ in rows]
 
 
 def test_answer_delay_is_measured_as_the_delay(tmp_path: Path) -> None:
     proc, run_dir = _run(tmp_path, "--profile", str(PROFILES / "answer-delay.toml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    row = _latency(run_dir)[("control", "Exec")]
+    row = _operator_row(run_dir, "operator exec")
     delay_ms = 400.0
     assert int(row["count"]) >= 20 and int(row["failures"]) == 0
     # Everything on top of the device's own wait is the suite's and the gateway's overhead.
@@ -59,8 +66,8 @@ def test_answer_delay_is_measured_as_the_delay(tmp_path: Path) -> None:
 def test_a_stall_shows_in_corrected_latency_not_in_service_time(tmp_path: Path) -> None:
     proc, run_dir = _run(tmp_path, "--profile", str(PROFILES / "stall.toml"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = _latency(run_dir)
-    corrected, service = rows[("control", "Exec")], rows[("control", "Exec (service time)")]
+    corrected = _operator_row(run_dir, "operator exec")
+    service = _operator_row(run_dir, "operator exec (service time)")
     assert corrected["count"] == service["count"]
     stall_ms = 2000.0
     # Arrivals kept coming while the gateway was frozen: a second's worth and more waited for it.
@@ -101,8 +108,11 @@ def test_connect_storm_profile(tmp_path: Path) -> None:
     # Two gateway processes, each a share of the fleet. Operator calls agree exactly; a command the
     # gateway sent just as its device dropped is never answered, so devices can only have answered fewer.
     assert meta["target"]["processes"] == 2
+    # ...so the operators could not go through the Kubernetes face (one process serves it), and said so.
+    fallback = "operators through the control service, not Kubernetes: the Kubernetes face is served by one"
+    assert fallback in proc.stdout and meta["target"]["operators"] == "control"
     rows = _both_sides(report)
-    assert all(gw == gen for side, _, gw, gen in rows if side == "control"), rows
+    assert all(gw == gen for side, _, gw, gen in rows if side != "device"), rows
     assert all(gen <= gw for side, _, gw, gen in rows if side == "device"), rows
 
 
@@ -310,6 +320,6 @@ def test_run_through_an_edge_link(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["link"]["name"] == "lte" and meta["link"]["rtt_ms"] > 0
-    exec_p50 = float(_latency(run_dir)[("control", "Exec")]["p50_ms"])
+    exec_p50 = float(_operator_row(run_dir, "operator exec")["p50_ms"])
     assert exec_p50 >= meta["link"]["rtt_ms"]  # the command crosses the device's link once each way
     assert "through an edge network link: lte (" in (run_dir / "report.md").read_text()

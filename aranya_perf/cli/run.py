@@ -118,9 +118,10 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
         "--operator-api",
         ("operators.api",),
         {
-            "choices": ("control", "kubernetes"),
-            "help": "how operators reach devices: the gateway's control service, or kubectl's paths "
-            "(the embedded gateway's Kubernetes face, or --kubeconfig's cluster)",
+            "choices": ("auto", "kubernetes", "control"),
+            "help": "how operators reach devices: kubectl's paths (the embedded gateway's Kubernetes face, "
+            "or --kubeconfig's cluster), the gateway's control service, or auto (default): kubernetes "
+            "where it can be used, else control, saying why",
         },
     ),
     (

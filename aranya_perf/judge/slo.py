@@ -4,9 +4,10 @@ Each SLO gives one ``SloResult`` over the measured window, and with ``per_step``
 shapes) one more per step. Values, by metric:
 
 - ``p50`` ... ``max``, ``mean``: latency (ms) of the request kinds whose ``"<type> <name>"``
-  matches ``kind`` (a glob), from their merged HDR histograms; per step, from the per-second
-  histograms inside the step. Service-time twins (``... (service time)``) only match a glob
-  that names them;
+  matches ``kind`` (a glob; ``aranya_perf.measure.kinds.matches``: a route-neutral ``operator exec``
+  covers ``control Exec`` and ``kube exec``), from their merged HDR histograms; per step, from the
+  per-second histograms inside the step. Service-time twins (``... (service time)``) only match a
+  glob that names them;
 - ``error_rate``: failures / requests of the matching kinds;
 - ``throughput``: their successful requests per second of the window (or step);
 - ``reconnects``: device streams opened beyond each device's first;
@@ -22,7 +23,6 @@ shapes) one more per step. Values, by metric:
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -34,7 +34,8 @@ from hdrh.histogram import HdrHistogram
 
 from aranya_perf.judge.measured import Measured
 from aranya_perf.judge.outages import max_stall
-from aranya_perf.measure.latency import SERVICE_SUFFIX, merge
+from aranya_perf.measure.kinds import matches
+from aranya_perf.measure.latency import merge
 from aranya_perf.profiles import Profile, Slo
 from aranya_perf.profiles.parse import LATENCY_METRICS
 from aranya_perf.profiles.plan import phases
@@ -73,14 +74,8 @@ class SloResult:
         )
 
 
-def _matches(key: str, pattern: str) -> bool:
-    if key.endswith(SERVICE_SUFFIX) and SERVICE_SUFFIX.strip() not in pattern:
-        return False
-    return fnmatch.fnmatchcase(key, pattern)
-
-
 def _latency(hists: dict[str, HdrHistogram], pattern: str, metric: str) -> float | None:
-    merged = merge(h for k, h in hists.items() if _matches(k, pattern))
+    merged = merge(h for k, h in hists.items() if matches(k, pattern))
     if not merged.get_total_count():
         return None
     if metric == "mean":
@@ -91,7 +86,7 @@ def _latency(hists: dict[str, HdrHistogram], pattern: str, metric: str) -> float
 
 
 def _counts(hists: dict[str, HdrHistogram], failures: dict[str, int], pattern: str) -> tuple[int, int]:
-    keys = [k for k in hists if _matches(k, pattern)]
+    keys = [k for k in hists if matches(k, pattern)]
     return sum(hists[k].get_total_count() for k in keys), sum(int(failures.get(k, 0)) for k in keys)
 
 

@@ -158,9 +158,10 @@ class OperatorsSection:
     container: str = _f("app", "str", "container the calls target ('host' with an empty pod_uid)")
     deadline_s: float = _f(5.0, "duration", "deadline of each call")
     api: str = _f(
-        "control", "choice", "how operators reach devices: the reference gateway's control service, or "
-        "Kubernetes (kubectl's paths on the gateway's Kubernetes face or a real cluster's API server)",
-        choices=("control", "kubernetes"),
+        "auto", "choice", "how operators reach devices: kubernetes (kubectl's paths on the gateway's "
+        "Kubernetes face or a real cluster's API server), the reference gateway's control service, or "
+        "auto: kubernetes where it can be used, else control with the reason printed at start-up",
+        choices=("auto", "kubernetes", "control"),
     )  # fmt: skip
     route: str = _f(
         "api", "choice", "api kubernetes: through the API server, or straight to each virtual node's kubelet "
@@ -344,7 +345,10 @@ class ShapeSection:
 @dataclass(frozen=True)
 class Slo:
     metric: str = _f("p99", "choice", "what is measured", choices=SLO_METRICS)
-    kind: str = _f("*", "str", "request kinds it covers, a glob over '<type> <name>' (e.g. 'control Exec')")
+    kind: str = _f(
+        "*", "str", "request kinds it covers, a glob over '<type> <name>' (e.g. 'operator exec': an exec on "
+        "either operator route, 'kube exec' or 'control Exec')"
+    )  # fmt: skip
     max: float | None = _f(None, "threshold", "upper bound (ms for latencies, '250ms'/'2s' accepted)")
     min: float | None = _f(None, "threshold", "lower bound")
     per_step: bool = _f(False, "bool", "step shapes: check each step on its own, not only the whole run")

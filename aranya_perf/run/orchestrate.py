@@ -37,7 +37,7 @@ from aranya_perf.measure.latency import load_failures, load_histograms, load_int
 from aranya_perf.measure.resources import read_samples
 from aranya_perf.profiles import Profile
 from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
-from aranya_perf.run import cost, interrupt
+from aranya_perf.run import cost, interrupt, operator_api
 from aranya_perf.run import etcd as etcd_run
 from aranya_perf.run import record as rec
 from aranya_perf.run.load import Load, LoadError, WindowFacts
@@ -121,6 +121,7 @@ def run_profile(
 def _run(
     p: Profile, options: RunOptions, out: TextIO, stops: interrupt.StopSignals, run_dirs: list[Path]
 ) -> RunOutcome:
+    p, fallback = operator_api.resolved(p)  # before anything reads the route: profile.toml keeps the choice
     target: Target | None = None
     etcd = p.run.scenario == "etcd"
     if not p.embedded:
@@ -141,6 +142,8 @@ def _run(
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
+    if fallback:
+        out.write(f"  {fallback}\n")
     start_error = None
     facts = WindowFacts()
     phases: etcd_run.EtcdPhases | None = None

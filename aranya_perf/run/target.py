@@ -220,8 +220,8 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
         _check_kubeconfig(p, allow_remote=allow_remote)
     elif (p.operators.count or p.operators.arrival_rate) and control is None:
         raise TargetError(
-            "operators need a control service (target.control / --control HOST:PORT of a reference gateway); "
-            "a real aranya is driven through kubectl: set operators.count = 0"
+            "operators need a control service (target.control / --control HOST:PORT of a reference gateway) "
+            "or, for a real aranya, the cluster's kubeconfig (--kubeconfig PATH); or set operators.count = 0"
         )
     controls = (format_address(*check_target(control, allow_remote=allow_remote)),) if control else ()
     first = amap.shards[0] if amap.shards else amap.entries[0].address
@@ -241,7 +241,7 @@ def remote_target(p: Profile, *, allow_remote: bool) -> RemoteTarget:
 
 def operator_route(p: Profile) -> str:
     """``control``, ``kubernetes api`` or ``kubernetes kubelet``."""
-    return "control" if p.operators.api == "control" else f"kubernetes {p.operators.route}"
+    return f"kubernetes {p.operators.route}" if p.operators.api == "kubernetes" else "control"
 
 
 def _check_kubeconfig(p: Profile, *, allow_remote: bool) -> None:
