@@ -223,8 +223,10 @@ class KubeCalls:
         method, deadline, observe = getattr(self, key), self.ops.deadline_s, self.observe
 
         async def bounded() -> int:
-            # The session's timeout bounds a request, not a websocket's stream after its handshake: this does.
-            return int(await asyncio.wait_for(method(device), deadline))
+            # The session's timeout bounds a request, not a websocket's stream after its handshake: this
+            # does, in the call's own task (asyncio.wait_for would start a second task per call).
+            async with asyncio.timeout(deadline):
+                return int(await method(device))
 
         if observe is None:
             return bounded
