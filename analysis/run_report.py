@@ -280,9 +280,15 @@ def _run_table(meta: dict[str, Any], duration: float | None) -> _Table:
     return _Table(["Field", "Value"], rows)
 
 
-def write_run_report(run: RunData | Path) -> Path:
+NOT_DRAWN = b""
+"""A plot left out because the run was stopped (``stopped``); its place says so."""
+
+
+def write_run_report(run: RunData | Path, stopped: Callable[[], bool] | None = None) -> Path:
     """Render report.md, report.html and plots/*.png for a run (read from its directory when given a path);
-    returns the report.md path.
+    returns the report.md path. Once ``stopped()`` is true (a stop signal came to the run that writes it),
+    the plots not yet drawn are left out, each place saying so: they take most of the CPU, and a stopped
+    run must end within its grace period (``aranya-perf report DIR`` draws them later).
 
     ResultsError if a path is not a directory or its meta.json is corrupt or too new; a missing
     meta.json or missing data files are reported, not fatal.
@@ -315,6 +321,10 @@ def write_run_report(run: RunData | Path) -> Path:
     images: dict[str, bytes] = {}
     for name, render in renderers.items():
         path = plots_dir / f"{name}.png"
+        if stopped is not None and stopped():
+            images[f"{PLOTS_DIR}/{name}.png"] = NOT_DRAWN
+            path.unlink(missing_ok=True)
+            continue
         png = render(path)
         if png is None:
             path.unlink(missing_ok=True)  # a plot from an earlier rendering would no longer match the data
@@ -640,7 +650,9 @@ def _shape_section(
 
 def _add_image(doc: _Doc, images: dict[str, bytes], name: str, alt: str, absent: str | None) -> None:
     rel = f"{PLOTS_DIR}/{name}.png"
-    if rel in images:
+    if images.get(rel) == NOT_DRAWN:
+        doc.p(f"{alt}: not drawn, the run was stopped; `aranya-perf report` on its directory draws it.")
+    elif rel in images:
         doc.img(rel, alt)
     elif absent:
         doc.p(absent.capitalize() + ".")
