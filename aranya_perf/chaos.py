@@ -19,11 +19,11 @@ the run to end and measures it (``Row``):
   alive ``SETTLE_S`` after it exited.
 
 A row is wrong when any of these is. Moments: ``start`` (the embedded gateway is up, the window not yet
-open), ``ramp`` (the window is open, the fleet still spawning: the last ``timeline.csv`` row has fewer
-devices than its target), ``mid`` (``MID_S`` into the window), ``closed`` (the window has closed),
-``report`` (the verdict is written, the report is being rendered). A fault the profile brings (a stall,
-stream resets, a partition of the link) strikes when the run or its link records it (``Fault.span``),
-and must strike inside the window.
+open), ``open`` (the window has opened), ``ramp`` (the window is open, the fleet still spawning: the last
+``timeline.csv`` row has fewer devices than its target), ``mid`` (``MID_S`` into the window), ``closed``
+(the window has closed), ``report`` (the verdict is written, the report is being rendered). A fault the
+profile brings (a stall, stream resets, a partition of the link) strikes when the run or its link records
+it (``Fault.span``), and must strike inside the window.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -221,6 +222,8 @@ class RunWatch:
             d = self.run_dir
             if moment == "start" and not names and d is not None and "listening" in _text(d / "gateway.log"):
                 return time.time()
+            if moment == "open" and "window_open" in names:
+                return time.time()
             if moment == "ramp" and "window_open" in names and self.ramping():
                 return time.time()
             if moment == "mid" and "window_open" in names:
@@ -283,24 +286,34 @@ def _text(path: Path) -> str:
         return ""
 
 
-def run_fault(fault: Fault, out: Path, *, duration_s: float = 20.0) -> Row:
-    """One fault's run under ``out/<fault name>/``, measured (module docstring)."""
+def run_fault(
+    fault: Fault, out: Path, *, duration_s: float = 20.0, starting: threading.Lock | None = None
+) -> Row:
+    """One fault's run under ``out/<fault name>/``, measured (module docstring). Runs sharing ``starting``
+    start one at a time: a start-up (imports, the gateway, the link, workers) is a run's CPU peak, and
+    several at once on a small machine outlast the run's start timeouts."""
     out = out / fault.name
     args = list(fault.args)
     own: GatewayProcess | None = None
+    watch: RunWatch | None = None
     if fault.profile:
         out.mkdir(parents=True, exist_ok=True)
         profile = out / "profile.toml"
         profile.write_text(SMOKE + fault.profile)
         args += ["--profile", str(profile)]
-    if fault.action == "restart-target":
-        own = GatewayProcess().start()
-        args += ["--target", own.address, "--target-metrics", own.metrics_address]
-    watch = RunWatch(out, args, duration_s=duration_s)
     try:
+        with starting or contextlib.nullcontext():
+            if fault.action == "restart-target":
+                own = GatewayProcess().start()
+                args += ["--target", own.address, "--target-metrics", own.metrics_address]
+            watch = RunWatch(out, args, duration_s=duration_s)
+            if fault.moment == "start":  # it strikes during the start-up: the whole run holds the gate
+                return _strike_and_measure(fault, watch, own)
+            watch.wait_for("open")
         return _strike_and_measure(fault, watch, own)
     finally:
-        watch.close()
+        if watch is not None:
+            watch.close()
         if own is not None:
             own.stop()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import threading
 import time
 from pathlib import Path
 
@@ -64,11 +65,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def one(fault: Fault) -> Row:
-        row = run_fault(fault, out, duration_s=args.duration)
+        row = run_fault(fault, out, duration_s=args.duration, starting=starting)
         state = "WRONG" if row.wrong else "right"
         print(f"  {fault.name}: {state} ({time.monotonic() - started:.0f}s)", flush=True)
         return row
 
+    starting = threading.Lock()
     # Each fault is a subprocess; a thread per job only watches it.
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(one, faults))
