@@ -9,8 +9,9 @@ the run to end and measures it (``Row``):
 - survived: ``meta.json`` readable with a final status, and no traceback on stderr;
 - verdict right: the fault struck, the status and exit code are the fault's, and the run listed the
   outage the fault must show (``Fault.outage``), if any;
-- samples lost: the gateway's counts minus ours where ours are lower (the report's "Both sides"
-  table), for faults after which the gateway's counters still cover the run; ``n/a`` otherwise;
+- samples lost: what the gateway saw (answers it received, control calls it answered) minus what we
+  recorded, where ours are lower (``_samples_lost``), for faults after which the gateway's counters still
+  cover the run; ``n/a`` otherwise;
 - recover: for a fault of the target, seconds from it until the devices online are back at their
   level before it (``timeline.csv``; ``never``); for a signal, seconds until the run exited;
 - on time: a signalled run exited within ``STOP_BUDGET_S`` of the signal; any other ended its window
@@ -426,16 +427,36 @@ def _recovered_after(run_dir: Path, at: float, ended: float) -> float | None:
     return None
 
 
+ANSWERED = ("done", "error")
+"""Outcomes of a gateway session (``sessions_completed_total``) that mean the device's answer arrived."""
+
+
 def _samples_lost(run_dir: Path) -> int | None:
-    """Counts the gateway has above ours (the report's "Both sides"); None when the run has no such rows."""
+    """What the gateway saw above what we recorded (the report's "Both sides"), per command kind and
+    control method; None when the run has no such rows. On the device side it counts answers the gateway
+    received (sessions ended ``done`` or ``error``) against those the devices recorded, not commands sent:
+    a command on a stream that a partition or a reset cut was sent and never answered, and the gateway
+    closed its session, with no sample of ours to lose."""
     from aranya_perf.analysis.run_data import load_run
     from aranya_perf.analysis.run_summary import both_sides_rows, summary_rows
 
     data = load_run(run_dir)
-    both = both_sides_rows(summary_rows(data), data.gateway_metrics)
+    metrics = data.gateway_metrics
+    both = both_sides_rows(summary_rows(data), metrics)
     if both.empty:
         return None
-    return int(sum(max(0.0, -d) for d in both["difference"]))
+    answered: dict[str, float] = {}
+    ended = metrics[metrics["name"].str.endswith("sessions_completed_total")]
+    for labels, value in zip(ended["labels"], ended["value"], strict=True):
+        if isinstance(labels, dict) and labels.get("outcome") in ANSWERED:
+            answered[labels.get("kind", "")] = answered.get(labels.get("kind", ""), 0.0) + value
+    lost = 0.0
+    for side, name, gateway, ours in zip(
+        both["side"], both["name"], both["gateway"], both["generator"], strict=True
+    ):
+        seen = answered.get(name, 0.0) if side == "device" else gateway
+        lost += max(0.0, seen - ours)
+    return int(lost)
 
 
 def format_table(rows: Sequence[Row]) -> str:
