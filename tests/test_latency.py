@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 
 from aranya_perf.measure.latency import (
@@ -14,6 +16,7 @@ from aranya_perf.measure.latency import (
     LatencyRecorder,
     load_failures,
     load_histograms,
+    mean_us,
     merge,
     merge_by_key,
     new_histogram,
@@ -181,3 +184,17 @@ def test_service_time_is_recorded_beside_the_corrected_time() -> None:
     frame = recorder.frame().set_index("name")
     assert frame.loc["Exec", "p50_ms"] == pytest.approx(120.0, rel=HDR_REL)
     assert frame.loc["Exec (service time)", "p50_ms"] == pytest.approx(2.0, rel=HDR_REL)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mean_is_the_librarys_mean_to_the_last_bit(seed: int) -> None:
+    rng = random.Random(seed)
+    hist = new_histogram()
+    for _ in range(rng.randrange(1, 3000)):  # µs: from sub-millisecond to the top of the range
+        hist.record_value(min(int(rng.lognormvariate(7, 3)) + 1, 3_600_000_000))
+    decoded = merge([hist])
+    assert mean_us(decoded) == hist.get_mean_value()
+    # A histogram decoded from latency_hdr.json may hold fewer counts than its range: the same mean.
+    again = HdrHistogram.decode(hist.encode())
+    assert mean_us(again) == again.get_mean_value() == hist.get_mean_value()
+    assert mean_us(new_histogram()) == 0.0
