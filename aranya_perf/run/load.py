@@ -64,7 +64,9 @@ PROGRESS_EVERY_S = 5.0
 STOP_TIMEOUT_S = 10.0  # graceful stop: users finish the call in flight
 CLOSE_TIMEOUT_S = 10.0  # operators' calls in flight when the window closes
 DRAIN_TIMEOUT_S = 10.0
-WORKERS_TIMEOUT_S = 30.0
+WORKERS_TIMEOUT_S = 60.0
+"""How long the workers have to connect. A local worker starting beside a run on a busy 2-core machine
+(Locust, gevent and grpc imports) took over 30 s; one that died is seen at once (``LocalWorkers.exited``)."""
 TIMELINE_PERIOD_S = 0.5  # short enough to catch a fleet that drops and is back within a second
 LOST_GRACE_S = 10.0
 """A target gone this long ends the window early: the outage is on record, waiting longer shows nothing."""
