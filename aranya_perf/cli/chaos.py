@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "chaos",
-        help="run the fault suite (target killed, restarted, frozen; signals; a worker killed) and judge it",
+        help="run the fault suite (target killed, restarted, frozen; stream resets; a link partition; "
+        "signals; a worker killed) and judge it",
         description="Run each fault as a small real run against the embedded gateway and print one table: "
         "survived, verdict right, samples lost, time to recover, ended on time, processes left behind. "
         "Exit code 0: every row right; 1: a row is wrong; 2: bad input.",
