@@ -7,7 +7,7 @@ PYTHON ?= python3
 ARGS ?=
 PIP := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
 
-.PHONY: run test test-fast lint gen lock bench-quick bench-continuous clean-venv
+.PHONY: run test test-fast chaos lint gen lock bench-quick bench-continuous clean-venv
 
 $(PY):
 	@echo "make: creating $(VENV) ($(PYTHON) -m venv)"
@@ -52,6 +52,12 @@ endif
 # busy 2-core machine, without coverage.
 test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m unit $(ARGS)
+
+# The fault suite (docs/chaos.md): each fault a small real run against the embedded gateway, one table,
+# exit 1 when a row is wrong. Two runs at a time, each starting alone; the runs stay under
+# results/chaos-<UTC timestamp>/. ARGS adds flags (e.g. --faults sigterm-mid,streams-reset).
+chaos: $(VENV)/.installed-run
+	$(VENV)/bin/aranya-perf chaos --duration 15s --jobs 2 $(ARGS)
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check --fix .

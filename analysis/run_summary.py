@@ -21,7 +21,7 @@ from aranya_perf.analysis import run_frames as rf
 from aranya_perf.analysis import samples
 
 from aranya_perf.judge.saturation import BUSY_CPU_PERCENT, saturation
-from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, merge
+from aranya_perf.measure.latency import LATENCY_CSV, LATENCY_HDR, SERVICE_SUFFIX, mean_us, merge
 from aranya_perf.results import META_FILE, ResultsError, read_meta
 
 if TYPE_CHECKING:
@@ -291,7 +291,7 @@ def _total_row(data: RunData, rows: pd.DataFrame, stats_total: pd.DataFrame, sou
                 p50_ms=pct[50.0] / 1000.0,
                 p90_ms=pct[90.0] / 1000.0,
                 p99_ms=pct[99.0] / 1000.0,
-                mean_ms=merged.get_mean_value() / 1000.0,
+                mean_ms=mean_us(merged) / 1000.0,
                 max_ms=merged.get_max_value() / 1000.0,
             )
     return total

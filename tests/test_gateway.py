@@ -586,6 +586,31 @@ def test_drain_stops_the_schedule_and_waits_for_open_sessions(
     assert requests(gw, "Drain", "OK") == 1
 
 
+def test_reset_streams_takes_devices_offline_and_ends_their_streams_after_open_sessions(
+    aloop: LoopThread, gateway: Gateway
+) -> None:
+    async def scenario() -> None:
+        async with device(DEFAULT, gateway.address) as dev, control(gateway.address) as stub:
+            await eventually(lambda: gateway.devices_online() == ["dev-1"])
+            pending = asyncio.ensure_future(stub.Exec(exec_req("hang", timeout_ms=10_000), timeout=15))
+            await dev.wait(lambda: bool(dev.of_op(Op.EXEC)))
+            reset = asyncio.ensure_future(gateway.reset_streams(grace=3.0))
+            await eventually(lambda: gateway.devices_online() == [])
+            with pytest.raises(aio.AioRpcError) as info:  # offline at once: a new call finds it gone
+                await stub.Exec(exec_req("echo"), timeout=5)
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND
+            assert not dev.ended  # the open session has its grace before the stream ends
+            assert await reset == 1
+            await dev.wait(lambda: dev.ended)
+            with pytest.raises(aio.AioRpcError) as info:  # never answered: failed when the stream ended
+                await pending
+            assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+
+    aloop.run(scenario())
+    assert metric(gateway, "aranya_gateway_devices_online") == 0
+    assert metric(gateway, "aranya_gateway_sessions_open") == 0
+
+
 def test_stop_ends_device_streams(aloop: LoopThread, start_gateway: Callable[..., Gateway]) -> None:
     gw = start_gateway()
 

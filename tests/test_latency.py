@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from hdrh.histogram import HdrHistogram
 from locust.env import Environment
 
 from aranya_perf.measure.latency import (
@@ -18,6 +20,7 @@ from aranya_perf.measure.latency import (
     LatencyRecorder,
     load_failures,
     load_histograms,
+    mean_us,
     merge,
     merge_by_key,
     new_histogram,
@@ -206,3 +209,17 @@ def test_record_one_encodes_exactly_as_hdrh_records(figures: int) -> None:
         theirs.max_value,
     )
     assert ours.get_value_at_percentile(99) == theirs.get_value_at_percentile(99)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_mean_is_the_librarys_mean_to_the_last_bit(seed: int) -> None:
+    rng = random.Random(seed)
+    hist = new_histogram()
+    for _ in range(rng.randrange(1, 3000)):  # µs: from sub-millisecond to the top of the range
+        hist.record_value(min(int(rng.lognormvariate(7, 3)) + 1, 3_600_000_000))
+    decoded = merge([hist])
+    assert mean_us(decoded) == hist.get_mean_value()
+    # A histogram decoded from latency_hdr.json may hold fewer counts than its range: the same mean.
+    again = HdrHistogram.decode(hist.encode())
+    assert mean_us(again) == again.get_mean_value() == hist.get_mean_value()
+    assert mean_us(new_histogram()) == 0.0

@@ -79,6 +79,10 @@ def test_every_run_flag_names_a_profile_key() -> None:
             '[target]\naddress = "127.0.0.1:1"\n[gateway]\nprocesses = 2\n',
             "apply to the embedded gateway only",
         ),
+        (
+            '[target]\naddress = "127.0.0.1:1"\n[gateway]\nreset_at = "5s"\n',
+            "apply to the embedded gateway only",
+        ),
         ('name = "a b"\n', "name must be letters"),
         ('[run]\nscenario = "grpc"\n', "scenario grpc loads a service you run: set target.address"),
         (

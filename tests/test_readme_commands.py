@@ -50,6 +50,7 @@ SH_BLOCK = re.compile(r"^([ \t]*)```sh\n(.*?)^[ \t]*```", re.M | re.S)
 EXCLUDED = {
     "make run": "the whole install; measured on a fresh clone (CONTRIBUTING.md), not inside pytest",
     "make test": "the suite this test is part of",
+    "make chaos": "minutes of real runs; .ci/run runs it, tests/test_chaos.py runs two of its faults",
     "helm install run1 deploy/helm/aranya-perf -n perf --create-namespace --set "
     "image.repository=registry.example/aranya-perf --set image.tag=0.1.0 --set load.devices=2000 "
     "--set load.runTime=15m --set workers.replicas=4 --set link.profile=lte": (

@@ -13,6 +13,7 @@ import base64
 import io
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -247,6 +248,28 @@ def test_partial_run_with_torn_files(tmp_path: Path, full_run: Path) -> None:
     assert not (run_dir / "plots" / "latency.png").exists()  # no latency data now: stale plot removed
     resources_frame = rf.read_resources(run_dir)
     assert len(resources_frame) == 7 and resources_frame["process"].isin(["gateway", "generator"]).all()
+
+
+def test_a_stop_while_the_report_is_drawn_leaves_the_plots_not_yet_drawn_out(
+    tmp_path: Path, full_run: Path
+) -> None:
+    run_dir = tmp_path / full_run.name
+    shutil.copytree(full_run, run_dir)
+    shutil.rmtree(run_dir / "plots", ignore_errors=True)
+    asked: list[bool] = []
+
+    def stopped() -> bool:  # the signal comes once the first plot is drawn
+        asked.append(len(asked) > 0)
+        return asked[-1]
+
+    md = write_run_report(run_dir, stopped=stopped).read_text()
+    # The shape plot was asked for before the stop (this run has no timeline to draw it from).
+    assert not list((run_dir / "plots").glob("*.png"))
+    assert "Workload shape: not drawn" not in md and "No shape plot" in md
+    for alt in ("Latency over time", "Throughput", "Latency", "Errors", "Resources"):
+        assert f"{alt}: not drawn, the run was stopped" in md, alt
+    assert md.count("not drawn") == 5
+    assert "not drawn" in (run_dir / "report.html").read_text()
 
 
 def test_latency_falls_back_to_locust_stats(tmp_path: Path, full_run: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "chaos",
-        help="run the fault suite (target killed, restarted, frozen; signals; a worker killed) and judge it",
+        help="run the fault suite (target killed, restarted, frozen; stream resets; a link partition; "
+        "signals; a worker killed) and judge it",
         description="Run each fault as a small real run against the embedded gateway and print one table: "
         "survived, verdict right, samples lost, time to recover, ended on time, processes left behind. "
         "Exit code 0: every row right; 1: a row is wrong; 2: bad input.",
@@ -64,11 +66,12 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
 
     def one(fault: Fault) -> Row:
-        row = run_fault(fault, out, duration_s=args.duration)
+        row = run_fault(fault, out, duration_s=args.duration, starting=starting)
         state = "WRONG" if row.wrong else "right"
         print(f"  {fault.name}: {state} ({time.monotonic() - started:.0f}s)", flush=True)
         return row
 
+    starting = threading.Lock()
     # Each fault is a subprocess; a thread per job only watches it.
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(pool.map(one, faults))

@@ -8,7 +8,8 @@ Prints exactly one JSON line on stdout once every endpoint is bound:
 is the Kubernetes face's address with ``--kube-listen``; ``emulate`` names the aranya defects it
 plays); everything else goes to stderr. With ``--transport mqtt`` devices reach the gateway through
 ``--broker``, one topic namespace each (``--mqtt-namespace``).
-SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0. The process stays
+SIGINT/SIGTERM (or ``--run-time``) stop it gracefully with exit code 0; SIGUSR1 ends every device
+stream once (``Gateway.reset_streams``, a fault the chaos suite plays). The process stays
 free of Locust and gevent: it is measured on its own as "the gateway process", so heavy
 imports happen in ``run``.
 """
@@ -19,6 +20,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -315,9 +317,20 @@ async def _serve(args: argparse.Namespace, config: GatewayConfig) -> int:
         "kubeconfig": str(args.kubeconfig_out) if args.kubeconfig_out is not None else None,
         "emulate": list(config.emulate),
     }
+    loop = asyncio.get_running_loop()
+    resets: set[asyncio.Task[int]] = set()  # held until done: the loop keeps only weak references
+
+    def reset() -> None:
+        task = loop.create_task(gateway.reset_streams())
+        resets.add(task)
+        task.add_done_callback(resets.discard)
+
+    # Before the ready line, as the stop signals: SIGUSR1's default action would kill the gateway.
+    loop.add_signal_handler(signal.SIGUSR1, reset)
     try:
         await serve_until_stopped(args.run_time, ready)
     finally:
+        loop.remove_signal_handler(signal.SIGUSR1)
         # Devices first: the face's open calls then end with UNAVAILABLE instead of holding its stop.
         await gateway.stop(grace=1.0)
         if kube is not None:

@@ -25,6 +25,8 @@ from aranya_perf.run.workers import WORKERS_WAIT_S
 from aranya_perf.targets import TargetError, check_target
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from aranya_perf.run.orchestrate import RunOutcome
 
 EXIT_CODES = {"ok": 0, "failed": 1, "interrupted": 130}
@@ -500,7 +502,7 @@ def _runs(profile: profiles.Profile, options: Any, repeat_n: int | None, labels:
             outcome = run_profile(
                 profile,
                 replace(options, labels=labels, group=place),
-                then=lambda done: _report(done, etcd=etcd),
+                then=lambda done, stopped: _report(done, stopped, etcd=etcd),
             )
         except TargetUnreachable as exc:
             print(f"aranya-perf run: error: {exc}", file=sys.stderr)
@@ -525,15 +527,17 @@ def _runs(profile: profiles.Profile, options: Any, repeat_n: int | None, labels:
     return worst
 
 
-def _report(outcome: RunOutcome, *, etcd: bool) -> None:
-    """The report of the run's directory, as written, and the summary printed under the run's progress."""
+def _report(outcome: RunOutcome, stopped: Callable[[], bool], *, etcd: bool) -> None:
+    """The report of the run's directory, as written, and the summary printed under the run's progress.
+    A stopped run (``stopped()``, before or meanwhile) gets its report without the plots not yet drawn:
+    a stop must end within a CI runner's or Kubernetes' grace period, and the plots take the most CPU."""
     # Imported here: pandas and matplotlib; the run itself imports no report code.
     from aranya_perf.analysis import etcd_report
     from aranya_perf.analysis.run_data import load_run
     from aranya_perf.analysis.run_report import format_summary_table, summary_rows, write_run_report
 
     data = load_run(outcome.run_dir)
-    report = write_run_report(data)  # a first stop signal meanwhile is noted by the run's handlers
+    report = write_run_report(data, stopped=stopped)  # a first stop signal meanwhile is noted, not raised
     summary = summary_rows(data)
     beside = etcd_report.summary_lines(data, summary) if etcd else []
     beside_text = ("\n" + "\n".join(beside) + "\n") if beside else ""

@@ -38,6 +38,9 @@ from aranya_perf.transport.grpc_sync import sync_handlers
 log = logging.getLogger(__name__)
 
 GC_CHECK_INTERVAL_S = 2.0
+RESET_GRACE_S = 1.0
+"""How long ``reset_streams`` waits for the sessions open on the streams it ends."""
+RESET_POLL_S = 0.02
 
 
 class GatewayError(Exception):
@@ -189,6 +192,26 @@ class Gateway:
             if self._metrics_address:
                 await asyncio.to_thread(self.metrics.stop_http)
         log.info("gateway stopped")
+
+    async def reset_streams(self, grace: float = RESET_GRACE_S) -> int:
+        """End every online device's stream, as a controller that sheds its connections does; return how
+        many. Each device is offline at once (operators find it gone, its periodic commands stop); the
+        sessions already open on it get up to ``grace`` seconds to be answered, so no command is cut
+        between the gateway writing it and the device answering it; then its stream ends and the device
+        connects again. A fault for the chaos suite (``[gateway] reset_at``, SIGUSR1 to ``gateway``)."""
+        links = [link for link in map(self.registry.get, self.registry.online_ids()) if link is not None]
+        for link in links:
+            self.registry.release(link)
+            for ticker in link.tickers:
+                ticker.cancel()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while any(len(link.sessions) for link in links) and loop.time() < deadline:
+            await asyncio.sleep(RESET_POLL_S)
+        for link in links:
+            link.drop("stream reset by the gateway")
+        log.info("reset %d device streams", len(links))
+        return len(links)
 
     async def _start_mqtt(self) -> None:
         from aranya_perf.transport import mqtt

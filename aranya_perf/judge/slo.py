@@ -35,7 +35,7 @@ from hdrh.histogram import HdrHistogram
 from aranya_perf.judge.measured import Measured
 from aranya_perf.judge.outages import max_stall
 from aranya_perf.measure.kinds import matches
-from aranya_perf.measure.latency import merge
+from aranya_perf.measure.latency import mean_us, merge
 from aranya_perf.profiles import Profile, Slo
 from aranya_perf.profiles.parse import LATENCY_METRICS
 from aranya_perf.profiles.plan import phases
@@ -79,7 +79,7 @@ def _latency(hists: dict[str, HdrHistogram], pattern: str, metric: str) -> float
     if not merged.get_total_count():
         return None
     if metric == "mean":
-        return merged.get_mean_value() / 1000.0
+        return mean_us(merged) / 1000.0
     if metric == "max":
         return merged.get_max_value() / 1000.0
     return merged.get_value_at_percentile(_PERCENTILE[metric]) / 1000.0

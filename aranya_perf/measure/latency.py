@@ -29,6 +29,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hdrh.histogram import HdrHistogram
 
@@ -410,6 +411,20 @@ def intervals_frame(
     return pd.DataFrame(rows, columns=list(INTERVAL_COLUMNS))
 
 
+def mean_us(hist: HdrHistogram) -> float:
+    """``hist.get_mean_value()``, the same float, without the library's Python walk over every bucket up to
+    the maximum: that took half a second of CPU per histogram, most of what a stopped run spent writing its
+    files on a busy machine. Only buckets with counts are visited, each at its median-equivalent value."""
+    if not hist.total_count:
+        return 0.0
+    # A decoded histogram's counts may stop short of counts_len: the rest are zeros.
+    counts = np.ctypeslib.as_array(hist.counts)[: min(hist.counts_len, hist.encoder.payload.counts_len)]
+    total = 0
+    for index in np.flatnonzero(counts):
+        total += int(counts[index]) * hist._hdr_median_equiv_value(hist.get_value_from_index(int(index)))
+    return float(total) / hist.total_count
+
+
 def _summary_row(request_type: str, name: str, hist: HdrHistogram, failures: int) -> dict[str, Any]:
     count = hist.get_total_count()
     row: dict[str, Any] = {"request_type": request_type, "name": name, "count": count, "failures": failures}
@@ -418,7 +433,7 @@ def _summary_row(request_type: str, name: str, hist: HdrHistogram, failures: int
         return row
     pct = hist.get_percentile_to_value_dict(list(_PERCENTILES.values()))
     row["min_ms"] = hist.get_min_value() / 1000.0
-    row["mean_ms"] = hist.get_mean_value() / 1000.0
+    row["mean_ms"] = mean_us(hist) / 1000.0
     for column, p in _PERCENTILES.items():
         row[column] = pct[p] / 1000.0
     row["max_ms"] = hist.get_max_value() / 1000.0

@@ -154,7 +154,8 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
     if p.gateway.processes < 1:
         fail("gateway.processes must be at least 1")
     g = p.gateway
-    if not p.embedded and (g.listener_per_device or g.processes > 1 or g.stall_s or g.emulate):
+    faults = g.stall_s or g.reset_at_s
+    if not p.embedded and (g.listener_per_device or g.processes > 1 or faults or g.emulate):
         fail("[gateway] settings apply to the embedded gateway only; target.address is set")
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")

@@ -292,6 +292,12 @@ class GatewaySection:
         "ground truth: the gateway freezes (SIGSTOP) once, this long after the load starts (0 = never)",
     )
     stall_s: float = _f(0.0, "interval", "ground truth: how long it stays frozen")
+    reset_at_s: float = _f(
+        0.0,
+        "interval",
+        "ground truth: the gateway ends every device stream once, this long after the load starts "
+        "(0 = never)",
+    )
     gc_freeze: bool = _f(True, "bool", "freeze long-lived objects out of the gateway's garbage collector")
     kubeconfig_out: str | None = _f(
         None, "str", "write the Kubernetes face's kubeconfig here while the run lasts, instead of the run "

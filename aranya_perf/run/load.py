@@ -261,6 +261,7 @@ class Load:
         next_probe = next_sample
         stall = p.gateway.stall_at_s if p.gateway.stall_s else None
         thaw_at = None
+        reset = p.gateway.reset_at_s or None
         while (elapsed := time.time() - started) < p.run.duration_s:
             gevent.sleep(0.2)
             if self.stops is not None and self.stops.received is not None:
@@ -274,6 +275,10 @@ class Load:
                 self.target.thaw()
                 self.events.write("stall_end")
                 thaw_at = None
+            if reset is not None and elapsed >= reset:
+                self.target.reset_streams()
+                self.events.write("streams_reset")
+                reset = None
             while phase_index + 1 < len(plan) and elapsed >= plan[phase_index + 1].start_s:
                 phase_index += 1
                 ph = plan[phase_index]

@@ -98,12 +98,13 @@ def run_profile(
     p: Profile,
     options: RunOptions,
     out: TextIO = sys.stdout,
-    then: Callable[[RunOutcome], None] | None = None,
+    then: Callable[[RunOutcome, Callable[[], bool]], None] | None = None,
 ) -> RunOutcome:
     """Run ``p``. Raises ``TargetError`` (or ``TargetUnreachable``) before anything is written when a given
     target is refused or dead, ``interrupt.Interrupted`` when stopped before that; every later failure
-    ends in the outcome. ``then(outcome)`` (the CLI's report) runs once the verdict is written, still under
-    the stop signals' handlers. Call from the main thread: it installs them."""
+    ends in the outcome. ``then(outcome, stopped)`` (the CLI's report) runs once the verdict is written, still
+    under the stop signals' handlers; ``stopped()`` says whether a stop signal has come, before or meanwhile.
+    Call from the main thread: it installs them."""
     run_dirs: list[Path] = []  # the forced exit marks the run's meta.json, once there is one
 
     def forced(first: int, second: int) -> None:
@@ -114,7 +115,8 @@ def run_profile(
     with stops.installed():
         outcome = _run(p, options, out, stops, run_dirs)
         if then is not None:
-            then(outcome)  # still deferred: a first signal is noted and lets it finish, a second leaves
+            # Still deferred: a first signal is noted and lets it finish, a second leaves.
+            then(outcome, lambda: stops.received is not None)
         return outcome
 
 

@@ -89,6 +89,10 @@ class Target:
     def thaw(self) -> None:
         """Let frozen processes run again (SIGCONT)."""
 
+    def reset_streams(self) -> None:
+        """End every device stream once (SIGUSR1: ``Gateway.reset_streams``), for ground-truth stream
+        resets. Embedded only."""
+
     def close(self) -> None:
         """Stop what the run started."""
 
@@ -351,6 +355,9 @@ class EmbeddedTarget(Target):
         if self._frozen:
             self._signal(signal.SIGCONT)
             self._frozen = False
+
+    def reset_streams(self) -> None:
+        self._signal(signal.SIGUSR1)
 
     def _signal(self, sig: int) -> None:
         for gw in self.gateways:

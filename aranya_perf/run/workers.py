@@ -18,8 +18,10 @@ from typing import IO
 from aranya_perf import child_process
 
 STOP_TIMEOUT_S = 10.0
-WORKERS_WAIT_S = 30.0
-"""How long a master waits for all its workers to connect, unless told (``run --workers-wait``)."""
+WORKERS_WAIT_S = 60.0
+"""How long a master waits for all its workers to connect, unless told (``run --workers-wait``). A local
+worker starting beside a run on a busy 2-core machine (Locust, gevent and grpc imports) took over 30 s;
+one that died is seen at once (``LocalWorkers.exited``)."""
 
 
 class MasterUnreachable(RuntimeError):
