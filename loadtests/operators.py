@@ -72,6 +72,7 @@ class OperatorCalls:
         self.stub, self.ops, self.metadata = stub, ops, metadata
         self.deadline = ops.deadline_s
         self.observe = observe
+        self._exec_requests: dict[str, ctl.ExecRequest] = {}
 
     def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
         method = getattr(self, key)
@@ -123,13 +124,15 @@ class OperatorCalls:
 
     async def exec(self, device: str) -> int:
         want = self.ops.exec_stdout_bytes
-        req = ctl.ExecRequest(
-            device_id=device,
-            pod_uid=self.ops.pod_uid,
-            container=self.ops.container,
-            command=["ls", "-l", "/var/lib/app"],
-            envs={payloads.STDOUT_BYTES_ENV: str(want)},
-        )
+        req = self._exec_requests.get(device)
+        if req is None:  # one per device, built once: every Exec to it asks the same
+            req = self._exec_requests[device] = ctl.ExecRequest(
+                device_id=device,
+                pod_uid=self.ops.pod_uid,
+                container=self.ops.container,
+                command=["ls", "-l", "/var/lib/app"],
+                envs={payloads.STDOUT_BYTES_ENV: str(want)},
+            )
         resp = await self.stub.Exec(req, timeout=self.deadline, metadata=self.metadata)
         if resp.exit_code != 0 or len(resp.stdout) != want:
             raise WrongAnswer(f"exec: exit {resp.exit_code}, {len(resp.stdout)} of {want} stdout bytes")
@@ -238,14 +241,19 @@ class OperatorUser(LoopUser):
                 continue
             began = time.perf_counter()
             picked = await self._pick()
+            answered = None
             # Counted in flight before the call; a device list may have taken us past the close.
             if picked is not None and w.start_on_loop():
                 calls, device = picked
                 key = random.choices(self._keys, self._weights)[0]
-                await self.timed(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, device))
+                answered = await self.timed(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, device))
             wait = self.think(time.perf_counter() - began)
-            # No device online yet: look again a little later rather than list in a tight loop.
-            await asyncio.sleep(wait if picked is not None else max(wait, CLOSED_POLL_S))
+            if picked is None:  # no device online yet: look again a little later, not in a tight loop
+                await asyncio.sleep(max(wait, CLOSED_POLL_S))
+            elif wait > 0:
+                await asyncio.sleep(wait)
+            elif answered is None:
+                await asyncio.sleep(0)  # a target refusing at once must not starve the loop
 
     async def _pick(self) -> tuple[OperatorCalls, str] | None:
         i = random.randrange(len(self.controls.calls))
