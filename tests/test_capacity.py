@@ -115,6 +115,7 @@ def test_quick_run_saves_a_complete_result(quick_run: tuple[subprocess.Completed
         "etcd_ratio",
         "gateway_ms_per_command",
         "gateway_ratio",
+        "device_rss_ratio",
     ):
         assert verdicts[key] == "not tried"
     for key in ("operator_ratio", "device_ratio", "instrumentation_p50"):
@@ -191,7 +192,12 @@ def test_targets_met_short_and_not_tried() -> None:
     doc = _doc(
         hold={"single": hold_single, "workers": hold_workers},
         operators={"ratio": 0.96, "median": {"ours": 960.0, "bare": 1000.0}},
-        device_work={"ratio": 0.5, "median": {"ours": 500.0, "bare": 1000.0}},
+        device_work={
+            "ratio": 0.5,
+            "median": {"ours": 500.0, "bare": 1000.0},
+            "devices": 500,
+            "runs": {"ours": [{"rss_kib_per_device": 70.0}], "bare": [{"rss_kib_per_device": 62.0}]},
+        },
         instrumentation={"overhead_pct": 5.0, "median_p50_ms": {"full": 1.05, "off": 1.0}},
         service={"etcd": {"ratio": 0.85, "median": {"ours": 1700.0, "bare": 2000.0}, "clients": 50}},
         gateway={
@@ -210,6 +216,7 @@ def test_targets_met_short_and_not_tried() -> None:
         "workers_devices": "short",
         "operator_ratio": "met",
         "device_ratio": "short",
+        "device_rss_ratio": "met",  # 70 / 62 = 1.13x
         "instrumentation_p50": "met",
         "etcd_ratio": "short",
         "gateway_ms_per_command": "met",  # the 1,000-device case without Execs, not the others
