@@ -419,16 +419,16 @@ class _Run:
                     "node_info_s": s.gateway_node_info_s, "stdout_bytes": s.exec_stdout_bytes,
                     "address_file": str(addresses),
                 }  # fmt: skip
-                server = Child(spec, self.logs, self.side_cpus, hard_cap_s=_gateway_cap(s))
+                server = Child(spec, self.logs, self.side_cpus, hard_cap_s=_gateway_cap(s, n))
                 if not server.wait_for(("READY", "RESULT")) or server.ready is None:
                     return {"error": f"bare server: {server.error or 'no READY line'}"}
                 control = server.ready["control"]
             fleet = {
                 "variant": "gateway_fleet", "name": f"{name}-fleet", "address_file": str(addresses),
                 "control": control, "exec_rate": rate, "stdout_bytes": s.exec_stdout_bytes,
-                "window_s": s.gateway_window_s, "online_timeout_s": s.gateway_online_timeout_s,
+                "window_s": s.gateway_window_s, "online_timeout_s": _online_timeout(s, n),
             }  # fmt: skip
-            child = run_child(fleet, self.logs, self.gen_cpus, server, hard_cap_s=_gateway_cap(s))
+            child = run_child(fleet, self.logs, self.gen_cpus, server, hard_cap_s=_gateway_cap(s, n))
         finally:
             if isinstance(server, Child):
                 server.close_stdin()
@@ -691,9 +691,18 @@ class _Run:
         return self.doc
 
 
-def _gateway_cap(s: Sizes) -> float:
+ONLINE_PER_S = 40.0
+"""Devices a loaded 2-core machine brings online per second in the gateway mode, at the least (5,000 took
+more than 90 s once with a load average of 20)."""
+
+
+def _online_timeout(s: Sizes, devices: int) -> float:
+    return max(s.gateway_online_timeout_s, devices / ONLINE_PER_S)
+
+
+def _gateway_cap(s: Sizes, devices: int) -> float:
     """Hard cap of one gateway-mode child: listeners up, every device online, the window, margins."""
-    return s.gateway_online_timeout_s * 2 + s.gateway_window_s + 90
+    return _online_timeout(s, devices) * 2 + s.gateway_window_s + 90
 
 
 def _per_cpu(child: Child, count_key: str, rate_key: str, cost_key: str) -> dict[str, Any]:
