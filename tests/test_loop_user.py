@@ -18,6 +18,7 @@ import pytest
 from aranya_perf.loadtests import hooks
 from aranya_perf.loadtests.engine import shutdown_engine
 from aranya_perf.loadtests.loop_user import LoopUser
+from aranya_perf.loadtests.settings import configure
 from aranya_perf.loadtests.window import window_for
 from locust import LoadTestShape
 from locust.env import Environment
@@ -115,8 +116,6 @@ def _user(base: type, **attrs: Any) -> type:
 def _env(gw: GatewayProcess, user_class: type, shape: LoadTestShape | None = None) -> Environment:
     p = profiles.resolve("smoke", {"fleet.devices": 0, "operators.count": 1})
     env = Environment(user_classes=[user_class], host=gw.address, shape_class=shape, stop_timeout=5)
-    from aranya_perf.loadtests.settings import configure
-
     configure(env, p, AddressMap(gw.address, shards=(gw.address,)), (gw.address,))
     hooks.install(env.events)
     return env
