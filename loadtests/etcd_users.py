@@ -26,12 +26,11 @@ import time
 from typing import Any
 
 import gevent
-import gevent.event
 from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
+from aranya_perf.loadtests.loop_user import CLOSED_POLL_S, LoopUser
 from grpc import aio
 from locust import task
-from locust.exception import StopUser
 
 from aranya_perf.etcd.api import Stubs, pb, prefix_end
 from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
@@ -39,7 +38,6 @@ from aranya_perf.etcd.keyspace import key_of, stamp_of, stamped_value
 REQUEST_TYPE = "etcd"
 CALL_NAMES = {"put": "Put", "range": "Range", "range_serializable": "Range serializable"}
 _IDLE_S = 1.0
-_CLOSED_POLL_S = 0.1
 
 
 class _EtcdUser(GrpcUser):
@@ -61,54 +59,23 @@ class _EtcdUser(GrpcUser):
         return Stubs.on(self.channel)
 
 
-class EtcdKvUser(_EtcdUser):
-    """A KV client: Put / Range / serializable Range of random keys, one after another.
-
-    Its loop runs on the load engine (a call, its report, the wait before the next call), as
-    ``ServiceUser``'s does: a call costs no hand-off between gevent and the loop, and its report
-    crosses over lazily, counted in flight in the window until it has fired. This greenlet only
-    starts the loop and cancels it when Locust stops the user.
-    """
+class EtcdKvUser(LoopUser, _EtcdUser):
+    """A KV client: Put / Range / serializable Range of random keys, one after another, its loop on the
+    load engine as ``ServiceUser``'s is (``LoopUser``)."""
 
     weight = 1
-    _handle: TaskHandle | None = None
+    loop_request_type = REQUEST_TYPE
 
     def on_start(self) -> None:
         super().on_start()
         mix = self.etcd.mix
         self._calls = [c for c, w in mix.items() if w > 0]
         self._weights = [mix[c] for c in self._calls]
-        self._finished = gevent.event.AsyncResult()
-        self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
-
-    def wait_time(self) -> float:
-        # Parked until the client's loop ends (only when cancelled or broken), so a stop kills the
-        # greenlet at once and on_stop cancels the loop.
-        self._finished.wait()
-        return 0.0
-
-    @task
-    def hold(self) -> None:
-        if not self._finished.ready():
-            return
-        error = self._finished.get()
-        if not isinstance(error, asyncio.CancelledError):
-            self.environment.events.request.fire(
-                request_type=REQUEST_TYPE, name="client", response_time=0, response_length=0,
-                exception=error or RuntimeError("client loop ended"), context={},
-            )  # fmt: skip
-        raise StopUser()
-
-    def on_stop(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            handle.cancel()
-            self._finished.wait(timeout=2)  # bounded: the call in flight is cancelled on the loop
-        super().on_stop()
+        self.start_loop()
 
     # -- on the loop -------------------------------------------------------------------------------
 
-    async def _client(self) -> None:
+    async def client_loop(self) -> None:
         e, s, w = self.etcd, self.settings.profile.service, self.window
         kv, deadline, prefix = self.stubs.kv, self.deadline, self.prefix
         calls, weights = self._calls, self._weights
@@ -121,7 +88,7 @@ class EtcdKvUser(_EtcdUser):
         next_start = time.perf_counter()
         while True:
             if not w.start_on_loop():  # counted in flight first, so a closing window waits for it
-                await asyncio.sleep(_CLOSED_POLL_S)  # the run is ending: no new calls
+                await asyncio.sleep(CLOSED_POLL_S)  # the run is ending: no new calls
                 continue
             which = random.choices(calls, weights)[0] if len(calls) > 1 else calls[0]
             key = key_of(prefix, random.randrange(e.keys), e.key_size)
@@ -144,10 +111,7 @@ class EtcdKvUser(_EtcdUser):
             except Exception as exc:  # a wrong answer
                 error = exc
             now = time.perf_counter()
-            # Lazily: nobody waits on a report, and the window's flush delivers it before the counts.
-            self.engine.post_lazy(
-                self._fire_call, REQUEST_TYPE, CALL_NAMES[which], (now - start) * 1000, length, error, None
-            )
+            self.report_done(REQUEST_TYPE, CALL_NAMES[which], (now - start) * 1000, length, error)
             if period:
                 # Each call starts one period after the previous one was due; one that ran late starts
                 # the next period from now rather than catching up with a burst (as check perf's limiter).

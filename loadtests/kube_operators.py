@@ -36,9 +36,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import gevent.event
-from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.grpc_user import GrpcUser
+from aranya_perf.loadtests.loop_user import CLOSED_POLL_S, LoopUser
 from aranya_perf.loadtests.observe import observations_for
 from aranya_perf.loadtests.operators import (
     DEVICE_LIST_TTL_S,
@@ -47,7 +46,6 @@ from aranya_perf.loadtests.operators import (
     call_mix,
     observed_call,
 )
-from locust import task
 
 from aranya_perf import kube_channels as ch
 from aranya_perf.gateway.kube_objects import HOST_CONTAINER
@@ -63,7 +61,6 @@ FORWARD_PORT = 8080
 KUBECONFIG_OPTION = "aranya_perf_kubeconfig"
 """The master's parsed option: ``PATH`` or ``PATH#kubelet`` (the route), copied to every worker."""
 _TARGET_ATTR = "_aranya_perf_kube_target"
-CLOSED_POLL_S = 0.1
 
 
 class KubeConfigError(TargetError):
@@ -378,12 +375,14 @@ async def _make_calls(target: KubeTarget, ops: OperatorsSection, observe: Callab
     return KubeCalls(target, ops, observe)
 
 
-class KubeOperatorUser(GrpcUser):
-    """Closed model: a call, its answer, a think time, the next call, all on the load engine."""
+class KubeOperatorUser(LoopUser):
+    """Closed model: a call, its answer, a think time, the next call, on the load engine (``LoopUser``)."""
 
     weight = 1
     needs_channel = False
-    _handle: TaskHandle | None = None
+    loop_request_type = REQUEST_TYPE
+    loop_name = "operator"
+    idle_after_loop = True
 
     def resolve_target(self) -> str:
         return target_for(self.environment).server
@@ -392,51 +391,14 @@ class KubeOperatorUser(GrpcUser):
         super().on_start()
         self.controls = _KubeControls(self)
         self._keys, self._weights = call_mix(self.settings.profile.operators)
-        self._finished = gevent.event.AsyncResult()
-        self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
-
-    def wait_time(self) -> float:  # type: ignore[override]
-        self._finished.wait()  # parked until the loop ends, as ServiceUser is
-        return 0.0
-
-    @task
-    def hold(self) -> None:
-        if not self._finished.ready():
-            return
-        error = self._finished.get()
-        if not isinstance(error, asyncio.CancelledError):
-            self.environment.events.request.fire(
-                request_type=REQUEST_TYPE, name="operator", response_time=0, response_length=0,
-                exception=error or RuntimeError("operator loop ended"), context={},
-            )  # fmt: skip
-        gevent.sleep(1.0)
+        self.start_loop()
 
     def on_stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-            self._finished.wait(timeout=2)
+        super().on_stop()  # the loop first: its calls use the session
         if hasattr(self, "controls"):
             self.controls.close()
-        super().on_stop()
 
-    async def _call_once(self, name: str, call: Any) -> Any:
-        """One call, reported lazily (counted in flight since ``start_on_loop``); its result or None."""
-        start = time.perf_counter()
-        result, length, error = None, 0, None
-        try:
-            result = await call()
-            length = result if isinstance(result, int) else 0
-        except asyncio.CancelledError:
-            self.window.abandoned_open += 1
-            raise
-        except Exception as exc:
-            error = exc
-        elapsed_ms = (time.perf_counter() - start) * 1000
-        self.engine.post_lazy(self._fire_call, REQUEST_TYPE, name, elapsed_ms, length, error, None)
-        return result
-
-    async def _client(self) -> None:
+    async def client_loop(self) -> None:
         w, ops = self.window, self.settings.profile.operators
         calls = self.controls.calls[0]
         devices: list[str] = []
@@ -448,12 +410,12 @@ class KubeOperatorUser(GrpcUser):
             if time.monotonic() - listed_at > DEVICE_LIST_TTL_S:
                 if not w.start_on_loop():
                     continue
-                listed = await self._call_once(LIST_NAME, calls.list_devices)
+                listed = await self.timed(REQUEST_TYPE, LIST_NAME, calls.list_devices)
                 listed_at = time.monotonic()
                 devices = listed if listed is not None else devices
             if devices and w.start_on_loop():
                 key = random.choices(self._keys, self._weights)[0]
-                await self._call_once(CALL_NAMES[key], calls.make(key, random.choice(devices)))
+                await self.timed(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, random.choice(devices)))
             await asyncio.sleep(random.uniform(ops.think_min_s, ops.think_max_s))
 
 

@@ -17,6 +17,9 @@ picks one, lists its devices and calls it about one of them: each process only k
   coordinated omission) and, as ``<name> (service time)``, from when it was actually sent.
   Arrivals that waited for a free slot are queued starts; arrivals started more than
   ``MISSED_START_MS`` late with a slot free are missed starts: the generator fell behind.
+
+Both run on the load engine's loop (``LoopUser``): the schedule is a coroutine, a call costs no
+hand-off between gevent and the loop, and reports cross to Locust in batches.
 """
 
 from __future__ import annotations
@@ -27,16 +30,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 
-import gevent
-import gevent.event
 import grpc
 from aranya_perf.loadtests import payloads
-from aranya_perf.loadtests.engine import TaskHandle
 from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, allow_remote_for, target_from_host
+from aranya_perf.loadtests.loop_user import CLOSED_POLL_S, LoopUser
 from aranya_perf.loadtests.observe import observations_for
 from aranya_perf.loadtests.shapes import level_at
 from grpc import aio
-from locust import task
 
 from aranya_perf.measure.kinds import OPERATOR_CALLS, call_names
 from aranya_perf.profiles.schema import OperatorsSection
@@ -107,6 +107,7 @@ class OperatorCalls:
         self.stub, self.ops, self.metadata = stub, ops, metadata
         self.deadline = ops.deadline_s
         self.observe = observe
+        self._exec_requests: dict[str, ctl.ExecRequest] = {}
 
     def make(self, key: str, device: str) -> Callable[[], Awaitable[int]]:
         method = getattr(self, key)
@@ -128,13 +129,15 @@ class OperatorCalls:
 
     async def exec(self, device: str) -> int:
         want = self.ops.exec_stdout_bytes
-        req = ctl.ExecRequest(
-            device_id=device,
-            pod_uid=self.ops.pod_uid,
-            container=self.ops.container,
-            command=["ls", "-l", "/var/lib/app"],
-            envs={payloads.STDOUT_BYTES_ENV: str(want)},
-        )
+        req = self._exec_requests.get(device)
+        if req is None:  # one per device, built once: every Exec to it asks the same
+            req = self._exec_requests[device] = ctl.ExecRequest(
+                device_id=device,
+                pod_uid=self.ops.pod_uid,
+                container=self.ops.container,
+                command=["ls", "-l", "/var/lib/app"],
+                envs={payloads.STDOUT_BYTES_ENV: str(want)},
+            )
         resp = await self.stub.Exec(req, timeout=self.deadline, metadata=self.metadata)
         if resp.exit_code != 0 or len(resp.stdout) != want:
             raise WrongAnswer(f"exec: exit {resp.exit_code}, {len(resp.stdout)} of {want} stdout bytes")
@@ -206,14 +209,12 @@ class _Controls:
                 self.user.engine.call(channel.close, 0, timeout=5)
 
 
-class OperatorUser(GrpcUser):
-    """Closed model: a call, its answer, a think time, the next call."""
+class OperatorUser(LoopUser):
+    """Closed model: a call, its answer, a think time, the next call, on the load engine (``LoopUser``)."""
 
     weight = 1
-
-    def wait_time(self) -> float:
-        ops = self.settings.profile.operators
-        return random.uniform(ops.think_min_s, ops.think_max_s)
+    loop_request_type = REQUEST_TYPE
+    loop_name = "operator"
 
     def resolve_target(self) -> str:
         controls = self.settings.controls
@@ -225,43 +226,61 @@ class OperatorUser(GrpcUser):
         self._keys, self._weights = call_mix(self.settings.profile.operators)
         self._devices: list[list[str]] = [[] for _ in self.controls.calls]
         self._listed_at = [float("-inf")] * len(self.controls.calls)
+        self.start_loop()
 
     def on_stop(self) -> None:
+        super().on_stop()  # the loop first: its calls use the channels
         if hasattr(self, "controls"):
             self.controls.close()
-        super().on_stop()
 
-    def _pick(self) -> tuple[OperatorCalls, str] | None:
+    def think(self, busy_s: float) -> float:
+        """Seconds to wait before the next call, the last one having taken ``busy_s`` (on the loop)."""
+        ops = self.settings.profile.operators
+        return random.uniform(ops.think_min_s, ops.think_max_s)
+
+    async def client_loop(self) -> None:
+        w = self.window
+        while True:
+            if not w.open:
+                await asyncio.sleep(CLOSED_POLL_S)  # the run is ending: no new calls
+                continue
+            began = time.perf_counter()
+            picked = await self._pick()
+            answered = None
+            # Counted in flight before the call; a device list may have taken us past the close.
+            if picked is not None and w.start_on_loop():
+                calls, device = picked
+                key = random.choices(self._keys, self._weights)[0]
+                answered = await self.timed(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, device))
+            wait = self.think(time.perf_counter() - began)
+            if picked is None:  # no device online yet: look again a little later, not in a tight loop
+                await asyncio.sleep(max(wait, CLOSED_POLL_S))
+            elif wait > 0:
+                await asyncio.sleep(wait)
+            elif answered is None:
+                await asyncio.sleep(0)  # a target refusing at once must not starve the loop
+
+    async def _pick(self) -> tuple[OperatorCalls, str] | None:
         i = random.randrange(len(self.controls.calls))
         calls = self.controls.calls[i]
-        if time.monotonic() - self._listed_at[i] > DEVICE_LIST_TTL_S:
-            resp = self.timed_call(REQUEST_TYPE, calls.list_name, calls.list_devices, len)
+        if time.monotonic() - self._listed_at[i] > DEVICE_LIST_TTL_S and self.window.start_on_loop():
+            listed = await self.timed(REQUEST_TYPE, calls.list_name, calls.list_devices, len)
             self._listed_at[i] = time.monotonic()
-            if resp is not None:
-                self._devices[i] = resp
-        return (calls, random.choice(self._devices[i])) if self._devices[i] else None
-
-    @task
-    def operate(self) -> None:
-        if not self.window.open:
-            gevent.sleep(0.1)  # the run is ending: no new calls
-            return
-        picked = self._pick()
-        if picked is None or not self.window.open:  # a device list may have taken us past the close
-            return
-        calls, device = picked
-        key = random.choices(self._keys, self._weights)[0]
-        self.timed_call(REQUEST_TYPE, CALL_NAMES[key], calls.make(key, device), lambda n: n)
+            if listed is not None:
+                self._devices[i] = listed
+        devices = self._devices[i]
+        return (calls, random.choice(devices)) if devices else None
 
 
-class ArrivalUser(GrpcUser):
-    """Open model: this one user runs the run's arrival schedule on the load engine."""
+class ArrivalUser(LoopUser):
+    """Open model: this one user runs the run's arrival schedule on the load engine (``LoopUser``); the
+    schedule ends with the window, and the user then idles until Locust stops it."""
 
     weight = 1
-    _handle: TaskHandle | None = None
-
-    def wait_time(self) -> float:
-        return 0.0
+    loop_request_type = REQUEST_TYPE
+    loop_name = "arrivals"
+    loop_may_end = True
+    idle_after_loop = True
 
     def resolve_target(self) -> str:
         return OperatorUser.resolve_target(self)  # type: ignore[arg-type]
@@ -273,31 +292,16 @@ class ArrivalUser(GrpcUser):
     def on_start(self) -> None:
         super().on_start()
         self.controls = self.make_controls()
-        self._finished = gevent.event.AsyncResult()
-        scheduler = ArrivalScheduler(self)
-        self._handle = self.engine.spawn(scheduler.run, on_done=lambda _r, e: self._finished.set(e))
-
-    @task
-    def hold(self) -> None:
-        try:
-            error = self._finished.get(timeout=1.0)
-        except gevent.Timeout:
-            return
-        if error is not None and not isinstance(error, asyncio.CancelledError):
-            self.environment.events.request.fire(
-                request_type=REQUEST_TYPE, name="arrivals", response_time=0, response_length=0,
-                exception=error, context={},
-            )  # fmt: skip
-        gevent.sleep(1.0)  # the schedule is over (the window closed): idle until Locust stops us
+        self._scheduler = ArrivalScheduler(self)
+        self.start_loop()
 
     def on_stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-            self._finished.wait(timeout=2)
+        super().on_stop()
         if hasattr(self, "controls"):
             self.controls.close()
-        super().on_stop()
+
+    async def client_loop(self) -> None:
+        await self._scheduler.run()
 
 
 class ArrivalScheduler:
@@ -330,7 +334,7 @@ class ArrivalScheduler:
                     self.devices[i] = await calls.list_devices()
                 except Exception as exc:  # the target is down: the calls themselves will say so too
                     error = _failure(exc)
-                self.user.report_call(
+                self.user.report_done(
                     calls.request_type, calls.list_name, (time.perf_counter() - t0) * 1000, 0, error
                 )
             await asyncio.sleep(DEVICE_LIST_TTL_S)
@@ -401,7 +405,7 @@ class ArrivalScheduler:
         finally:
             slots.release()
         done = time.perf_counter()
-        self.user.report_call(
+        self.user.report_done(
             calls.request_type,
             name,
             (done - intended) * 1000,

@@ -26,11 +26,9 @@ import random
 import time
 from typing import Any
 
-import gevent.event
-from aranya_perf.loadtests.engine import TaskHandle
-from aranya_perf.loadtests.grpc_user import GrpcUser, RpcFailure, service_endpoint
+from aranya_perf.loadtests.grpc_user import RpcFailure, service_endpoint
+from aranya_perf.loadtests.loop_user import CLOSED_POLL_S, LoopUser
 from grpc import aio
-from locust import task
 from locust.exception import StopUser
 
 from aranya_perf.grpc_service import ServiceError
@@ -41,7 +39,6 @@ DESCRIPTORS_OPTION = "aranya_perf_grpc_descriptors"
 """The master's parsed option: the ``FileDescriptorSet``, base64 (Locust's messages carry it as text)."""
 _DESCRIPTORS_ATTR = "_aranya_perf_grpc_descriptors"
 _CALLS_ATTR = "_aranya_perf_grpc_calls"
-CLOSED_POLL_S = 0.1
 
 
 def provide_descriptors(environment: Any, descriptors: bytes) -> None:
@@ -69,17 +66,13 @@ def _calls_for(user: ServiceUser) -> list[ServiceCall]:
     return calls
 
 
-class ServiceUser(GrpcUser):
-    """One client of the service: its own connection, its calls one at a time, on the load engine.
-
-    The client's loop runs on the engine (a call, its report, the think time, the next call), so a
-    call costs no hand-off between gevent and the loop; this greenlet only starts the loop and
-    cancels it when Locust stops the user, as ``DeviceUser`` does for a device.
-    """
+class ServiceUser(LoopUser):
+    """One client of the service: its own connection, its calls one at a time, on the load engine
+    (``LoopUser``: this greenlet only starts the loop and cancels it when Locust stops the user)."""
 
     weight = 1
+    loop_request_type = REQUEST_TYPE
     _numbers = itertools.count()
-    _handle: TaskHandle | None = None
 
     def resolve_target(self) -> str:
         self.number, endpoint = service_endpoint(self, self._numbers)
@@ -100,37 +93,11 @@ class ServiceUser(GrpcUser):
         self.rng = random.Random(f"{p.run.seed}/{self.number}")
         self.context = Context(self.number, self.rng)
         self._stubs: dict[str, Any] = {}
-        self._finished = gevent.event.AsyncResult()
-        self._handle = self.engine.spawn(self._client, on_done=lambda _r, e: self._finished.set(e))
-
-    def wait_time(self) -> float:  # type: ignore[override]
-        # Parked until the client's loop ends (it only does when cancelled or broken): Locust marks the
-        # user waiting here, so a stop kills the greenlet at once and ``on_stop`` cancels the loop.
-        self._finished.wait()
-        return 0.0
-
-    @task
-    def hold(self) -> None:
-        if not self._finished.ready():
-            return
-        error = self._finished.get()
-        if not isinstance(error, asyncio.CancelledError):
-            self.environment.events.request.fire(
-                request_type=REQUEST_TYPE, name="client", response_time=0, response_length=0,
-                exception=error or RuntimeError("client loop ended"), context={},
-            )  # fmt: skip
-        raise StopUser()
-
-    def on_stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-            self._finished.wait(timeout=2)  # bounded: the call in flight is cancelled on the loop
-        super().on_stop()
+        self.start_loop()
 
     # -- on the loop -------------------------------------------------------------------------------
 
-    async def _client(self) -> None:
+    async def client_loop(self) -> None:
         w, s = self.window, self.settings.profile.service
         rng, calls, weights = self.rng, self.calls, self._weights
         while True:
@@ -150,8 +117,7 @@ class ServiceUser(GrpcUser):
             except Exception as exc:  # a template value the field refused, a broken stream
                 error = exc
             elapsed_ms = (time.perf_counter() - start) * 1000
-            # Lazily: nobody waits on a report, and the window's flush delivers it before the counts.
-            self.engine.post_lazy(self._fire_call, REQUEST_TYPE, c.name, elapsed_ms, length, error, None)
+            self.report_done(REQUEST_TYPE, c.name, elapsed_ms, length, error)
             if s.think_max_s:
                 await asyncio.sleep(rng.uniform(s.think_min_s, s.think_max_s))
             elif error is not None:

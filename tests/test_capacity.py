@@ -21,7 +21,7 @@ from aranya_perf.capacity.report import format_report, load
 from aranya_perf.results import ResultsError
 from tests.helpers import REPO
 
-QUICK_TIMEOUT_S = 230
+QUICK_TIMEOUT_S = 290
 
 
 def _capacity(*args: str, timeout: float = QUICK_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
@@ -78,6 +78,18 @@ def test_quick_run_saves_a_complete_result(quick_run: tuple[subprocess.Completed
         assert h["rss_kib_per_device"] > 0
     assert modes["hold"]["workers"]["workers"] == 2
 
+    # The gateway mode: each server measured under the same fleet, every device online, every Exec right.
+    cases = modes["gateway"]["cases"]
+    assert [(c["devices"], c["exec_rate"] > 0) for c in cases] == [(20, False), (20, True)]
+    for c in cases:
+        for who in ("ours", "bare"):
+            for r in c["runs"][who]:
+                assert r["online"] == r["devices"] == 20 and r["errors"] == 0 and r["commands"] > 0, r
+                assert r["ms_per_command"] == pytest.approx(r["server_cpu_s"] / r["commands"] * 1000)
+                assert (r["execs"] > 0 and r["exec_failures"] == 0) if c["exec_rate"] else r["execs"] == 0
+        assert c["ratio"] == pytest.approx(c["median"]["ours"] / c["median"]["bare"])
+    assert "[gateway] server CPU per answered command" in proc.stdout
+
     instr = modes["instrumentation"]
     assert all(r["requests"] > 0 for runs in instr["runs"].values() for r in runs)
     med = instr["median_p50_ms"]
@@ -101,6 +113,9 @@ def test_quick_run_saves_a_complete_result(quick_run: tuple[subprocess.Completed
         "single_status_p99",
         "workers_devices",
         "etcd_ratio",
+        "gateway_ms_per_command",
+        "gateway_ratio",
+        "device_rss_ratio",
     ):
         assert verdicts[key] == "not tried"
     for key in ("operator_ratio", "device_ratio", "instrumentation_p50"):
@@ -177,9 +192,21 @@ def test_targets_met_short_and_not_tried() -> None:
     doc = _doc(
         hold={"single": hold_single, "workers": hold_workers},
         operators={"ratio": 0.96, "median": {"ours": 960.0, "bare": 1000.0}},
-        device_work={"ratio": 0.5, "median": {"ours": 500.0, "bare": 1000.0}},
+        device_work={
+            "ratio": 0.5,
+            "median": {"ours": 500.0, "bare": 1000.0},
+            "devices": 500,
+            "runs": {"ours": [{"rss_kib_per_device": 70.0}], "bare": [{"rss_kib_per_device": 62.0}]},
+        },
         instrumentation={"overhead_pct": 5.0, "median_p50_ms": {"full": 1.05, "off": 1.0}},
         service={"etcd": {"ratio": 0.85, "median": {"ours": 1700.0, "bare": 2000.0}, "clients": 50}},
+        gateway={
+            "cases": [
+                {"devices": 100, "exec_rate": 0.0, "ratio": 1.0, "median": {"ours": 0.9, "bare": 0.9}},
+                {"devices": 1_000, "exec_rate": 0.0, "ratio": 1.25, "median": {"ours": 0.25, "bare": 0.2}},
+                {"devices": 1_000, "exec_rate": 50.0, "ratio": 1.0, "median": {"ours": 0.5, "bare": 0.5}},
+            ]
+        },
     )
     verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(doc)}
     assert verdicts == {
@@ -189,14 +216,21 @@ def test_targets_met_short_and_not_tried() -> None:
         "workers_devices": "short",
         "operator_ratio": "met",
         "device_ratio": "short",
+        "device_rss_ratio": "met",  # 70 / 62 = 1.13x
         "instrumentation_p50": "met",
         "etcd_ratio": "short",
+        "gateway_ms_per_command": "met",  # the 1,000-device case without Execs, not the others
+        "gateway_ratio": "short",
     }
     small = _doc(
-        hold={"single": {**hold_single, "devices": 100, "held_online": 100}, "workers": {"error": "x"}}
+        hold={"single": {**hold_single, "devices": 100, "held_online": 100}, "workers": {"error": "x"}},
+        gateway={
+            "cases": [{"devices": 20, "exec_rate": 0.0, "ratio": 1.0, "median": {"ours": 0.9, "bare": 0.9}}]
+        },
     )
     verdicts = {r["key"]: r["verdict"] for r in targets.evaluate(small)}
     assert verdicts["single_devices"] == verdicts["single_rss_per_device"] == "not tried"
+    assert verdicts["gateway_ms_per_command"] == verdicts["gateway_ratio"] == "not tried"
     assert verdicts["workers_devices"] == verdicts["operator_ratio"] == verdicts["etcd_ratio"] == "no data"
     text = targets.format_targets(targets.evaluate(doc))
     assert "0.96x" in text and "short" in text and "met" in text

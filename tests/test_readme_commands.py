@@ -85,6 +85,9 @@ EXCLUDED.update(
         ".venv/bin/aranya-perf capacity --modes operators,device_work --repeats 5": (
             "minutes of benchmark; tests/test_capacity.py runs each mode quickly"
         ),
+        ".venv/bin/aranya-perf capacity --modes operators,device_work,gateway --repeats 3": (
+            "about 25 minutes of benchmark; tests/test_capacity.py runs each mode quickly"
+        ),
         ".venv/bin/aranya-perf capacity --modes hold --devices 10000 --workers 3 --worker-devices 36000": (
             "36,000 streams; tests/test_capacity.py runs the hold mode quickly"
         ),

@@ -17,6 +17,7 @@ import random
 import statistics
 import sys
 import time
+import zlib
 from typing import Any
 
 from grpc import aio
@@ -360,3 +361,247 @@ async def _grpc_unary(spec: Spec) -> Result:
     q = statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1 else [None] * 99
     return {"calls": n, "failures": 0, "cpu_s": cpu, "wall_s": wall, "calls_per_s": n / wall,
             "p50_ms": q[49], "p99_ms": q[98]}  # fmt: skip
+
+
+# -- gateway: the floor of a device-facing server, and the fleet both servers are measured under --------
+
+
+class _FloorStream:
+    """One device stream of the bare server: its writes (one at a time, as grpc.aio wants) and the Execs
+    waiting for their answer, by session id."""
+
+    __slots__ = ("context", "lock", "pending", "sid")
+
+    def __init__(self, context: aio.ServicerContext) -> None:
+        self.context = context
+        self.lock = asyncio.Lock()
+        self.pending: dict[int, tuple[asyncio.Future[bytes], list[bytes]]] = {}
+        self.sid = 0
+
+    async def send(self, new_cmd: Any, kind: int, body: bytes) -> int:
+        self.sid += 1
+        async with self.lock:
+            await self.context.write(new_cmd(kind, self.sid, body, 0, True))
+        return self.sid
+
+
+def server(spec: Spec) -> Result:
+    return asyncio.run(_server(spec))
+
+
+async def _server(spec: Spec) -> Result:
+    """The gateway's floor: one grpc.aio listener per device (as aranya runs one per EdgeDevice) whose
+    Sync handler waits for the device's online, sends the connect sequence, then NODE_INFO_GET(DYN)
+    every ``node_info_s`` at a per-device phase, and reads every frame the device sends; a Control.Exec
+    on the control listener becomes one exec command whose stdout is returned. Command bodies are built
+    once; no registry, no metrics, no session bookkeeping beyond an Exec's answer."""
+    import grpc
+
+    from aranya_perf.address_map import device_ids
+    from aranya_perf.gateway.config import NODE_METRICS_COLLECT
+    from aranya_perf.transport.grpc_sync import sync_handlers
+
+    proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
+    period = spec["node_info_s"]
+    new_cmd, node_info, data = proto.new_cmd, proto.cmd.NODE_INFO_GET, proto.msg.DATA
+    connect = (
+        (node_info, proto.node_info_get_body(True)),
+        proto.pod_list_command()[:2],
+        (proto.cmd.METRICS_CONFIG, proto.metrics_config_body(NODE_METRICS_COLLECT)),
+    )
+    node_dyn = proto.node_info_get_body(False)
+    env = {payloads.STDOUT_BYTES_ENV: str(spec["stdout_bytes"])}
+    exec_kind, exec_body, _ = proto.command(
+        Op.EXEC, proto.exec_body("pod-0", "app", EXEC_COMMAND, env), runtime=proto.via_runtime("pod-0")
+    )
+    streams: dict[str, _FloorStream] = {}
+    counts = {"frames": 0}
+    loop = asyncio.get_running_loop()
+
+    def behaviour(device_id: str) -> Any:
+        async def sync(_requests: Any, context: aio.ServicerContext) -> None:
+            online = await context.read()
+            if online is aio.EOF or proto.unpack(online)[0] != proto.msg.STATE:
+                return
+            stream = streams[device_id] = _FloorStream(context)
+
+            async def tick() -> None:
+                await asyncio.sleep(zlib.crc32(device_id.encode()) / 2**32 * period)
+                while True:
+                    await stream.send(new_cmd, node_info, node_dyn)
+                    await asyncio.sleep(period)
+
+            for kind, body in connect:
+                await stream.send(new_cmd, kind, body)
+            ticker = loop.create_task(tick()) if period > 0 else None
+            try:
+                while (msg := await context.read()) is not aio.EOF:
+                    counts["frames"] += 1
+                    kind, sid, _seq, complete, payload = proto.unpack(msg)
+                    waiting = stream.pending.get(sid)
+                    if waiting is None:
+                        continue
+                    if kind == data:
+                        waiting[1].append(payload)
+                    if complete:
+                        del stream.pending[sid]
+                        waiting[0].set_result(b"".join(waiting[1]))
+            finally:
+                if ticker is not None:
+                    ticker.cancel()
+                streams.pop(device_id, None)
+
+        return sync
+
+    async def exec_(request: ctl.ExecRequest, context: aio.ServicerContext) -> ctl.ExecResponse:
+        stream = streams.get(request.device_id)
+        if stream is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"device {request.device_id} not online")
+        assert stream is not None
+        answer: asyncio.Future[bytes] = loop.create_future()
+        stream.pending[stream.sid + 1] = (answer, [])
+        await stream.send(new_cmd, exec_kind, exec_body)
+        return ctl.ExecResponse(stdout=await asyncio.wait_for(answer, 30), exit_code=0)
+
+    servers = []
+    addresses: dict[str, str] = {}
+    for device_id in device_ids(spec["prefix"], spec["devices"]):
+        s = aio.server(options=OWN_CONNECTION[:2])
+        s.add_generic_rpc_handlers(sync_handlers(proto, behaviour(device_id)))
+        addresses[device_id] = f"127.0.0.1:{s.add_insecure_port('127.0.0.1:0')}"
+        servers.append(s)
+    control = aio.server(options=OWN_CONNECTION[:2])
+    control.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                "aranyaperf.control.Control",
+                {
+                    "Exec": grpc.unary_unary_rpc_method_handler(
+                        exec_,
+                        request_deserializer=ctl.ExecRequest.FromString,
+                        response_serializer=ctl.ExecResponse.SerializeToString,
+                    )
+                },
+            ),
+        )
+    )
+    control_port = control.add_insecure_port("127.0.0.1:0")
+    servers.append(control)
+    for s in servers:
+        await s.start()
+    emit("READY", {"control": f"127.0.0.1:{control_port}", "address_file": _write_addresses(spec, addresses)})
+    # Until the parent closes stdin (or kills this process).
+    await loop.run_in_executor(None, sys.stdin.read)
+    await asyncio.gather(*(s.stop(0) for s in servers))
+    return {"frames": counts["frames"]}
+
+
+def _write_addresses(spec: Spec, addresses: dict[str, str]) -> str:
+    """The device -> listener map as a CSV file (too long for a READY line at thousands of devices)."""
+    from pathlib import Path
+
+    from aranya_perf.address_map import DeviceAddress, write_csv
+
+    path = Path(spec["address_file"])
+    write_csv(path, [DeviceAddress(d, a) for d, a in addresses.items()])
+    return str(path)
+
+
+def gateway_fleet(spec: Spec) -> Result:
+    return asyncio.run(_gateway_fleet(spec))
+
+
+async def _gateway_fleet(spec: Spec) -> Result:
+    """The fleet a device-facing server is measured under: ``DeviceAgent``s on a plain loop, one per
+    entry of the address file (no status pushes: every frame answers a command), plus Control.Exec
+    calls at ``exec_rate`` per second to random devices through ``control``. Commands answered, Execs
+    and failures are counted over ``window_s`` after all are online; the server's CPU is the parent's
+    reading between the ``measure`` and ``measured`` phases."""
+    from pathlib import Path
+
+    from aranya_perf.address_map import read_file
+    from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
+
+    proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
+    entries = read_file(Path(spec["address_file"])).entries
+    errors: list[str] = []
+
+    def report(_type: str, name: str, _ms: float, _length: int, exc: BaseException | None) -> None:
+        if exc is not None:
+            errors.append(f"{name}: {exc}")
+
+    profile = DeviceProfile(status_push_interval_s=0)
+    agents = [
+        DeviceAgent(
+            e.device_id,
+            aio.insecure_channel(e.address, options=OWN_CONNECTION),
+            report,
+            proto,
+            profile,
+            seed=i,
+        )
+        for i, e in enumerate(entries)
+    ]
+    phase("connect", spec["online_timeout_s"] + 10)
+    t0 = time.perf_counter()
+    tasks = [asyncio.create_task(a.run()) for a in agents]
+    while not all(a.online and a.commands >= CONNECT_SEQUENCE for a in agents):
+        if time.perf_counter() - t0 > spec["online_timeout_s"]:
+            raise RuntimeError(f"{sum(not a.online for a in agents)} devices not online in time")
+        await asyncio.sleep(0.05)
+    online_s = time.perf_counter() - t0
+    await asyncio.sleep(spec.get("settle_s", 1.0))
+    execs = {"ok": 0, "failed": 0}
+    caller = asyncio.create_task(_exec_at_rate(spec, [a.device_id for a in agents], execs, errors))
+    phase("measure", spec["window_s"] + 15)
+    c0, x0, f0, e0 = sum(a.commands for a in agents), execs["ok"], execs["failed"], len(errors)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    await asyncio.sleep(spec["window_s"])
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    c1, x1, f1, e1 = sum(a.commands for a in agents), execs["ok"], execs["failed"], len(errors)
+    phase("measured", 15)
+    caller.cancel()
+    for t in tasks:
+        t.cancel()
+    return {
+        "devices": len(agents),
+        "online": sum(a.online for a in agents),
+        "online_s": online_s,
+        "commands": c1 - c0,
+        "execs": x1 - x0,
+        "exec_failures": f1 - f0,
+        "errors": e1 - e0,
+        "error_sample": errors[e0 : e0 + 3],
+        "cpu_s": cpu,
+        "wall_s": wall,
+    }
+
+
+async def _exec_at_rate(spec: Spec, devices: list[str], execs: dict[str, int], errors: list[str]) -> None:
+    """Control.Exec at ``exec_rate`` per second (open model: started on time, however long each takes)."""
+    rate = spec.get("exec_rate") or 0.0
+    if rate <= 0:
+        return
+    want = spec["stdout_bytes"]
+    stub = ControlStub(aio.insecure_channel(spec["control"], options=OWN_CONNECTION))
+    requests = [exec_request(d, want) for d in devices]
+    rng = random.Random(0)
+    running: set[asyncio.Task[None]] = set()
+
+    async def one() -> None:
+        try:
+            resp = await stub.Exec(rng.choice(requests), timeout=10)
+            if resp.exit_code != 0 or len(resp.stdout) != want:
+                raise RuntimeError(f"wrong Exec answer: exit {resp.exit_code}, {len(resp.stdout)} bytes")
+            execs["ok"] += 1
+        except Exception as exc:
+            execs["failed"] += 1
+            errors.append(f"Exec: {exc}")
+
+    due = time.perf_counter()
+    while True:
+        due += 1 / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        t = asyncio.get_running_loop().create_task(one())
+        running.add(t)
+        t.add_done_callback(running.discard)

@@ -9,6 +9,10 @@ here as a child process on free ports):
 * ``device_work``: commands answered plus status pushes per generator CPU-second, our fleet
   (``DeviceUser`` on the engine, Locust, instrumentation) vs a bare grpc.aio fleet doing the
   same work, under the same gateway schedule.
+* ``gateway``: the embedded gateway's CPU per answered command, under a fleet of device agents
+  (one listener per device, aranya's schedule with node info every 10 s, and again with Execs at
+  a fixed rate), beside a bare grpc.aio server doing the same exchange with command bodies built
+  once (``bare.server``): the floor of a device-facing server written in Python.
 * ``hold``: devices one generator process holds online (status every 10 s), its RSS per
   device and status p99; then the same with N generator processes, each against a gateway
   process of its own (one process's file limit would not hold both ends of 30,000 streams).
@@ -49,7 +53,7 @@ from aranya_perf.capacity.targets import median, ratio
 SCHEMA_VERSION = 1
 RESULT_FILE = "capacity.json"
 KIND = "aranya-perf generator capacity"
-MODES = ("operators", "device_work", "hold", "instrumentation", "engines", "service")
+MODES = ("operators", "device_work", "gateway", "hold", "instrumentation", "engines", "service")
 INSTRUMENT = ("off", "events", "full")  # as ours.INSTRUMENT; not imported: that module imports Locust
 GATEWAY_DEVICES = 15_000
 """Devices one gateway process serves in the hold mode (both ends fit the 20,000 open files)."""
@@ -97,6 +101,13 @@ class Sizes:
     service_window_s: float = 8.0
     service_warmup: int = 200
     service_warmup_s: float = 2.0
+    # gateway: the embedded gateway's CPU per answered command beside a bare grpc.aio server's
+    gateway_devices: tuple[int, ...] = (100, 1_000, 5_000)
+    gateway_exec_devices: int = 1_000
+    gateway_exec_rate: float = 50.0
+    gateway_node_info_s: float = 10.0
+    gateway_window_s: float = 10.0
+    gateway_online_timeout_s: float = 90.0
 
 
 DEFAULT = Sizes()
@@ -127,6 +138,12 @@ QUICK = Sizes(
     service_window_s=1.0,
     service_warmup=20,
     service_warmup_s=0.5,
+    gateway_devices=(20,),
+    gateway_exec_devices=20,
+    gateway_exec_rate=10.0,
+    gateway_node_info_s=1.0,
+    gateway_window_s=3.0,
+    gateway_online_timeout_s=30.0,
 )
 
 
@@ -359,6 +376,78 @@ class _Run:
             },
         )
 
+    # -- the gateway itself --------------------------------------------------------------------------
+
+    def gateway_cost(self) -> dict[str, Any]:
+        s = self.sizes
+        cases = [(n, 0.0) for n in s.gateway_devices]
+        if s.gateway_exec_rate > 0:
+            cases.append((s.gateway_exec_devices, s.gateway_exec_rate))
+        out: list[dict[str, Any]] = []
+        for n, rate in cases:
+            runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
+            for rep in range(s.repeats):
+                for who in ("ours", "bare"):
+                    runs[who].append(self._gateway_run(who, n, rate, rep))
+            self.progress(f"gateway: {n:,} devices{f', {rate:g} Exec/s' if rate else ''} done")
+            out.append(_compare(runs, "ms_per_command", extra={"devices": n, "exec_rate": rate}))
+        return {
+            "cases": out,
+            "schedule": f"aranya-defaults, node info every {s.gateway_node_info_s:g}s",
+            "listeners": "one per device",
+            "window_s": s.gateway_window_s,
+        }
+
+    def _gateway_run(self, who: str, n: int, rate: float, rep: int) -> dict[str, Any]:
+        """One server (ours or bare) under one fleet; the server's CPU per command the devices answered."""
+        s = self.sizes
+        name = f"gateway-{who}-{n}{f'-exec{rate:g}' if rate else ''}-{rep}"
+        addresses = self.logs / f"{name}-addresses.csv"
+        prefix = "dev"
+        server: Any = None
+        try:
+            if who == "ours":
+                server = self.gateway(
+                    name, "--listener-per-device", "--devices", str(n), "--device-prefix", prefix,
+                    "--schedule", "aranya-defaults", "--node-info-interval", f"{s.gateway_node_info_s:g}s",
+                    "--address-map-out", str(addresses),
+                ).start()  # fmt: skip
+                control = server.address
+            else:
+                spec = {
+                    "variant": "bare_server", "name": name, "devices": n, "prefix": prefix,
+                    "node_info_s": s.gateway_node_info_s, "stdout_bytes": s.exec_stdout_bytes,
+                    "address_file": str(addresses),
+                }  # fmt: skip
+                server = Child(spec, self.logs, self.side_cpus, hard_cap_s=_gateway_cap(s, n))
+                if not server.wait_for(("READY", "RESULT")) or server.ready is None:
+                    return {"error": f"bare server: {server.error or 'no READY line'}"}
+                control = server.ready["control"]
+            fleet = {
+                "variant": "gateway_fleet", "name": f"{name}-fleet", "address_file": str(addresses),
+                "control": control, "exec_rate": rate, "stdout_bytes": s.exec_stdout_bytes,
+                "window_s": s.gateway_window_s, "online_timeout_s": _online_timeout(s, n),
+            }  # fmt: skip
+            child = run_child(fleet, self.logs, self.gen_cpus, server, hard_cap_s=_gateway_cap(s, n))
+        finally:
+            if isinstance(server, Child):
+                server.close_stdin()
+                server.kill()
+            elif server is not None:
+                server.stop()
+        r = child.outcome()
+        if "error" in r:
+            return r
+        if "measure" not in child.marks or "measured" not in child.marks:
+            return {"error": "no server CPU reading", **r}
+        cpu = child.marks["measured"] - child.marks["measure"]
+        r["server_cpu_s"] = cpu
+        r["server_busy_pct"] = cpu / r["wall_s"] * 100 if r.get("wall_s") else None
+        r["ms_per_command"] = cpu / r["commands"] * 1000 if r.get("commands") else None
+        if r.get("errors") or r.get("exec_failures"):
+            r["warning"] = f"{r['errors']} device errors, {r['exec_failures']} failed Execs"
+        return r
+
     # -- devices held online --------------------------------------------------------------------------
 
     def hold(self) -> dict[str, Any]:
@@ -581,6 +670,7 @@ class _Run:
                         if name in self.config.modes and name not in self.doc["modes"]:
                             self.doc["modes"][name] = {"error": str(exc)}
             self.mode("device_work", self.device_work)
+            self.mode("gateway", self.gateway_cost)
             self.mode("hold", self.hold)
             self.mode("engines", self.engines)
             self.mode("service", self.service)
@@ -599,6 +689,20 @@ class _Run:
             self.doc["wall_s"] = time.monotonic() - self.started
             self.save()
         return self.doc
+
+
+ONLINE_PER_S = 40.0
+"""Devices a loaded 2-core machine brings online per second in the gateway mode, at the least (5,000 took
+more than 90 s once with a load average of 20)."""
+
+
+def _online_timeout(s: Sizes, devices: int) -> float:
+    return max(s.gateway_online_timeout_s, devices / ONLINE_PER_S)
+
+
+def _gateway_cap(s: Sizes, devices: int) -> float:
+    """Hard cap of one gateway-mode child: listeners up, every device online, the window, margins."""
+    return _online_timeout(s, devices) * 2 + s.gateway_window_s + 90
 
 
 def _per_cpu(child: Child, count_key: str, rate_key: str, cost_key: str) -> dict[str, Any]:

@@ -33,6 +33,8 @@ VARIANTS: dict[str, str] = {
     "bare_operators": "aranya_perf.capacity.bare:operators",
     "bare_fleet": "aranya_perf.capacity.bare:fleet",
     "device_host": "aranya_perf.capacity.bare:device_host",
+    "bare_server": "aranya_perf.capacity.bare:server",
+    "gateway_fleet": "aranya_perf.capacity.bare:gateway_fleet",
     "ours_etcd_kv": "aranya_perf.capacity.ours:etcd_kv",
     "bare_etcd_kv": "aranya_perf.capacity.bare:etcd_kv",
     "ours_grpc_unary": "aranya_perf.capacity.ours:grpc_unary",

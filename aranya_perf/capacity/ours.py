@@ -19,7 +19,6 @@ from typing import Any
 
 import gevent
 import locust  # noqa: F401  (first import: gevent patches the process before grpc loads)
-from locust import constant_pacing
 from locust.env import Environment
 
 from aranya_perf import profiles
@@ -30,7 +29,6 @@ from aranya_perf.loadtests import operators as operator_module
 from aranya_perf.loadtests.devices import DeviceUser
 from aranya_perf.loadtests.engine import shutdown_engine
 from aranya_perf.loadtests.fleet import existing_plan
-from aranya_perf.loadtests.grpc_user import GrpcUser
 from aranya_perf.loadtests.operators import REQUEST_TYPE as CONTROL
 from aranya_perf.loadtests.operators import OperatorUser
 from aranya_perf.loadtests.settings import configure
@@ -90,8 +88,8 @@ def operators(spec: Spec) -> Result:
     samples: list[float] = []  # Exec times in ms; appended on the loop thread
     failures = [0]
 
-    def report_call(
-        self: GrpcUser,
+    def report_done(
+        self: OperatorUser,
         request_type: str,
         name: str,
         response_time_ms: float,
@@ -107,7 +105,7 @@ def operators(spec: Spec) -> Result:
             else:
                 failures[0] += 1
         if instrument != "off":
-            GrpcUser.report_call(
+            OperatorUser.report_done(
                 self, request_type, name, response_time_ms, response_length, exception, context
             )
 
@@ -126,10 +124,10 @@ def operators(spec: Spec) -> Result:
     # One ListDevices per user, during the warm-up, as the bare clients list once: this child process
     # runs nothing else, so the module's refresh period can be set aside here.
     operator_module.DEVICE_LIST_TTL_S = 1e9
-    attrs: dict[str, Any] = {"report_call": report_call}
+    attrs: dict[str, Any] = {"report_done": report_done}
     pacing = spec.get("pacing_s")
-    if pacing:
-        attrs["wait_time"] = constant_pacing(pacing)
+    if pacing:  # each call starts ``pacing`` after the previous one started, as Locust's constant_pacing
+        attrs["think"] = lambda _self, busy_s: max(0.0, pacing - busy_s)
     env = _environment(type("Operator", (OperatorUser,), attrs), p, spec["target"])
     recorder = LatencyRecorder(env) if instrument == "full" else None
     runner = env.create_local_runner()

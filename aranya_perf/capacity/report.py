@@ -111,6 +111,8 @@ def format_report(doc: Mapping[str, Any]) -> str:
             "us_per_command",
             "(us_per_command: generator CPU per answered command, status pushes included in the CPU)",
         )
+    if "gateway" in modes:
+        out += _gateway(modes["gateway"])
     if "hold" in modes:
         out.append("\n[hold] devices held online, one TCP connection each, status pushed periodically")
         h = modes["hold"]
@@ -166,6 +168,32 @@ def format_report(doc: Mapping[str, Any]) -> str:
     reason = f" ({doc['reason']})" if doc.get("reason") else ""
     out.append(f"\nstatus: {status}{reason}")
     return "\n".join(out)
+
+
+def _gateway(m: Mapping[str, Any]) -> list[str]:
+    out = [
+        f"\n[gateway] server CPU per answered command (ms), listeners {m.get('listeners', '?')},"
+        f" {m.get('schedule', '?')}: the embedded gateway (ours) vs a bare grpc.aio server (bare)"
+    ]
+    if "error" in m and "cases" not in m:
+        return [*out, f"    failed: {m['error']}"]
+    out.append(
+        f"    {'devices':>7} {'Exec/s':>6}  {'ours':>6} {'bare':>6} {'ratio':>6}  {'ours each run':<20}"
+        f" {'bare each run':<20} {'busy ours/bare':>14}"
+    )
+    for c in m["cases"]:
+        runs, med = c["runs"], c["median"]
+        busy = "/".join(_f(targets.median(r.get("server_busy_pct") for r in runs[w]), ".0f") for w in runs)
+        out.append(
+            f"    {c['devices']:>7,} {c['exec_rate']:>6g}"
+            f"  {_f(med['ours'], '.3f'):>6} {_f(med['bare'], '.3f'):>6}"
+            f" {_f(c.get('ratio'), '.2f'):>5}x  {_runs_line(runs['ours'], 'ms_per_command', '.3f'):<20}"
+            f" {_runs_line(runs['bare'], 'ms_per_command', '.3f'):<20} {busy + ' %':>14}"
+        )
+        for w in c.get("warnings", []) + [r["warning"] for rs in runs.values() for r in rs if "warning" in r]:
+            out.append(f"    ! {w}")
+    out.append("    (server CPU over the window / commands the devices answered in it; status pushes off)")
+    return out
 
 
 def _engines(m: Mapping[str, Any]) -> list[str]:

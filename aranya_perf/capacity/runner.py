@@ -20,13 +20,30 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from aranya_perf.gateway.process import GatewayProcess
 
 CHILD_START_BUDGET_S = 40.0  # importing locust and grpc on a busy machine
 CHILD_GRACE_S = 3.0
 GATEWAY_START_TIMEOUT_S = 30.0
+
+
+class CpuClock(Protocol):
+    """A server process whose CPU time a measured child's phases are marked with."""
+
+    def cpu_s(self) -> float: ...
+
+
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of process ``pid`` so far (NaN once it is gone)."""
+    import psutil
+
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return float("nan")
+    return t.user + t.system
 
 
 class Gateway:
@@ -58,13 +75,7 @@ class Gateway:
         self.stop()
 
     def cpu_s(self) -> float:
-        import psutil
-
-        try:
-            t = psutil.Process(self.process.pid).cpu_times()
-        except psutil.Error:
-            return float("nan")
-        return t.user + t.system
+        return process_cpu_s(self.process.pid)
 
     def devices_online(self) -> int:
         """The gateway's own gauge of devices that passed the connect sequence."""
@@ -85,7 +96,7 @@ class Child:
         spec: dict[str, Any],
         log_dir: Path,
         cpus: set[int] | None = None,
-        gateway: Gateway | None = None,
+        gateway: CpuClock | None = None,
         hard_cap_s: float = 150.0,
     ) -> None:
         self.spec = spec
@@ -167,6 +178,9 @@ class Child:
                 if "RESULT" in tags:
                     return True
 
+    def cpu_s(self) -> float:
+        return process_cpu_s(self.proc.pid)
+
     def send(self, line: str) -> None:
         with contextlib.suppress(OSError, ValueError):
             assert self.proc.stdin is not None
@@ -213,10 +227,14 @@ class Child:
 
 
 def run_child(
-    spec: dict[str, Any], log_dir: Path, cpus: set[int] | None = None, gateway: Gateway | None = None
+    spec: dict[str, Any],
+    log_dir: Path,
+    cpus: set[int] | None = None,
+    gateway: CpuClock | None = None,
+    hard_cap_s: float = 150.0,
 ) -> Child:
     """Run one variant to its end (or its deadline) and return the finished child."""
-    child = Child(spec, log_dir, cpus, gateway)
+    child = Child(spec, log_dir, cpus, gateway, hard_cap_s)
     try:
         child.finish()
     finally:

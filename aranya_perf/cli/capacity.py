@@ -42,7 +42,8 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
         "--modes",
         type=_modes,
         metavar="LIST",
-        help="comma-separated: operators, device_work, hold, instrumentation, engines, service (default all)",
+        help="comma-separated: operators, device_work, gateway, hold, instrumentation, engines, service "
+        "(default all)",
     )
     p.add_argument("--quick", action="store_true", help="tiny sizes (under a minute; for tests, not figures)")
     p.add_argument("--out", type=Path, default=Path("results"), help="results root (default results/)")
