@@ -9,8 +9,10 @@ PYTHON ?= python3
 ARGS ?=
 INSTALLER ?= uv
 PIP_QUIET := -q --disable-pip-version-check
-# $(call INSTALL,WHAT): WHAT (pip's arguments) at the versions of constraints.txt, with uv when .venv has it.
-INSTALL = if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) -c constraints.txt $(1); \
+# $(call INSTALL,WHAT[,UV-ONLY]): WHAT (pip's arguments) at the versions of constraints.txt, with uv
+# (and its options UV-ONLY) when .venv has it.
+INSTALL = if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then \
+	$(VENV)/bin/uv pip install -q --python $(PY) -c constraints.txt $(2) $(1); \
 	else $(PY) -m pip install $(PIP_QUIET) -c constraints.txt $(1); fi
 
 .PHONY: run test test-fast lint gen lock bench-quick bench-continuous clean-venv
@@ -33,14 +35,17 @@ $(VENV)/.installed-run: pyproject.toml constraints.txt $(VENV)/.installer
 	@$(call INSTALL,-e .)
 	@touch $@
 
+# uv leaves bytecode to the first import, which is what the first report wants; the tests start
+# hundreds of interpreters, and where PYTHONDONTWRITEBYTECODE is set each would compile the imports
+# afresh, so `test` compiles the whole .venv once (as pip does whatever it installs).
 $(VENV)/.installed-test: $(VENV)/.installed-run
 	@echo "make: installing the test extras into $(VENV) (pytest, ruff, mypy, Helm and chart checks, kubernetes, asv, Otava, pyarrow)"
-	@$(call INSTALL,-e '.[test]')
+	@$(call INSTALL,-e '.[test]',--compile-bytecode)
 	@# The chart test validates against Kubernetes 1.19 too: kubernetes-validate dropped its schemas
 	@# after 1.24.0, which needs pkg_resources, so that release lives apart with its own setuptools.
 	@echo "make: installing kubernetes-validate 1.24.0 apart, into $(VENV)/kubernetes-validate-1.24"
 	@if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) \
-		--target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'; \
+		--compile-bytecode --target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'; \
 	else $(PY) -m pip install $(PIP_QUIET) --upgrade --no-warn-conflicts \
 		--target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'; fi
 	@touch $@
