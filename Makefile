@@ -3,6 +3,7 @@
 # runtime set only, `test` the test extras on top. Versions come from constraints.txt (`make lock`).
 # The installer is uv (pinned in constraints.txt, bootstrapped into .venv by pip): pip took minutes
 # for what uv installs in seconds. INSTALLER=pip, or a uv that pip cannot install, installs with pip.
+# docs/troubleshooting.md: mirrors, proxies, no network.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
@@ -17,17 +18,23 @@ INSTALL = if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then \
 
 .PHONY: run test test-fast lint gen lock bench-quick bench-continuous clean-venv
 
+# Without pip: ensurepip's pip and setuptools took twice the CPU of the way below.
 $(PY):
-	@echo "make: creating $(VENV) ($(PYTHON) -m venv)"
-	@$(PYTHON) -m venv $(VENV)
+	@echo "make: creating $(VENV) ($(PYTHON) -m venv --without-pip; pip comes with the installer)"
+	@$(PYTHON) -m venv --without-pip $(VENV)
 
-# The installer itself, stale with constraints.txt so that `make lock`'s newer uv replaces it. Not
-# retried after a failure (each try would wait on the network): `make clean-venv` starts afresh.
+# The installer: uv at constraints.txt's version, put into .venv by $(PYTHON)'s own pip (`--python`),
+# else by ensurepip's; then pip beside it (users' `pip install`, pip-audit), by uv when there is one.
+# Stale with constraints.txt so that `make lock`'s newer uv replaces it. Not retried after a failure
+# (each try would wait on the network): `make clean-venv` starts afresh.
 $(VENV)/.installer: constraints.txt | $(PY)
 	@if [ "$(INSTALLER)" != uv ]; then echo "make: INSTALLER=$(INSTALLER): installing with pip (minutes, not seconds)"; \
 	else echo "make: installing the installer, uv $$(sed -n 's/^uv==//p' constraints.txt), into $(VENV) (pip)"; \
-		$(PY) -m pip install $(PIP_QUIET) -c constraints.txt uv \
+		$(PYTHON) -m pip --python $(PY) install $(PIP_QUIET) -c constraints.txt uv 2>/dev/null \
+			|| { $(PY) -m ensurepip --default-pip >/dev/null && $(PY) -m pip install $(PIP_QUIET) -c constraints.txt uv; } \
 			|| echo "make: uv could not be installed (above): installing with pip (minutes, not seconds)"; fi
+	@if [ -x $(VENV)/bin/pip ]; then :; elif [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) pip; \
+	else $(PY) -m ensurepip --default-pip >/dev/null; fi
 	@touch $@
 
 $(VENV)/.installed-run: pyproject.toml constraints.txt $(VENV)/.installer
