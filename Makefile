@@ -43,7 +43,7 @@ $(VENV)/.installed-run: pyproject.toml constraints.txt $(VENV)/.installer
 	@touch $@
 
 # uv leaves bytecode to the first import, which is what the first report wants; the tests start
-# hundreds of interpreters, and where PYTHONDONTWRITEBYTECODE is set each would compile the imports
+# many interpreters, and where PYTHONDONTWRITEBYTECODE is set each would compile the imports
 # afresh, so `test` compiles the whole .venv once (as pip does whatever it installs).
 $(VENV)/.installed-test: $(VENV)/.installed-run
 	@echo "make: installing the test extras into $(VENV) (pytest, ruff, mypy, Helm and chart checks, kubernetes, asv, Otava, pyarrow)"
