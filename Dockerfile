@@ -12,10 +12,14 @@ COPY pyproject.toml README.md LICENSE constraints.txt ./
 COPY aranya_perf ./aranya_perf
 COPY loadtests ./loadtests
 COPY analysis ./analysis
-# The runtime set plus k8s: address maps, at the versions of constraints.txt. Without .git in the
-# context setuptools-scm cannot read the tag: the build passes it in (--build-arg VERSION=...).
+# The runtime set plus k8s: address maps, at the versions of constraints.txt, installed by uv as
+# `make` does (bootstrapped by pip, then removed). Without .git in the context setuptools-scm cannot
+# read the tag: the build passes it in (--build-arg VERSION=...).
 ARG VERSION=0.1.0
-RUN SETUPTOOLS_SCM_PRETEND_VERSION="$VERSION" pip install --no-cache-dir -c constraints.txt '.[kubernetes]' \
+RUN pip install --no-cache-dir -c constraints.txt uv \
+    && SETUPTOOLS_SCM_PRETEND_VERSION="$VERSION" \
+        uv pip install --system --no-cache -c constraints.txt '.[kubernetes]' \
+    && pip uninstall --yes uv \
     && useradd --uid 10001 --create-home --shell /usr/sbin/nologin aranya
 
 USER 10001

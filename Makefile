@@ -1,31 +1,60 @@
 # Two entry points on a fresh machine: `make run` (the main job) and `make test`.
 # Both create .venv and install into it what they need when it is missing or stale: `run` the
 # runtime set only, `test` the test extras on top. Versions come from constraints.txt (`make lock`).
+# The installer is uv (pinned in constraints.txt, bootstrapped into .venv by pip): pip took minutes
+# for what uv installs in seconds. INSTALLER=pip, or a uv that pip cannot install, installs with pip.
+# docs/troubleshooting.md: mirrors, proxies, no network.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 ARGS ?=
-PIP := $(PY) -m pip install -q --disable-pip-version-check -c constraints.txt
+INSTALLER ?= uv
+PIP_QUIET := -q --disable-pip-version-check
+# $(call INSTALL,WHAT[,UV-ONLY]): WHAT (pip's arguments) at the versions of constraints.txt, with uv
+# (and its options UV-ONLY) when .venv has it.
+INSTALL = if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then \
+	$(VENV)/bin/uv pip install -q --python $(PY) -c constraints.txt $(2) $(1); \
+	else $(PY) -m pip install $(PIP_QUIET) -c constraints.txt $(1); fi
 
 .PHONY: run test test-fast chaos lint gen lock bench-quick bench-continuous clean-venv
 
+# Without pip: ensurepip's pip and setuptools took twice the CPU of the way below.
 $(PY):
-	@echo "make: creating $(VENV) ($(PYTHON) -m venv)"
-	@$(PYTHON) -m venv $(VENV)
+	@echo "make: creating $(VENV) ($(PYTHON) -m venv --without-pip; pip comes with the installer)"
+	@$(PYTHON) -m venv --without-pip $(VENV)
 
-$(VENV)/.installed-run: pyproject.toml constraints.txt | $(PY)
-	@echo "make: installing aranya-perf and its runtime dependencies into $(VENV) (constraints.txt)"
-	@$(PIP) -e .
+# The installer: uv at constraints.txt's version, put into .venv by $(PYTHON)'s own pip (`--python`),
+# else by ensurepip's; then pip beside it (users' `pip install`, pip-audit), by uv when there is one.
+# Stale with constraints.txt so that `make lock`'s newer uv replaces it. Not retried after a failure
+# (each try would wait on the network): `make clean-venv` starts afresh.
+$(VENV)/.installer: constraints.txt | $(PY)
+	@if [ "$(INSTALLER)" != uv ]; then echo "make: INSTALLER=$(INSTALLER): installing with pip (minutes, not seconds)"; \
+	else echo "make: installing the installer, uv $$(sed -n 's/^uv==//p' constraints.txt), into $(VENV) (pip)"; \
+		$(PYTHON) -m pip --python $(PY) install $(PIP_QUIET) -c constraints.txt uv 2>/dev/null \
+			|| { $(PY) -m ensurepip --default-pip >/dev/null && $(PY) -m pip install $(PIP_QUIET) -c constraints.txt uv; } \
+			|| echo "make: uv could not be installed (above): installing with pip (minutes, not seconds)"; fi
+	@if [ -x $(VENV)/bin/pip ]; then :; elif [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) pip; \
+	else $(PY) -m ensurepip --default-pip >/dev/null; fi
 	@touch $@
 
+$(VENV)/.installed-run: pyproject.toml constraints.txt $(VENV)/.installer
+	@echo "make: installing aranya-perf and its runtime dependencies into $(VENV) (constraints.txt)"
+	@$(call INSTALL,-e .)
+	@touch $@
+
+# uv leaves bytecode to the first import, which is what the first report wants; the tests start
+# many interpreters, and where PYTHONDONTWRITEBYTECODE is set each would compile the imports
+# afresh, so `test` compiles the whole .venv once (as pip does whatever it installs).
 $(VENV)/.installed-test: $(VENV)/.installed-run
 	@echo "make: installing the test extras into $(VENV) (pytest, ruff, mypy, Helm and chart checks, kubernetes, asv, Otava, pyarrow)"
-	@$(PIP) -e '.[test]'
+	@$(call INSTALL,-e '.[test]',--compile-bytecode)
 	@# The chart test validates against Kubernetes 1.19 too: kubernetes-validate dropped its schemas
 	@# after 1.24.0, which needs pkg_resources, so that release lives apart with its own setuptools.
 	@echo "make: installing kubernetes-validate 1.24.0 apart, into $(VENV)/kubernetes-validate-1.24"
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade --no-warn-conflicts \
-		--target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'
+	@if [ "$(INSTALLER)" = uv ] && [ -x $(VENV)/bin/uv ]; then $(VENV)/bin/uv pip install -q --python $(PY) \
+		--compile-bytecode --target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'; \
+	else $(PY) -m pip install $(PIP_QUIET) --upgrade --no-warn-conflicts \
+		--target $(VENV)/kubernetes-validate-1.24 kubernetes-validate==1.24.0 'setuptools<81'; fi
 	@touch $@
 
 run: $(VENV)/.installed-run
@@ -76,7 +105,7 @@ BENCH_FACTOR ?= 1.2
 
 $(VENV)/.installed-bench: $(VENV)/.installed-run
 	@echo "make: installing the bench extra (asv) into $(VENV)"
-	@$(PIP) -e '.[bench]'
+	@$(call INSTALL,-e '.[bench]')
 	@touch $@
 
 bench-quick: $(VENV)/.installed-bench
