@@ -121,6 +121,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(_module(item), len(rank)))
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Keeps gevent's hub busy in an xdist worker, or the worker dies waiting for its next test.
+
+    Collecting imports locust, which monkey-patches threading. A worker's main thread then waits for
+    its next test on a patched lock that execnet's native reader thread releases; to a hub with
+    nothing else to wait for, that wait looks endless and it raises LoopExit. A greenlet that sleeps
+    in a loop gives it something; the release itself still wakes the waiter at once.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    from gevent import monkey
+
+    if monkey.is_module_patched("threading"):
+        import gevent
+
+        gevent.spawn(_keep_hub_busy)
+
+
+def _keep_hub_busy() -> None:
+    import gevent
+
+    while True:
+        gevent.sleep(1.0)
+
+
 # optionalhook: the hook exists only with pytest-xdist installed.
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
