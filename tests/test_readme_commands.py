@@ -44,7 +44,7 @@ DOCS = (
     "docs/benchmarks.md",
 )
 VENV_BIN = Path(sys.executable).parent
-COMMAND_TIMEOUT_S = 150.0
+COMMAND_TIMEOUT_S = 300.0  # a hang guard: a small run can take minutes on a loaded machine under coverage
 READY_TIMEOUT_S = 30.0
 SH_BLOCK = re.compile(r"^([ \t]*)```sh\n(.*?)^[ \t]*```", re.M | re.S)
 
