@@ -60,25 +60,33 @@ $(VENV)/.installed-test: $(VENV)/.installed-run
 run: $(VENV)/.installed-run
 	$(VENV)/bin/aranya-perf run $(ARGS)
 
-# Each gate stops `make test` with one line naming it. Coverage is measured over the unit half only
-# (in-process lines of the public packages; its floor is [tool.coverage.report] fail_under): tracing
-# triples the CPU of in-process load tests, which would slow the integration half past its timing.
+# Each gate stops `make test` with one line naming it. pytest runs the unit half, then the integration
+# half, each on TEST_WORKERS xdist workers (most integration tests wait on fixed-length runs, so they
+# overlap on 2 cores): a module's tests share a worker, and tests/conftest.py spreads the independent
+# ones and starts the slowest first. Coverage is measured over the unit half, in-process:
+# scripts/coverage_gate.py prints it per package and holds the floor of loadtests/ and analysis/.
+# Tracing the integration half and every process it starts doubled a CLI run's CPU and broke the
+# timing checks of the link tests, so it runs untraced. --durations names the slowest tests each time.
 # With ARGS (test paths or flags), one pytest run of just those, without coverage.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed-test
 	@$(VENV)/bin/ruff check . || { echo "make test: FAILED ruff lint (make lint fixes most)"; exit 1; }
 	@$(VENV)/bin/ruff format --check . || { echo "make test: FAILED ruff format (make lint formats)"; exit 1; }
 	@$(VENV)/bin/mypy || { echo "make test: FAILED mypy ([tool.mypy] in pyproject.toml)"; exit 1; }
 	@$(PY) scripts/check_links.py || { echo "make test: FAILED Markdown link check"; exit 1; }
 ifeq ($(strip $(ARGS)),)
-	@$(PY) -m pytest -q -m unit --cov --cov-report=term:skip-covered \
-		|| { echo "make test: FAILED pytest (unit half) or the coverage floor (see above)"; exit 1; }
-	@$(PY) -m pytest -q -m integration || { echo "make test: FAILED pytest (integration half)"; exit 1; }
+	@$(PY) -m pytest -q -m unit -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=10 \
+		--cov --cov-report=term:skip-covered || { echo "make test: FAILED pytest, unit half (see above)"; exit 1; }
+	@$(PY) scripts/coverage_gate.py \
+		|| { echo "make test: FAILED the coverage floor ([tool.aranya-perf.coverage-gate])"; exit 1; }
+	@$(PY) -m pytest -q -m integration -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=25 \
+		|| { echo "make test: FAILED pytest, integration half (see above)"; exit 1; }
 else
 	@$(PY) -m pytest -q $(ARGS) || { echo "make test: FAILED pytest (see above)"; exit 1; }
 endif
 
-# The unit half (tests/conftest.py marks each module unit or integration): about 4 minutes on a
-# busy 2-core machine, without coverage.
+# The unit half (tests/conftest.py marks each module unit or integration), without coverage; add
+# ARGS="-n 4" to spread it over xdist workers.
 test-fast: $(VENV)/.installed-test
 	$(PY) -m pytest -q -m unit $(ARGS)
 

@@ -24,8 +24,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_cli(*args: str, timeout: float = 120.0, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """``aranya-perf ARGS`` as a subprocess with a hard timeout."""
+def run_cli(*args: str, timeout: float = 300.0, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """``aranya-perf ARGS`` as a subprocess with a hard timeout (a guard against a hang: a run of a few
+    seconds can take minutes on a loaded 2-core machine under coverage, beside other xdist workers)."""
     return subprocess.run(
         [sys.executable, "-m", "aranya_perf", *args],
         capture_output=True,

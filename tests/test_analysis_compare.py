@@ -42,7 +42,7 @@ def real_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     # a busy machine (a Kubernetes call's connection and TLS handshake vary more from run to run).
     args = ("--devices", "20", "--operators", "2", "--duration", "8s", "--repeat", "3", "--out", str(out))
     args += ("--operator-api", "control")
-    proc = run_cli("run", *args, timeout=300)
+    proc = run_cli("run", *args, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = sorted(p for p in out.iterdir() if p.is_dir() and p.name != "groups")
     assert len(runs) == 3

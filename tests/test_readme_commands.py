@@ -5,10 +5,12 @@ ends (each must print its ready line, and exit 0 when stopped). Ports in the tex
 ones (a server given ``127.0.0.1:P`` gets a free port, and later lines of the block use it); a gateway
 started by the module stands for ``127.0.0.1:50051`` in blocks that do not start their own. Sizes
 shrink through ``small`` and the exact-text ``OVERRIDES``; a command that cannot run here is in
-``EXCLUDED`` (or a kind of them in ``EXCLUDED_KINDS``) with the reason. Blocks run in document order
-and share one results root: the analysis block compares two runs that earlier blocks made. A command
-in no table runs as written (at the test's size), so a new command in the docs is run unless excluded
-on purpose; a table entry that no doc shows any more fails ``test_tables_name_commands_the_docs_show``.
+``EXCLUDED`` (or a kind of them in ``EXCLUDED_KINDS``) with the reason. Blocks share one results root
+(one per xdist worker) and need no other block: one that reads the runs made before it (alerts,
+compare, publish) first gets two small comparable runs there (once per worker), as a reader has made
+some by then. A command in no table runs as written (at the test's size), so a new command in the docs
+is run unless excluded on purpose; a table entry that no doc shows any more fails
+``test_tables_name_commands_the_docs_show``.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ DOCS = (
     "docs/benchmarks.md",
 )
 VENV_BIN = Path(sys.executable).parent
-COMMAND_TIMEOUT_S = 150.0
+COMMAND_TIMEOUT_S = 300.0  # a hang guard: a small run can take minutes on a loaded machine under coverage
 READY_TIMEOUT_S = 30.0
 SH_BLOCK = re.compile(r"^([ \t]*)```sh\n(.*?)^[ \t]*```", re.M | re.S)
 
@@ -197,6 +199,11 @@ def all_commands() -> list[tuple[str, int, list[str]]]:
     return [(doc, n, cmds) for doc in DOCS for n, cmds in commands(doc)]
 
 
+def reads_runs(cmds: list[str]) -> bool:
+    """Whether a block reads runs made before it (its overrides name the results root or a pair)."""
+    return any(f in OVERRIDES.get(text, "") for text in cmds for f in ("{results}", "{run_a}"))
+
+
 @dataclass
 class Block:
     """One block's run: the port map, its servers, where its files go."""
@@ -294,6 +301,15 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("readme-results")
 
 
+@pytest.fixture(scope="module")
+def earlier_runs(results: Path) -> None:
+    """Two comparable runs under the results root, for the blocks that read the runs before them."""
+    argv = small([str(VENV_BIN / "aranya-perf"), "run", "--repeat", "2"], results)
+    env = Block(results, {}, {}).env()
+    proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S)
+    assert proc.returncode == 0, f"{shlex.join(argv)}: exit {proc.returncode}: {proc.stderr[-1500:]}"
+
+
 def test_tables_name_commands_the_docs_show() -> None:
     seen = {text for _doc, _n, cmds in all_commands() for text in cmds}
     listed = set(EXCLUDED) | set(OVERRIDES)
@@ -301,7 +317,17 @@ def test_tables_name_commands_the_docs_show() -> None:
 
 
 @pytest.mark.parametrize("doc, number, cmds", all_commands(), ids=[f"{d}-{n}" for d, n, _ in all_commands()])
-def test_block(doc: str, number: int, cmds: list[str], gateway: str, results: Path, tmp_path: Path) -> None:
+def test_block(
+    doc: str,
+    number: int,
+    cmds: list[str],
+    gateway: str,
+    results: Path,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    if reads_runs(cmds):
+        request.getfixturevalue("earlier_runs")
     host, _, port = gateway.rpartition(":")
     assert host == "127.0.0.1"
     fields = {"tmp": str(tmp_path), "results": str(results / "results")}
