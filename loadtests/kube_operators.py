@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+from aranya_perf.loadtests.engine import native_socket
 from aranya_perf.loadtests.grpc_user import GrpcUser
 from aranya_perf.loadtests.loop_user import CLOSED_POLL_S, LoopUser
 from aranya_perf.loadtests.observe import observations_for
@@ -204,7 +205,9 @@ class KubeCalls:
     ) -> None:
         self.target, self.ops, self.observe = target, ops, observe
         # One connection per call, as kubectl makes: nothing is pooled.
-        connector = aiohttp.TCPConnector(force_close=True, ssl=target.ssl_context())
+        connector = aiohttp.TCPConnector(
+            force_close=True, ssl=target.ssl_context(), socket_factory=native_socket
+        )
         self.session = aiohttp.ClientSession(
             connector=connector,
             headers=target.headers(),
