@@ -44,12 +44,12 @@ def test_some_devices_stall_their_pod_list_with_no_act_to_rescue_them(name: str)
     # A device that drops and reconnects gets its pod list answered the second time (times = 1) and
     # comes online: only devices with no such act show aranya-sid0-timeout to online-within.
     p = profiles.resolve(name)
-    stuck = [
-        device
-        for device in (f"{p.fleet.prefix}-0-{n:05d}" for n in range(p.fleet.devices))
-        if any(b.kind == "silent" and "pod_list" in b.commands for b in assigned(device, p.behaviours))
-        and not {b.kind for b in assigned(device, p.behaviours)} & {"flap", "duplicate", "offline"}
-    ]
+    stuck = []
+    for device in (f"{p.fleet.prefix}-0-{n:05d}" for n in range(p.fleet.devices)):
+        plays = assigned(device, p.behaviours)
+        stalls = any(b.kind == "silent" and "pod_list" in b.commands for b in plays)
+        if stalls and not {b.kind for b in plays} & {"flap", "duplicate", "offline"}:
+            stuck.append(device)
     assert stuck, name
 
 
