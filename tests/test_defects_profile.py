@@ -85,5 +85,6 @@ def test_the_timer_leak_fails_the_shipped_profile_on_the_cost_slope(tmp_path: Pa
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     (found,) = doc["findings"]
     assert found["name"] == "cost-slope" and "FAIL cost-slope: target CPU per " in proc.stdout
-    assert all(e["low"] > 0 and e["per_hour"] >= 2000 for e in found["evidence"]), found
+    threshold = profiles.resolve("defects").findings.cost_slope_pct_per_hour
+    assert all(e["low"] > 0 and e["per_hour"] >= threshold for e in found["evidence"]), found
     assert "status: failed (" in proc.stdout
