@@ -60,9 +60,13 @@ async def _against(gateway_version: str, device_versions: list[str], *, control_
             channels.append(channel)
             tasks.append(asyncio.get_running_loop().create_task(agent.run()))
             out[version] = (agent, events)
-        deadline = started + 5
+        deadline = started + 10
+        # The device of the gateway's own version counts once the gateway lists it too: the agent can
+        # see itself online a moment before the gateway has registered it.
+        own = f"dev-{gateway_version}" if gateway_version in device_versions else None
         while time.monotonic() < deadline:
-            if all(agent.online or any(e[2] for e in ev.items) for agent, ev in out.values()):
+            settled = all(agent.online or any(e[2] for e in ev.items) for agent, ev in out.values())
+            if settled and (own is None or own in gw.devices_online()):
                 break
             await asyncio.sleep(0.02)
         return {v: (agent.online, ev.items, started, gw.devices_online()) for v, (agent, ev) in out.items()}

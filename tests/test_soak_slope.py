@@ -38,7 +38,7 @@ def test_the_timer_leak_is_a_cost_slope_finding_and_fails_the_run(tmp_path: Path
     found = {f["name"]: f for f in _doc(run_dir, "findings.json")["findings"]}
     assert "cost-slope" in found and found["cost-slope"]["severity"] == "fail", out
     per_exec = [e for e in found["cost-slope"]["evidence"] if e["series"] == "cpu_per_exec"]
-    assert per_exec and per_exec[0]["low"] > 0 and per_exec[0]["per_hour"] >= 1200, out
+    assert per_exec and per_exec[0]["low"] > 0 and per_exec[0]["per_hour"] >= 2400, out
     assert "FAIL cost-slope: target CPU per " in proc.stdout and "invariant(s) broken" in proc.stdout
     assert "cost over time:\n  target CPU per request " in proc.stdout
     suite = ET.parse(run_dir / "findings.xml").getroot()
