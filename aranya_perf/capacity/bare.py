@@ -261,34 +261,41 @@ def device_host(spec: Spec) -> Result:
     return asyncio.run(_device_host(spec))
 
 
-async def _device_host(spec: Spec) -> Result:
+def _agents(spec: Spec, devices: list[tuple[str, str]], errors: list[str]) -> list[Any]:
+    """A ``DeviceAgent`` per (device id, address) on this plain loop, without status pushes (every frame
+    answers a command); its failures are appended to ``errors``."""
     from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 
     proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
-    errors: list[str] = []
 
     def report(_type: str, name: str, _ms: float, _length: int, exc: BaseException | None) -> None:
         if exc is not None:
             errors.append(f"{name}: {exc}")
 
     profile = DeviceProfile(status_push_interval_s=0)
-    agents = [
+    return [
         DeviceAgent(
-            f"{spec['prefix']}-{i:05d}",
-            aio.insecure_channel(spec["target"], options=OWN_CONNECTION),
-            report,
-            proto,
-            profile,
-            seed=i,
+            device, aio.insecure_channel(address, options=OWN_CONNECTION), report, proto, profile, seed=i
         )
-        for i in range(spec["devices"])
+        for i, (device, address) in enumerate(devices)
     ]
-    tasks = [asyncio.create_task(a.run()) for a in agents]
-    deadline = time.monotonic() + 30
+
+
+async def _all_online(agents: list[Any], timeout_s: float, poll_s: float) -> None:
+    """Until every agent is online, its connect sequence answered; ``RuntimeError`` after ``timeout_s``."""
+    t0 = time.perf_counter()
     while not all(a.online and a.commands >= CONNECT_SEQUENCE for a in agents):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{sum(not a.online for a in agents)} devices not online after 30s")
-        await asyncio.sleep(0.02)
+        if time.perf_counter() - t0 > timeout_s:
+            raise RuntimeError(f"{sum(not a.online for a in agents)} devices not online after {timeout_s:g}s")
+        await asyncio.sleep(poll_s)
+
+
+async def _device_host(spec: Spec) -> Result:
+    errors: list[str] = []
+    devices = [(f"{spec['prefix']}-{i:05d}", spec["target"]) for i in range(spec["devices"])]
+    agents = _agents(spec, devices, errors)
+    tasks = [asyncio.create_task(a.run()) for a in agents]
+    await _all_online(agents, 30.0, 0.02)
     emit("READY", {"devices": len(agents)})
     # Until the parent closes stdin (or kills this process).
     loop = asyncio.get_running_loop()
@@ -520,35 +527,14 @@ async def _gateway_fleet(spec: Spec) -> Result:
     from pathlib import Path
 
     from aranya_perf.address_map import read_file
-    from aranya_perf.loadtests.device_agent import DeviceAgent, DeviceProfile
 
-    proto = protocol.get(spec.get("protocol", protocol.DEFAULT))
     entries = read_file(Path(spec["address_file"])).entries
     errors: list[str] = []
-
-    def report(_type: str, name: str, _ms: float, _length: int, exc: BaseException | None) -> None:
-        if exc is not None:
-            errors.append(f"{name}: {exc}")
-
-    profile = DeviceProfile(status_push_interval_s=0)
-    agents = [
-        DeviceAgent(
-            e.device_id,
-            aio.insecure_channel(e.address, options=OWN_CONNECTION),
-            report,
-            proto,
-            profile,
-            seed=i,
-        )
-        for i, e in enumerate(entries)
-    ]
+    agents = _agents(spec, [(e.device_id, e.address) for e in entries], errors)
     phase("connect", spec["online_timeout_s"] + 10)
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(a.run()) for a in agents]
-    while not all(a.online and a.commands >= CONNECT_SEQUENCE for a in agents):
-        if time.perf_counter() - t0 > spec["online_timeout_s"]:
-            raise RuntimeError(f"{sum(not a.online for a in agents)} devices not online in time")
-        await asyncio.sleep(0.05)
+    await _all_online(agents, spec["online_timeout_s"], 0.05)
     online_s = time.perf_counter() - t0
     await asyncio.sleep(spec.get("settle_s", 1.0))
     execs = {"ok": 0, "failed": 0}
