@@ -89,12 +89,15 @@ def non_negative(text: str) -> float:
     return value
 
 
-def listen_address(text: str, allow_remote: bool) -> tuple[str, int]:
-    """A HOST:PORT to listen on (the Locust master, the live metrics): loopback unless --allow-remote."""
+def listen_address(text: str, allow_remote: bool, option: str | None = None) -> tuple[str, int]:
+    """A HOST:PORT to listen on (the Locust master, the live metrics, the gateway's ports): loopback unless
+    --allow-remote. Decided before anything binds, so a refused address never sees a packet from us;
+    ``option`` names the flag in the error."""
     try:
         host, port = parse_address(text)
     except TargetError as exc:
-        raise UsageError(f"{text}: {exc}") from None
+        raise UsageError(f"{option or text}: {exc}") from None
     if not allow_remote and not is_loopback(host):
-        raise UsageError(f"{text}: not loopback; pass --allow-remote to listen there")
+        where = f"{option} {text!r} is" if option else f"{text}:"
+        raise UsageError(f"{where} not loopback; pass --allow-remote to listen there")
     return host, port

@@ -28,13 +28,13 @@ from typing import TYPE_CHECKING
 from aranya_perf import protocol
 from aranya_perf.address_map import DEFAULT_PREFIX, DeviceAddress, device_ids, write_csv
 from aranya_perf.cli import UsageError
-from aranya_perf.cli.args import count, duration, interval
+from aranya_perf.cli.args import count, duration, interval, listen_address
 from aranya_perf.cli.preflight import check_pem
 from aranya_perf.cli.serving import serve_until_stopped
 from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import DEFAULT_SCHEDULE, SCHEDULES
 from aranya_perf.limits import GATEWAY_DEVICES_PER_PROCESS
-from aranya_perf.targets import TargetError, check_target, is_loopback, parse_address
+from aranya_perf.targets import TargetError, check_target
 
 if TYPE_CHECKING:
     from aranya_perf.gateway.config import GatewayConfig
@@ -188,21 +188,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
 
 
-def _check_listen(option: str, text: str, allow_remote: bool) -> None:
-    # Decided before anything binds, so a refused address never sees a packet from us.
-    try:
-        host, _ = parse_address(text)
-    except TargetError as exc:
-        raise UsageError(f"{option}: {exc}") from None
-    if not allow_remote and not is_loopback(host):
-        raise UsageError(f"{option} {text!r} is not loopback; pass --allow-remote to listen there")
-
-
 def run(args: argparse.Namespace) -> int:
-    _check_listen("--listen", args.listen, args.allow_remote)
-    _check_listen("--metrics-listen", args.metrics_listen, args.allow_remote)
+    listen_address(args.listen, args.allow_remote, "--listen")
+    listen_address(args.metrics_listen, args.allow_remote, "--metrics-listen")
     if args.kube_listen is not None:
-        _check_listen("--kube-listen", args.kube_listen, args.allow_remote)
+        listen_address(args.kube_listen, args.allow_remote, "--kube-listen")
     elif args.kubeconfig_out is not None:
         raise UsageError("--kubeconfig-out needs --kube-listen")
     if (args.tls_cert is None) != (args.tls_key is None):
