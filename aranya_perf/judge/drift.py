@@ -38,7 +38,8 @@ from scipy import stats
 
 from aranya_perf.findings import DRIFT, Finding
 from aranya_perf.judge.measured import Interval
-from aranya_perf.measure.latency import SERVICE_SUFFIX, split_key
+from aranya_perf.measure.kinds import NEUTRAL_TYPE, neutral_key
+from aranya_perf.measure.latency import SERVICE_SUFFIX, histogram_key
 
 BUCKETS = 30
 MIN_BUCKET_S = 5.0
@@ -268,6 +269,10 @@ def findings(d: Drift, rules: Rules) -> tuple[Finding, ...]:
     return tuple(out)
 
 
+OPERATOR_EXEC = histogram_key(NEUTRAL_TYPE, "exec")
+"""The exec calls of either operator route (``control Exec``, ``kube exec``), in ``measure.kinds``."""
+
+
 def answered(intervals: Sequence[Interval], t0: float) -> tuple[Points, Points]:
     """Requests and exec calls answered per latency interval (one second), stamped from ``t0``. Every
     kind counts as a request (a device's answer is work for the target too); an exec is an operator's
@@ -280,8 +285,7 @@ def answered(intervals: Sequence[Interval], t0: float) -> tuple[Points, Points]:
                 continue
             ok = hist.get_total_count() - int(failures.get(key, 0))
             n += ok
-            kind, name = split_key(key)
-            if kind != "device" and name.lower() == "exec":
+            if neutral_key(key) == OPERATOR_EXEC:
                 e += ok
         requests.append((start - t0 + 0.5, float(n)))
         execs.append((start - t0 + 0.5, float(e)))
