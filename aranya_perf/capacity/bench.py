@@ -26,10 +26,12 @@ here as a child process on free ports):
   caller, both calling a unary echo service (``echo``) in a child process on that CPU.
 
 Variants of one mode run interleaved (ours, bare, ours, bare, ...) so slow drifts in the
-machine's load hit them alike; the figures are medians and the ratios are ratios of those
-medians. With two or more CPUs the gateway side is pinned to one and each measured
-generator to another. ``results/capacity/<UTC stamp>-capacity/capacity.json`` is rewritten
-atomically after every mode, so an interrupted run leaves a readable file.
+machine's load hit them alike; the figures are medians, and a ratio of ours to bare is the median
+of the ratios of interleaved pairs (run i of ours over run i of bare), so a drift over the sitting
+(etcd's history grows with every Put) cancels within each pair. With two or more CPUs the gateway
+side is pinned to one and each measured generator to another.
+``results/capacity/<UTC stamp>-capacity/capacity.json`` is rewritten atomically after every mode, so
+an interrupted run leaves a readable file.
 """
 
 from __future__ import annotations
@@ -722,7 +724,8 @@ def _per_cpu(child: Child, count_key: str, rate_key: str, cost_key: str) -> dict
 def _compare(runs: dict[str, list[dict[str, Any]]], key: str, extra: dict[str, Any]) -> dict[str, Any]:
     med = {who: median(r.get(key) for r in rs) for who, rs in runs.items()}
     errors = [r["error"] for rs in runs.values() for r in rs if "error" in r]
-    out = {"runs": runs, "median": med, "ratio": ratio(med["ours"], med["bare"]), "key": key, **extra}
+    pairs = [ratio(o.get(key), b.get(key)) for o, b in zip(runs["ours"], runs["bare"], strict=False)]
+    out = {"runs": runs, "median": med, "pair_ratios": pairs, "ratio": median(pairs), "key": key, **extra}
     if med["ours"] is None or med["bare"] is None:
         out["error"] = "; ".join(errors) or "no usable run"
     elif errors:

@@ -49,6 +49,12 @@ def _busy(runs: list[Mapping[str, Any]]) -> str:
     return f"{busy:>7.0f}%" if busy is not None else f"{'-':>8}"
 
 
+def _pairs(m: Mapping[str, Any]) -> str:
+    """`` (median of pairs 0.93/0.88/0.95)``: each interleaved pair's ratio; the ratio is their median."""
+    pairs = m.get("pair_ratios") or []
+    return f" (median of pairs {'/'.join(_f(r, '.2f') for r in pairs)})" if len(pairs) > 1 else ""
+
+
 def _efficiency_section(title: str, m: Mapping[str, Any], unit: str, cost: str, extra: str) -> list[str]:
     lines = [title]
     if "error" in m and not m.get("runs"):
@@ -61,7 +67,7 @@ def _efficiency_section(title: str, m: Mapping[str, Any], unit: str, cost: str, 
             f" {_f(targets.median(r.get(cost) for r in runs), '.0f'):>10}"
             f" {_busy(runs)}"
         )
-    lines.append(f"    ours / bare: {_f(m.get('ratio'), '.2f')}x   {extra}")
+    lines.append(f"    ours / bare: {_f(m.get('ratio'), '.2f')}x{_pairs(m)}   {extra}")
     for w in m.get("warnings", []):
         lines.append(f"    ! {w}")
     return lines

@@ -117,8 +117,9 @@ def _efficiency(doc: Doc, mode: str, unit: str) -> tuple[float | None, str, str 
     r = m.get("ratio")
     if r is None:
         return None, "", None
-    med = m["median"]
-    return r, f"{r:.2f}x ({med['ours']:,.0f} vs {med['bare']:,.0f} {unit})", None
+    med, pairs = m["median"], len(m.get("pair_ratios") or [])
+    of = f", median of {pairs} pairs" if pairs > 1 else ""
+    return r, f"{r:.2f}x{of} ({med['ours']:,.0f} vs {med['bare']:,.0f} {unit})", None
 
 
 def _device_rss(doc: Doc) -> tuple[float | None, str, str | None]:
