@@ -253,3 +253,8 @@ def test_load_refuses_newer_and_foreign_files(tmp_path: Path) -> None:
     foreign.write_text(json.dumps({"schema_version": 1}))
     with pytest.raises(ResultsError, match="not a generator capacity result"):
         load(foreign)
+
+
+def test_variants_take_turns_at_running_first() -> None:
+    rounds = [tuple(targets.counterbalanced(r, ("ours", "bare"))) for r in range(4)]
+    assert rounds == [("ours", "bare"), ("bare", "ours"), ("ours", "bare"), ("bare", "ours")]

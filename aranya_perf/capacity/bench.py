@@ -25,8 +25,9 @@ here as a child process on free ports):
   gateway side's CPU); then the same for scenario grpc's ``ServiceUser`` against a bare grpc.aio
   caller, both calling a unary echo service (``echo``) in a child process on that CPU.
 
-Variants of one mode run interleaved (ours, bare, ours, bare, ...) so slow drifts in the
-machine's load hit them alike; the figures are medians, and a ratio of ours to bare is the median
+Variants of one mode run interleaved, in an order reversed every other round (ours, bare, bare,
+ours, ours, bare, ...), so slow drifts in the machine's load hit them alike and neither always runs
+first; the figures are medians, and a ratio of ours to bare is the median
 of the ratios of interleaved pairs (run i of ours over run i of bare), so a drift over the sitting
 (etcd's history grows with every Put) cancels within each pair. With two or more CPUs the gateway
 side is pinned to one and each measured generator to another.
@@ -50,7 +51,7 @@ from typing import Any, TextIO
 from aranya_perf import results
 from aranya_perf.capacity import targets
 from aranya_perf.capacity.runner import Child, Gateway, run_child
-from aranya_perf.capacity.targets import median, ratio
+from aranya_perf.capacity.targets import counterbalanced, median, ratio
 
 SCHEMA_VERSION = 1
 RESULT_FILE = "capacity.json"
@@ -298,7 +299,7 @@ class _Run:
         s = self.sizes
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
         for rep in range(s.repeats):
-            for who in ("ours", "bare"):
+            for who in counterbalanced(rep, ("ours", "bare")):
                 spec = {
                     "variant": f"{who}_operators",
                     "name": f"operators-{who}-{rep}",
@@ -315,7 +316,7 @@ class _Run:
         s = self.sizes
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v in INSTRUMENT}
         for rep in range(s.instr_repeats):
-            for instrument in INSTRUMENT:
+            for instrument in counterbalanced(rep, INSTRUMENT):
                 spec = {
                     "variant": "ours_operators",
                     "name": f"instrumentation-{instrument}-{rep}",
@@ -351,7 +352,7 @@ class _Run:
             "device-work", "--node-info-interval", interval, "--metrics-interval", interval
         ) as gw:
             for rep in range(s.fleet_repeats):
-                for who in ("ours", "bare"):
+                for who in counterbalanced(rep, ("ours", "bare")):
                     _wait_empty(gw)
                     spec = {
                         "variant": f"{who}_fleet",
@@ -389,7 +390,7 @@ class _Run:
         for n, rate in cases:
             runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
             for rep in range(s.repeats):
-                for who in ("ours", "bare"):
+                for who in counterbalanced(rep, ("ours", "bare")):
                     runs[who].append(self._gateway_run(who, n, rate, rep))
             self.progress(f"gateway: {n:,} devices{f', {rate:g} Exec/s' if rate else ''} done")
             out.append(_compare(runs, "ms_per_command", extra={"devices": n, "exec_rate": rate}))
@@ -536,7 +537,7 @@ class _Run:
         variants = ("unary_grpcio", "unary_engine_call", "unary_aio", "unary_engine_loop")
         runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
         for rep in range(s.repeats):
-            for v in variants:
+            for v in counterbalanced(rep, variants):
                 spec = {
                     "variant": v,
                     "name": f"engines-{v}-{rep}",
@@ -610,7 +611,7 @@ class _Run:
         """``repeats`` interleaved runs of ours and bare; no gateway here, so no gateway share."""
         runs: dict[str, list[dict[str, Any]]] = {"ours": [], "bare": []}
         for rep in range(self.sizes.repeats):
-            for who in ("ours", "bare"):
+            for who in counterbalanced(rep, ("ours", "bare")):
                 name = {"variant": f"{who}_{variant}", "name": f"{variant}-{who}-{rep}"}
                 r = _per_cpu(self.child({**spec, **name}), count, f"{count}_per_cpu_s", f"us_per_{count}")
                 r.pop("gateway_busy_pct", None)  # the children's gateway marks read 0 here

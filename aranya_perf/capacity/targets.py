@@ -9,7 +9,7 @@ target names the figure it reads, the threshold from the issue that set it, and 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,13 @@ def median(values: Iterable[float | None]) -> float | None:
     """Median of the values that are numbers; None when there are none."""
     numbers = [v for v in values if v is not None]
     return statistics.median(numbers) if numbers else None
+
+
+def counterbalanced(round_: int, variants: Sequence[str]) -> Sequence[str]:
+    """The variants in the order of round ``round_``: as given in even rounds, reversed in odd ones, so that
+    in a warming or cooling sitting (etcd speeds up after its first seconds, and slows as its history
+    grows) no variant always runs first."""
+    return variants if round_ % 2 == 0 else variants[::-1]
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
