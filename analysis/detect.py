@@ -268,6 +268,13 @@ def _split_stats(seg: np.ndarray, lo: int, hi: int) -> np.ndarray:
     return np.sqrt(k * (L - k) / L) * np.abs(left - right)
 
 
+def _median(x: np.ndarray) -> float:
+    # np.median's value without its overhead, which was a fifth of the detector's CPU.
+    s = np.sort(x)
+    h = len(s) // 2
+    return float(s[h]) if len(s) % 2 else float((s[h - 1] + s[h]) / 2.0)
+
+
 @dataclass(frozen=True)
 class _Test:
     index: int
@@ -299,7 +306,7 @@ def _test(
     # could still pass.
     if z < cfg.z_min:
         return _Test(a + k, 1.0, z, 0.0, a + k, a + k)
-    shift = float(np.median(seg[k:]) - np.median(seg[:k]))
+    shift = _median(seg[k:]) - _median(seg[:k])
     if abs(np.expm1(shift)) < cfg.min_effect:
         return _Test(a + k, 1.0, z, shift, a + k, a + k)
     trend_t, step_z = _trend_fit(seg, k)
