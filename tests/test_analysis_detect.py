@@ -3,6 +3,8 @@ evaluation."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from aranya_perf.analysis import corpus, detect, evaluate
@@ -115,6 +117,7 @@ def test_budget_maps_to_a_threshold_that_falls_as_the_budget_grows() -> None:
     assert detect.DetectConfig.for_budget(detect.DEFAULT_BUDGET) == detect.DetectConfig()
     # The budget sets the drift check's threshold; the step's own floor stays where it was calibrated.
     assert detect.DetectConfig.for_budget(0.1).z_min == detect.DetectConfig().z_min
+    assert json.loads(detect.CALIBRATION_FILE.read_text())["z_min"] == detect.DetectConfig().z_min
     assert detect.DetectConfig.for_budget(0.2, seed=4).seed == 4
     with pytest.raises(ValueError, match="budget must be positive"):
         detect.near_z_for_budget(0.0)
