@@ -5,8 +5,8 @@ new_within = 10          # a regression is new when it starts in a series' last 
 
 [defaults]
 min_effect_pct = 5.0     # smallest change worth an alert
-z_min = 4.25             # detector settings (aranya_perf.analysis.detect.DetectConfig; 4.25 keeps
-                         # false alarms within 1 per 1,000 points, detect_calibration.json)
+z_min = 4.25             # detector settings (aranya_perf.analysis.detect.DetectConfig; 4.25 is
+                         # the z_min its false-alarm calibration, detect_calibration.json, assumes)
 alpha = 0.01
 min_size = 5
 better = "lower"         # or "higher" (throughput)

@@ -3,6 +3,8 @@ evaluation."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from aranya_perf.analysis import corpus, detect, evaluate
@@ -110,12 +112,15 @@ def test_corpus_sigma_is_the_noise_of_the_stored_value(noise: str, sigma: float)
 
 def test_budget_maps_to_a_threshold_that_falls_as_the_budget_grows() -> None:
     budgets = [0.1, 0.3, 1.0, 2.0, 50.0]
-    zs = [detect.z_for_budget(b) for b in budgets]
+    zs = [detect.near_z_for_budget(b) for b in budgets]
     assert zs == sorted(zs, reverse=True) and zs[0] > zs[-1]
     assert detect.DetectConfig.for_budget(detect.DEFAULT_BUDGET) == detect.DetectConfig()
+    # The budget sets the drift check's threshold; the step's own floor stays where it was calibrated.
+    assert detect.DetectConfig.for_budget(0.1).z_min == detect.DetectConfig().z_min
+    assert json.loads(detect.CALIBRATION_FILE.read_text())["z_min"] == detect.DetectConfig().z_min
     assert detect.DetectConfig.for_budget(0.2, seed=4).seed == 4
     with pytest.raises(ValueError, match="budget must be positive"):
-        detect.z_for_budget(0.0)
+        detect.near_z_for_budget(0.0)
 
 
 def test_a_stricter_budget_finds_no_more_changes() -> None:
