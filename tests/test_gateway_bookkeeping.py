@@ -14,10 +14,11 @@ from aranya_perf.gateway.operations import Operation
 
 
 class _Link:
-    """What ``Deadlines`` calls back: the link of an op whose deadline passed."""
+    """What ``Deadlines`` reads and calls back: a link's open sessions by sid, and ``expire``."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.sessions: dict[int, Operation] = {}
         self.expired: list[tuple[int, float]] = []
 
     def expire(self, op: Operation) -> None:
@@ -25,9 +26,11 @@ class _Link:
         op.finished = True
 
 
-def _op(link: _Link, sid: int) -> Operation:
+def _add(deadlines: Deadlines, link: _Link, sid: int, when: float) -> Operation:
     op = Operation()
-    op.sid, op.link, op.finished = sid, link, False  # type: ignore[assignment]
+    op.sid, op.finished = sid, False
+    link.sessions[sid] = op
+    deadlines.add(when, link, sid)  # type: ignore[arg-type]
     return op
 
 
@@ -36,14 +39,13 @@ def test_deadlines_expire_open_sessions_only_in_order_and_never_early() -> None:
         loop = asyncio.get_running_loop()
         link, deadlines = _Link(loop), Deadlines(loop)
         t0 = loop.time()
-        ops = {sid: _op(link, sid) for sid in range(1, 6)}
-        deadlines.add(t0 + 0.20, ops[1])
-        deadlines.add(t0 + 0.05, ops[2])  # earlier than the armed timer: re-armed
-        deadlines.add(t0 + 0.10, ops[3])
-        deadlines.add(t0 + 0.10, ops[4])  # an equal deadline
-        deadlines.add(t0 + 0.15, ops[5])
-        ops[3].finished = True  # answered: its entry is dropped when it comes up
-        ops[5].sid = 99  # the op went on to another session: the old deadline is not its
+        _add(deadlines, link, 1, t0 + 0.20)
+        _add(deadlines, link, 2, t0 + 0.05)  # earlier than the armed timer: re-armed
+        answered = _add(deadlines, link, 3, t0 + 0.10)
+        _add(deadlines, link, 4, t0 + 0.10)  # an equal deadline
+        _add(deadlines, link, 5, t0 + 0.15)
+        answered.finished = True  # answered: its entry is dropped when it comes up
+        del link.sessions[5]  # closed (the link dropped it): nothing to expire
         await asyncio.sleep(0.35)
         return [(sid, at - t0) for sid, at in link.expired]
 
@@ -57,9 +59,9 @@ def test_deadlines_keep_firing_after_a_quiet_spell() -> None:
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()
         link, deadlines = _Link(loop), Deadlines(loop)
-        deadlines.add(loop.time() + 0.02, _op(link, 1))
+        _add(deadlines, link, 1, loop.time() + 0.02)
         await asyncio.sleep(0.05)  # fired; nothing armed now
-        deadlines.add(loop.time() + 0.02, _op(link, 2))
+        _add(deadlines, link, 2, loop.time() + 0.02)
         await asyncio.sleep(0.05)
         return [sid for sid, _ in link.expired]
 

@@ -66,26 +66,27 @@ class Outbox:
 
 
 class Deadlines:
-    """Every open session's deadline on one loop: a heap of ``(when, n, op, sid)`` tuples (compared in C)
-    and one timer, armed at the earliest deadline of a session still open. A finished session's entry
-    stays until it comes up and is then dropped; nothing is cancelled. One ``loop.call_at`` per session
-    instead (a ``TimerHandle`` compared in Python in the loop's heap, then cancelled) was 14 µs of the
-    45 µs of Python a periodic command cost the gateway (1,000 streams, ``DeviceLink`` on an in-memory
-    stream), for deadlines that almost never fire."""
+    """Every open session's deadline on one loop: a heap of ``(when, n, link, sid)`` tuples (compared in
+    C) and one timer, armed at the earliest deadline of a session still open. A finished session's
+    entry stays until it comes up and is then dropped; nothing is cancelled, and the entry names the
+    session by its link and sid, so a finished session's answer is not kept alive meanwhile. One
+    ``loop.call_at`` per session instead (a ``TimerHandle`` compared in Python in the loop's heap,
+    then cancelled) was 14 µs of the 45 µs of Python a periodic command cost the gateway (1,000
+    streams, ``DeviceLink`` on an in-memory stream), for deadlines that almost never fire."""
 
     __slots__ = ("_heap", "_loop", "_n", "_timer", "_timer_at")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._heap: list[tuple[float, int, Operation, int]] = []
-        self._n = 0  # ties between equal deadlines go in order, never to comparing ops
+        self._heap: list[tuple[float, int, DeviceLink, int]] = []
+        self._n = 0  # ties between equal deadlines go in order, never to comparing links
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
-    def add(self, when: float, op: Operation) -> None:
-        """``op``'s session (open now, its ``sid`` set) times out at loop time ``when`` unless it finishes."""
+    def add(self, when: float, link: DeviceLink, sid: int) -> None:
+        """Session ``sid`` of ``link`` (open now) times out at loop time ``when`` unless it ends first."""
         self._n += 1
-        heapq.heappush(self._heap, (when, self._n, op, op.sid))
+        heapq.heappush(self._heap, (when, self._n, link, sid))
         if self._timer is None or when < self._timer_at:
             self._arm(when)
 
@@ -98,17 +99,16 @@ class Deadlines:
         self._timer = None
         heap, now = self._heap, self._loop.time()
         while heap:
-            when, _, op, sid = heap[0]
-            if not op.finished and op.sid == sid:
+            when, _, link, sid = heap[0]
+            op = link.sessions.get(sid)
+            if op is not None and not op.finished:
                 if when > now:
                     self._arm(when)
                     return
                 heapq.heappop(heap)
-                link = op.link
-                if link is not None:
-                    link.expire(op)
+                link.expire(op)  # type: ignore[arg-type]
             else:
-                heapq.heappop(heap)  # finished long ago: dropped as it comes up
+                heapq.heappop(heap)  # ended long ago: dropped as it comes up
 
 
 class StreamEnd(Exception):
@@ -179,7 +179,7 @@ class DeviceLink:
             False,
         )
         if timeout > 0:
-            self.deadlines.add(now + timeout, op)
+            self.deadlines.add(now + timeout, self, op.sid)
         self.metrics.sessions_open.inc()
         cmd = self.proto.new_cmd(kind, op.sid, payload, op.take_seq(), complete)
         self.queue.put_nowait((cmd, self.metrics.command_counters[label], op))
