@@ -79,7 +79,16 @@ CASES: list[tuple[str, list[str], str]] = [
     ),
     ("devices-need-workers", ["run", "--devices", "30000"], "use --workers 2"),
     ("workers-absurd", ["run", "--workers", "100000"], "--workers 100000: more than this machine's"),
-    ("devices-need-gateways", ["run", "--devices", "30000", "--workers", "2"], "use --gateway-processes 2"),
+    (
+        "devices-need-gateways",
+        ["run", "--devices", "30000", "--workers", "2", "--gateway-processes", "1"],
+        "use --gateway-processes 2",
+    ),
+    (
+        "devices-over-mqtt-need-gateways",  # auto keeps one process for MQTT; the bound still refuses
+        ["run", "--devices", "30000", "--workers", "2", "--transport", "mqtt"],
+        "more than 1 embedded gateway process(es) serve",
+    ),
     (
         "operators-million",
         ["run", "--operators", "1000000"],

@@ -11,7 +11,13 @@ from aranya_perf.analysis import run_catalogue
 
 from aranya_perf import profiles
 from aranya_perf.results import collect_meta, write_meta
+from aranya_perf.run import gateway_processes
 from aranya_perf.run.operator_api import choose, resolved
+
+
+def _decided(name: str, overrides: dict[str, object] | None = None) -> profiles.Profile:
+    """The profile as the run has it when it routes the operators: its gateway processes decided."""
+    return gateway_processes.resolved(profiles.resolve(name, overrides), workers=0)[0]
 
 
 @pytest.mark.parametrize(
@@ -32,20 +38,20 @@ from aranya_perf.run.operator_api import choose, resolved
 def test_auto_chooses_kubernetes_unless_the_face_cannot_serve(
     overrides: dict[str, object], api: str, reason: str
 ) -> None:
-    chosen = choose(profiles.resolve("smoke", overrides))
+    chosen = choose(_decided("smoke", overrides))
     assert chosen.api == api
     assert (reason in chosen.fallback) if reason else chosen.fallback == ""
 
 
 def test_a_scenario_without_devices_keeps_control() -> None:
-    assert choose(profiles.resolve("etcd")) == choose(profiles.resolve("smoke", {"operators.count": 0}))
+    assert choose(_decided("etcd")) == choose(_decided("smoke", {"operators.count": 0}))
 
 
 def test_the_resolved_profile_records_the_choice() -> None:
     assert profiles.resolve("smoke").operators.api == "auto"
-    p, line = resolved(profiles.resolve("smoke"))
+    p, line = resolved(_decided("smoke"))
     assert line == "" and tomllib.loads(profiles.render(p))["operators"]["api"] == "kubernetes"
-    p, line = resolved(profiles.resolve("smoke", {"target.transport": "mqtt"}))
+    p, line = resolved(_decided("smoke", {"target.transport": "mqtt"}))
     assert p.operators.api == "control" and line.startswith("operators through the control service")
     assert "\n" not in line and "MQTT" in line
 

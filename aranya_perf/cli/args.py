@@ -54,6 +54,11 @@ def count(text: str) -> int:
     return value
 
 
+def count_or_auto(text: str) -> int | str:
+    """A non-negative integer, or ``auto``."""
+    return "auto" if text == "auto" else count(text)
+
+
 def number(text: str) -> float:
     """A finite number (``inf`` and ``nan`` are refused: no rate or size is infinite)."""
     try:

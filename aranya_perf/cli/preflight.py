@@ -86,10 +86,11 @@ def check_sizes(p: Profile, generators: int, origins: Mapping[str, str]) -> None
                 f"(about {CONNECTIONS_PER_PROCESS:,} connections each, docs/benchmarks.md): use {more}"
             )
     devices = max(p.fleet.devices, p.shape.spike_devices)
-    if p.fleet_run and p.embedded and devices > GATEWAY_DEVICES_PER_PROCESS * p.gateway.processes:
+    gateways = p.gateway.process_count if p.fleet_run and p.embedded else 0
+    if gateways and devices > GATEWAY_DEVICES_PER_PROCESS * gateways:
         key = "fleet.devices" if devices == p.fleet.devices else "shape.spike_devices"
         raise UsageError(
-            f"{_origin(key, origins, p)}: {devices:,} devices are more than {p.gateway.processes} embedded "
+            f"{_origin(key, origins, p)}: {devices:,} devices are more than {gateways} embedded "
             f"gateway process(es) serve (about {GATEWAY_DEVICES_PER_PROCESS:,} each): use "
             f"--gateway-processes {-(-devices // GATEWAY_DEVICES_PER_PROCESS)}"
         )

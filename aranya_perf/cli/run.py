@@ -17,10 +17,19 @@ import psutil
 
 from aranya_perf import profiles, protocol
 from aranya_perf.cli import UsageError, preflight
-from aranya_perf.cli.args import count, duration, interval, listen_address, non_negative, positive
+from aranya_perf.cli.args import (
+    count,
+    count_or_auto,
+    duration,
+    interval,
+    listen_address,
+    non_negative,
+    positive,
+)
 from aranya_perf.gateway.emulate import NAMES as EMULATIONS
 from aranya_perf.gateway.schedule import SCHEDULES
 from aranya_perf.profiles.schema import CHECK_PERF_LOADS, SCENARIOS, SHAPES
+from aranya_perf.run import gateway_processes
 from aranya_perf.run.workers import WORKERS_WAIT_S
 from aranya_perf.targets import TargetError, check_target
 
@@ -179,7 +188,12 @@ PROFILE_FLAGS: tuple[tuple[str, tuple[str, ...], dict[str, Any]], ...] = (
     (
         "--gateway-processes",
         ("gateway.processes",),
-        {"type": count, "help": "embedded gateway processes, each owning part of the fleet"},
+        {
+            "type": count_or_auto,
+            "metavar": "N|auto",
+            "help": "embedded gateway processes, each owning part of the fleet (default auto: chosen from "
+            "the fleet, its command rate and the cores, said at start-up)",
+        },
     ),
     (
         "--schedule",
@@ -429,15 +443,17 @@ def run(args: argparse.Namespace) -> int:
     preflight.check_out(args.out)
     preflight.check_fleet(profile, given)
     preflight.check_workers(args.workers)
-    preflight.check_sizes(profile, max(1, args.workers + args.remote_workers), given)
+    # The run decides "auto" again from the same inputs (run.orchestrate); here its count is checked.
+    checked, _ = gateway_processes.resolved(profile, args.workers)
+    preflight.check_sizes(checked, max(1, args.workers + args.remote_workers), given)
     preflight.check_tls(profile)
     preflight.check_address_map(profile, args.allow_remote)
     preflight.check_protos(profile, given)
     from aranya_perf.run.target import check_operator_api, check_transport
 
     try:
-        check_transport(profile)
-        check_operator_api(profile)
+        check_transport(checked)
+        check_operator_api(checked)
     except TargetError as exc:
         raise UsageError(str(exc)) from None
     bind = listen_address(args.master_bind, args.allow_remote)
@@ -549,6 +565,8 @@ def _report(outcome: RunOutcome, stopped: Callable[[], bool], *, etcd: bool) -> 
         slo_text += "\ncost over time:\n  " + "\n  ".join(outcome.drift_lines) + "\n"
     reason = f" ({outcome.reason})" if outcome.reason else ""
     busiest = f"\nbusiest: {outcome.busiest}" if outcome.busiest else ""
+    if outcome.gateway_processes:
+        busiest += f"\n{outcome.gateway_processes}"
     notes = "".join(f"\nnote: {n}" for n in outcome.notes)
     table = format_summary_table(summary)
     ending = f"status: {outcome.status}{reason}\nreport: {report}"

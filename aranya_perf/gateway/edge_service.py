@@ -29,7 +29,7 @@ from grpc import aio
 
 from aranya_perf.gateway.config import GatewayConfig
 from aranya_perf.gateway.emulate import Defects
-from aranya_perf.gateway.link import DeviceLink
+from aranya_perf.gateway.link import Deadlines, DeviceLink
 from aranya_perf.gateway.metrics import GatewayMetrics
 from aranya_perf.gateway.operations import Failure, PeriodicOp, ProbeOp
 from aranya_perf.gateway.registry import DeviceRegistry
@@ -60,6 +60,7 @@ class EdgeDeviceService:
         self.defects = defects if defects is not None else Defects()
         self._stopping = stopping
         self._schedule_paused = False
+        self._deadlines: Deadlines | None = None  # made on the loop that serves the first stream
 
     def pause_schedule(self) -> None:
         """No more periodic commands, on any device, now or later (the connect sequence still runs)."""
@@ -99,7 +100,9 @@ class EdgeDeviceService:
         if self._stopping():
             await self._reject(context, RejectReason.INTERNAL_SERVER_ERROR, "gateway stopping")
             return
-        link = DeviceLink(device_id, proto, self.config, self.metrics, loop, defects)
+        if self._deadlines is None:
+            self._deadlines = Deadlines(loop)
+        link = DeviceLink(device_id, proto, self.config, self.metrics, loop, self._deadlines, defects)
         if not self.registry.claim(link):
             if defects.duplicate_lockout:
                 self._lock_out(device_id, expected_id)

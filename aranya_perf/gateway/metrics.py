@@ -4,10 +4,12 @@ The registry is separate from prometheus_client's global one so that several
 gateways (tests) or a gateway inside a load-generator process never mix series.
 Labelled children are looked up once per label value and cached in plain dicts,
 because the server touches them on every frame. The counters bumped on every frame
-(commands and frames sent, sessions completed, Msgs received) are plain numbers in the
-event loop's thread, read only when the registry is collected (``_Counts``): measured
-under a fleet of 1,000 devices, prometheus_client's locked counters were 8 % of the
-gateway's main-thread CPU, for values a scrape reads every few seconds.
+(commands and frames sent, sessions completed, Msgs received), the open sessions and the
+session RTT histogram are plain numbers in the event loop's thread, read only when the
+registry is collected (``_Counts``, ``_Level``, ``_Histograms``): measured under a fleet of
+1,000 devices, prometheus_client's locked counters were 8 % of the gateway's main-thread CPU,
+and its histogram's ``observe`` walks the buckets in Python, for values a scrape reads every
+few seconds.
 
 Series (all prefixed ``aranya_gateway_``):
 
@@ -46,6 +48,7 @@ v0.x, ``MSG_DATA_DEFAULT`` in 2020-09).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import socket
 import threading
@@ -61,7 +64,7 @@ from prometheus_client import (
     generate_latest,
     start_http_server,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
 from aranya_perf.protocol import Protocol
@@ -125,6 +128,80 @@ class _Counts:
         yield family
 
 
+class _Level:
+    """An unlabelled gauge as a plain number the event loop's thread moves, registered as a collector."""
+
+    __slots__ = ("documentation", "name", "value")
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name, self.documentation, self.value = name, documentation, 0.0
+        registry.register(self)
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+    def collect(self) -> Any:
+        yield GaugeMetricFamily(self.name, self.documentation, value=self.value)
+
+
+class _Histogram:
+    """One labelled histogram's counts per bucket (not cumulative), its sum; ``observe`` is one bisect."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        self.sum += value
+
+
+class _Histograms:
+    """A labelled histogram family of ``_Histogram`` children, registered as a collector (the bucket
+    rule is prometheus_client's: a value equal to a bound counts in that bound's bucket)."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: list[str],
+        buckets: tuple[float, ...],
+        registry: CollectorRegistry,
+    ) -> None:
+        self.name, self.documentation, self.labelnames, self.buckets = (
+            name,
+            documentation,
+            labelnames,
+            buckets,
+        )
+        self._children: dict[tuple[str, ...], _Histogram] = {}
+        registry.register(self)
+
+    def labels(self, *values: str) -> _Histogram:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = _Histogram(self.buckets)
+        return child
+
+    def collect(self) -> Any:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)
+        bounds = [*map(str, self.buckets), "+Inf"]
+        for values, child in list(self._children.items()):
+            counts, total = list(child.counts), child.sum  # copies: the loop may observe meanwhile
+            cumulative, running = [], 0
+            for bound, count in zip(bounds, counts, strict=True):
+                running += count
+                cumulative.append((bound, running))
+            family.add_metric(list(values), cumulative, total)
+        yield family
+
+
 class GatewayMetrics:
     """The gateway's metric objects in a private registry, plus the HTTP exposition server."""
 
@@ -149,9 +226,7 @@ class GatewayMetrics:
         self.devices_online = Gauge(
             p + "devices_online", "Devices that passed the connect sequence", registry=r
         )
-        self.sessions_open = Gauge(
-            p + "sessions_open", "Sessions waiting for their device's answer", registry=r
-        )
+        self.sessions_open = _Level(p + "sessions_open", "Sessions waiting for their device's answer", r)
         self.device_connects = Counter(
             p + "device_connects_total", "Devices that passed the connect sequence", registry=r
         )
@@ -162,12 +237,12 @@ class GatewayMetrics:
             p + "commands_sent_total", "Session-opening commands written to device streams", ["kind"], r
         )
         frames = _Counts(p + "frames_sent_total", "Cmd frames written to device streams", ["kind"], r)
-        rtt = Histogram(
+        rtt = _Histograms(
             p + "session_rtt_seconds",
             "Command written to the device's final frame (sessions ending done or error)",
             ["kind"],
-            buckets=RTT_BUCKETS,
-            registry=r,
+            RTT_BUCKETS,
+            r,
         )
         completed = _Counts(
             p + "sessions_completed_total", "Sessions ended, by outcome", ["kind", "outcome"], r

@@ -52,7 +52,7 @@ def device_failure(err: DeviceError) -> Failure:
 class Operation(Session):
     """One session the gateway opened on a device stream, and whoever waits for its end."""
 
-    __slots__ = ("finished", "label", "link", "sent_at", "timeout", "timer")
+    __slots__ = ("finished", "label", "link", "sent_at", "timeout")
 
     stream = False
     """A stream session (exec, logs, port-forward): aranya closes it on the device when it ends."""
@@ -63,7 +63,6 @@ class Operation(Session):
         self.label = ""
         self.sent_at = 0.0  # loop time the opening Cmd was written (opened_at until then)
         self.timeout = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.finished = False
 
     def on_data(self, reply: Reply, body: bytes) -> None:

@@ -151,11 +151,12 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
         fail("operators.max_in_flight must be positive in the open model (operators.arrival_rate > 0)")
     if not any(p.operators.mix.values()):
         fail("operators.mix gives every call a weight of 0")
-    if p.gateway.processes < 1:
-        fail("gateway.processes must be at least 1")
     g = p.gateway
+    several = isinstance(g.processes, int) and g.processes > 1
+    if isinstance(g.processes, int) and g.processes < 1:
+        fail("gateway.processes must be at least 1")
     faults = g.stall_s or g.reset_at_s
-    if not p.embedded and (g.listener_per_device or g.processes > 1 or faults or g.emulate):
+    if not p.embedded and (g.listener_per_device or several or faults or g.emulate):
         fail("[gateway] settings apply to the embedded gateway only; target.address is set")
     if p.gateway.stall_s and not p.gateway.stall_at_s:
         fail("gateway.stall needs gateway.stall_at")
@@ -183,7 +184,7 @@ def validate(p: Profile, origins: Mapping[str, str] | None = None) -> None:
             get(p.target.link, from_document({"link": p.links}, where))
         except LinkProfileError as exc:
             fail(f"target.link: {exc}")
-        if p.embedded and p.gateway.processes > 1 and not p.gateway.listener_per_device:
+        if p.embedded and several and not p.gateway.listener_per_device:
             fail("target.link goes in front of one shared listener, or of a listener per device")
     if p.embedded and p.target.pid is not None:
         fail("target.pid applies to a given target (target.address), not to the embedded gateway")

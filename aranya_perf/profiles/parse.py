@@ -59,6 +59,8 @@ def read_value(kind: str, value: Any, key: str, spec: Mapping[str, Any]) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"expected a non-negative integer, got {value!r}")
         return value
+    if kind == "count_or_auto":
+        return value if value == "auto" else read_value("count", value, key, spec)
     if kind == "bytes":
         if read_value("count", value, key, spec) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"{value:,} bytes is more than {MAX_PAYLOAD_BYTES:,} (a typo?)")

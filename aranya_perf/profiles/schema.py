@@ -7,7 +7,7 @@ and ``[[call]]``). Each field's
 or seconds), ``interval`` (a duration where 0 means off), ``count`` (an integer >= 0),
 ``bytes`` (a count of at most ``limits.MAX_PAYLOAD_BYTES``), ``positive``, ``rate`` (a number >= 0),
 ``bool``, ``str``, ``path``, ``choice`` (one of ``metadata["choices"]``), ``names`` (a list of them),
-``durations`` (a list of durations), ``counts`` (a list of counts),
+``durations`` (a list of durations), ``counts`` (a list of counts), ``count_or_auto`` (a count or "auto"),
 ``weights`` (a table of names to numbers >= 0), ``paths`` (a list of file or directory names),
 ``template`` (a request: a TOML table or a JSON object as a string, kept as JSON text),
 ``labels`` (a table of names to strings). Defaults are the built-in layer of the rule
@@ -285,7 +285,12 @@ class GatewaySection:
     metrics_interval_s: float | None = _f(None, "interval", "overrides the schedule's METRICS_COLLECT period")
     session_timeout_s: float = _f(10.0, "interval", "deadline of a session, 0 = none")
     listener_per_device: bool = _f(False, "bool", "one listener per device, as aranya runs them")
-    processes: int = _f(1, "count", "gateway processes, each owning a range of devices")
+    processes: int | str = _f(
+        "auto",
+        "count_or_auto",
+        "gateway processes, each owning a range of devices; auto: chosen before the "
+        "run from the fleet, its command rate and the cores left beside the generator, said at start-up",
+    )
     stall_at_s: float = _f(
         0.0,
         "interval",
@@ -306,6 +311,13 @@ class GatewaySection:
     emulate: list[str] = _f(
         [], "names", "aranya defects the embedded gateway plays (docs/findings.md)", choices=EMULATIONS
     )
+
+    @property
+    def process_count(self) -> int:
+        """``processes`` as the run uses it: ``auto`` is decided by ``run.gateway_processes`` first."""
+        if isinstance(self.processes, str):
+            raise ValueError("gateway.processes 'auto' is read before run.gateway_processes decided it")
+        return self.processes
 
 
 @dataclass(frozen=True)

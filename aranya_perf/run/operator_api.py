@@ -41,7 +41,7 @@ def choose(p: Profile) -> OperatorApi:
         return OperatorApi(CONTROL, "devices over MQTT, which the Kubernetes operators do not carry yet")
     if not p.embedded and p.target.kubeconfig is None:
         return OperatorApi(CONTROL, "--target without --kubeconfig: no cluster to call")
-    if p.embedded and p.gateway.processes > 1:
+    if p.embedded and p.gateway.process_count > 1:
         return OperatorApi(CONTROL, "the Kubernetes face is served by one gateway process only")
     return OperatorApi(KUBERNETES)
 

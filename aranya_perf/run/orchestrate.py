@@ -37,7 +37,7 @@ from aranya_perf.measure.latency import load_failures, load_histograms, load_int
 from aranya_perf.measure.resources import read_samples
 from aranya_perf.profiles import Profile
 from aranya_perf.results import TIMELINE_COLUMNS, EventLog, ResultsError, RunFiles
-from aranya_perf.run import cost, interrupt, operator_api
+from aranya_perf.run import cost, gateway_processes, interrupt, operator_api
 from aranya_perf.run import etcd as etcd_run
 from aranya_perf.run import record as rec
 from aranya_perf.run.load import Load, LoadError, WindowFacts
@@ -88,6 +88,8 @@ class RunOutcome:
     notes: tuple[str, ...] = ()
     busiest: str = ""
     """Which processes of the run were busiest over the window, and by how much."""
+    gateway_processes: str = ""
+    """How many processes ``auto`` gave the embedded gateway, and why ("" when given or not embedded)."""
     finding_lines: tuple[str, ...] = ()
     """The invariants the run found broken (``findings.json``), one line each."""
     drift_lines: tuple[str, ...] = ()
@@ -123,7 +125,10 @@ def run_profile(
 def _run(
     p: Profile, options: RunOptions, out: TextIO, stops: interrupt.StopSignals, run_dirs: list[Path]
 ) -> RunOutcome:
-    p, fallback = operator_api.resolved(p)  # before anything reads the route: profile.toml keeps the choice
+    # Before anything reads them, the gateway's processes and then the route that depends on them;
+    # profile.toml keeps both choices.
+    p, processes_line = gateway_processes.resolved(p, options.workers)
+    p, fallback = operator_api.resolved(p)
     target: Target | None = None
     etcd = p.run.scenario == "etcd"
     if not p.embedded:
@@ -139,13 +144,14 @@ def _run(
     results.atomic_write_text(run_dir / RunFiles.PROFILE, profiles.render(p))
     if options.descriptors is not None:
         results.atomic_write_bytes(run_dir / RunFiles.GRPC_DESCRIPTORS, options.descriptors)
-    record = _identity(p, run_dir, options).add(_config(p, options))
+    record = _identity(p, run_dir, options).add(_config(p, options, processes_line))
     results.write_meta(run_dir, record.meta())
     events = EventLog(run_dir / RunFiles.EVENTS)
     what = f"{p.target.protocol} over {p.target.transport}" if p.fleet_run else f"scenario {p.run.scenario}"
     out.write(f"aranya-perf run: profile {p.name} ({what}), results in {run_dir}\n")
-    if fallback:
-        out.write(f"  {fallback}\n")
+    for line in (processes_line, fallback):
+        if line:
+            out.write(f"  {line}\n")
     start_error = None
     facts = WindowFacts()
     phases: etcd_run.EtcdPhases | None = None
@@ -249,7 +255,7 @@ def _identity(p: Profile, run_dir: Path, options: RunOptions) -> rec.RunRecord:
     return rec.RunRecord(identity)
 
 
-def _config(p: Profile, options: RunOptions) -> rec.Config:
+def _config(p: Profile, options: RunOptions, processes_line: str = "") -> rec.Config:
     proto = protocol.get(p.target.protocol)
     config = {
         "scenario": p.run.scenario,
@@ -260,6 +266,7 @@ def _config(p: Profile, options: RunOptions) -> rec.Config:
         "shape": p.shape.kind,
         "workers": options.workers + options.remote_workers,
         "gateway_processes": p.gateway.processes if p.embedded else None,
+        "gateway_processes_reason": processes_line or None,
         "listener_per_device": p.gateway.listener_per_device,
         "transport": p.target.transport,
         "status_interval_s": p.fleet.status_interval_s,
@@ -396,6 +403,9 @@ def _judge(
         slo_lines,
         notes=verdict.notes,
         busiest=busy.busiest_line(),
+        gateway_processes=str(record.config.config.get("gateway_processes_reason") or "")
+        if record.config is not None
+        else "",
         finding_lines=tuple(f.line() for f in found),
         drift_lines=tuple(trend.lines()) if trend is not None and p.shape.kind == "soak" else (),
     )

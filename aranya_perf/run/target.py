@@ -169,7 +169,7 @@ def check_operator_api(p: Profile) -> None:
     """Combinations the Kubernetes operators and face cannot serve (yet): ``TargetError`` with one line."""
     kube = p.operators.api == "kubernetes"
     if p.target.address is None:
-        if (kube or p.gateway.kubeconfig_out) and p.gateway.processes > 1:
+        if (kube or p.gateway.kubeconfig_out) and p.gateway.process_count > 1:
             raise TargetError("the Kubernetes face is served by one gateway process only (not yet several)")
     elif p.gateway.kubeconfig_out:
         raise TargetError("--kubeconfig-out is the embedded gateway's; against --target give --kubeconfig")
@@ -196,7 +196,7 @@ def check_transport(p: Profile) -> None:
         raise TargetError(
             "--listener-per-device is a gRPC topology: over MQTT every device shares the broker"
         )
-    if p.embedded and g.processes > 1:
+    if p.embedded and g.process_count > 1:
         raise TargetError(
             "--gateway-processes > 1 with mqtt: the embedded gateway subscribes every namespace, so one "
             "process serves the whole fleet"
@@ -411,7 +411,7 @@ def start_embedded(p: Profile, run_dir: Path) -> EmbeddedTarget:
     """Start ``gateway.processes`` gateways; on failure, stop those started and raise ``TargetStartError``."""
     if not p.fleet_run:
         raise TargetStartError(f"scenario {p.run.scenario} has no embedded target: give --target")
-    g, n = p.gateway, p.gateway.processes
+    g, n = p.gateway, p.gateway.process_count
     target = EmbeddedTarget(AddressMap("embedded"), (), embedded=True, transport=p.target.transport)
     target.gateways, target._logs = [], []
     share = -(-p.fleet.devices // n)  # devices per process, rounded up
