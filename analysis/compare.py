@@ -3,9 +3,9 @@ deltas with confidence intervals that account for the variance between runs, and
 
 Run-to-run variance is the larger part of a load test's noise: two runs of one configuration
 differ by more than the requests inside one run say. So each run is reduced to one statistic per
-(request kind, metric), in log space (p25/p50/p90/p99 from its HDR histogram, throughput as its request
-count over its measured window), and the two sides are compared by a t-interval on the difference
-of their mean log statistics. Its variance pools:
+(request kind, metric), in log space (p25/p50/p90/p99 from its HDR histogram, throughput as its
+request count over its measured window), and the two sides are compared by a t-interval on the
+difference of their mean log statistics. Its variance pools:
 
 - the spread of the per-run statistics within each side (n_a - 1 + n_b - 1 degrees of freedom);
 - the **between-run variance stored for the comparability key** (``BetweenRuns``): the spread
@@ -80,7 +80,7 @@ class RunData:
 @dataclass(frozen=True)
 class CompareConfig:
     bootstrap: int = 1000
-    # 99 %, not 95 %: a comparison has some 60 rows, and at 95 % three of them would be flagged
+    # 99 %, not 95 %: a comparison has some 75 rows, and at 95 % nearly four of them would be flagged
     # in a pair of identical configurations on average.
     confidence: float = 0.99
     min_effect_pct: float = 2.0
