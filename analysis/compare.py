@@ -3,9 +3,9 @@ deltas with confidence intervals that account for the variance between runs, and
 
 Run-to-run variance is the larger part of a load test's noise: two runs of one configuration
 differ by more than the requests inside one run say. So each run is reduced to one statistic per
-(request kind, metric), in log space (p50/p90/p99 from its HDR histogram, throughput as its request
-count over its measured window), and the two sides are compared by a t-interval on the difference
-of their mean log statistics. Its variance pools:
+(request kind, metric), in log space (p25/p50/p90/p99 from its HDR histogram, throughput as its
+request count over its measured window), and the two sides are compared by a t-interval on the
+difference of their mean log statistics. Its variance pools:
 
 - the spread of the per-run statistics within each side (n_a - 1 + n_b - 1 degrees of freedom);
 - the **between-run variance stored for the comparability key** (``BetweenRuns``): the spread
@@ -15,6 +15,13 @@ The standard error is never below the within-run one (bootstrap of each side's r
 for throughput): a statistic that barely moves between runs is still not known more exactly than
 its requests allow. With no between-run degree of freedom at all (one run per side, no repeat group
 of that key), the row shows the within-run interval and says **no verdict (within-run noise only)**.
+
+Why p25 beside the median: on a shared machine the load of other processes holds some requests
+back for milliseconds, and how many it holds back changes from run to run; once it is half of them
+the median moves with it (over 24 runs of one configuration a loopback exec's p50 ranged
+3.4-12.9 ms, its p25 3.1-7.0 ms; docs/analysis.md has the figures). The lower quarter is what most
+requests reach when nothing holds them up, so it is the statistic that still sees a slower target
+(every request later) with one run per side; the median keeps its own, wider, interval and verdict.
 
 Verdict rules, in order: a kind missing on one side is "only in A"/"only in B"; a run below the
 sample rule (``aranya_perf.analysis.samples``) makes the row "too few samples (n=...)", delta still shown;
@@ -38,7 +45,7 @@ from scipy import stats
 
 from aranya_perf.measure.latency import split_key
 
-PERCENTILES = (50.0, 90.0, 99.0)
+PERCENTILES = (25.0, 50.0, 90.0, 99.0)
 METRICS = (*(f"p{p:g}_ms" for p in PERCENTILES), "throughput_rps")
 WORSE, BETTER, SAME = "worse", "better", "no significant change"
 WITHIN_ONLY = "no verdict (within-run noise only)"
@@ -73,7 +80,7 @@ class RunData:
 @dataclass(frozen=True)
 class CompareConfig:
     bootstrap: int = 1000
-    # 99 %, not 95 %: a comparison has some 60 rows, and at 95 % three of them would be flagged
+    # 99 %, not 95 %: a comparison has some 75 rows, and at 95 % nearly four of them would be flagged
     # in a pair of identical configurations on average.
     confidence: float = 0.99
     min_effect_pct: float = 2.0
@@ -127,7 +134,7 @@ def _percentiles(values: np.ndarray, counts: np.ndarray, pcts: Sequence[float]) 
 
 
 def run_statistics(run: RunData) -> dict[tuple[str, str], tuple[float, int]]:
-    """(kind, metric) -> (value, requests) of one run: p50/p90/p99 in ms, throughput in requests/s."""
+    """(kind, metric) -> (value, requests) of one run: p25/p50/p90/p99 in ms, throughput in requests/s."""
     out: dict[tuple[str, str], tuple[float, int]] = {}
     for kind, hist in run.histograms.items():
         values, counts = buckets(hist)
@@ -258,7 +265,7 @@ def compare_runs(
     cfg: CompareConfig,
     history: BetweenRuns | None = None,
 ) -> pd.DataFrame:
-    """One row per (request kind, metric): p50/p90/p99 in ms and throughput in requests/s.
+    """One row per (request kind, metric): p25/p50/p90/p99 in ms and throughput in requests/s.
     ``history`` is the between-run variance of the key from other runs (none: only the sides' own)."""
     if not group_a or not group_b:
         raise ValueError("each side needs at least one run")

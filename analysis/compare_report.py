@@ -119,8 +119,8 @@ def to_markdown(
         "",
         f"Deltas are B vs A of the runs' geometric means with {cfg.confidence:.0%} intervals; a change needs "
         f"its interval clear of zero and at least {cfg.min_effect_pct:g} %. {_basis(result, history)} "
-        "Latency in ms (lower is better), throughput in requests/s. Rows below the sample rule (p50 5, "
-        "p90 20, p99 100 requests per run) say so and get no verdict.",
+        "Latency in ms (lower is better), throughput in requests/s. Rows below the sample rule (p25 and "
+        "p50 5, p90 20, p99 100 requests per run) say so and get no verdict.",
         "",
         f"| Type | Name | Metric | A | B | Delta | {cfg.confidence:.0%} CI | Verdict | n A | n B | dof |",
         "| --- | --- | --- | ---: | ---: | ---: | --- | --- | ---: | ---: | ---: |",

@@ -9,9 +9,10 @@ config with ``--answer-delay 20ms`` (``set=delay``). ``evaluate`` compares, one 
 base pair with itself (A/A) and the pair's first run with its delayed run (A/B), and, two runs per
 side, each base pair with the delayed runs of its pair and the next, taking the
 between-run variance from the other runs of ROOT (``compare``'s default history, minus the two
-runs compared), and prints the fraction of A/A rows flagged and of A/B pairs whose ``control Exec``
-p50 is flagged "worse". Every run is bounded by ``--timeout``; load goes to the embedded gateway on
-loopback only.
+runs compared), and prints the fraction of A/A rows flagged and of A/B pairs whose operator exec
+(``control Exec`` or ``kube exec``) p50 and p25 are flagged "worse", with each A/A pair's exec
+deltas beside them (how far same-config runs drift apart). Every run is bounded by ``--timeout``;
+load goes to the embedded gateway on loopback only.
 """
 
 from __future__ import annotations
@@ -54,15 +55,32 @@ def _compare(cat, runs: dict, stats: dict, a: list[str], b: list[str], cfg):
     return compare_runs([runs[r] for r in a], [runs[r] for r in b], cfg, pool_statistics(groups))
 
 
-def _exec_p50(result, pair: str) -> dict[str, object]:
-    row = result[(result["name"] == "Exec") & (result["metric"] == "p50_ms")].iloc[0]
-    return {
-        "pair": pair,
-        "verdict": row["verdict"],
-        "delta_pct": round(row["delta_pct"], 1),
-        "ci": [round(row["ci_low_pct"], 1), round(row["ci_high_pct"], 1)],
-        "dof": int(row["dof"]),
-    }
+EXEC_METRICS = ("p50_ms", "p25_ms")
+
+
+def _exec(result, pair: str) -> dict[str, object]:
+    """The operators' exec rows (``control Exec`` or ``kube exec``, whichever route they took)."""
+    from aranya_perf.measure.kinds import neutral_key
+
+    kinds = result["request_type"] + " " + result["name"]
+    rows = result[kinds.map(neutral_key) == "operator exec"].set_index("metric")
+    out: dict[str, object] = {"pair": pair}
+    for metric in EXEC_METRICS:
+        row = rows.loc[metric]
+        out[metric] = {
+            "verdict": row["verdict"],
+            "delta_pct": round(row["delta_pct"], 1),
+            "ci": [round(row["ci_low_pct"], 1), round(row["ci_high_pct"], 1)],
+            "dof": int(row["dof"]),
+        }
+    return out
+
+
+def _worse(found: list[dict[str, object]], metric: str) -> float | None:
+    """Fraction of ``found`` whose exec ``metric`` is "worse"."""
+    from aranya_perf.analysis.compare import WORSE
+
+    return sum(h[metric]["verdict"] == WORSE for h in found) / len(found) if found else None
 
 
 def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
@@ -80,6 +98,7 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
     flagged = judged = rows = aa_pairs = 0
     flagged_rows: list[str] = []
     hits: list[dict[str, object]] = []
+    aa_exec: list[dict[str, object]] = []
     for pair, part in cat.groupby("pair", sort=True):
         base = part[part["set"] == "base"].sort_values("started_at")["run_id"].tolist()
         delay = part[part["set"] == "delay"]["run_id"].tolist()
@@ -90,12 +109,13 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
             judged += int(result["verdict"].isin([WORSE, BETTER, SAME]).sum())
             hit = result[result["verdict"].isin([WORSE, BETTER])]
             flagged += len(hit)
+            aa_exec.append(_exec(result, str(pair)))
             flagged_rows += [
                 f"pair {pair}: {r.request_type} {r.name} {r.metric} {r.verdict} {r.delta_pct:+.1f} %"
                 for r in hit.itertuples()
             ]
         if base and delay:
-            hits.append(_exec_p50(_compare(cat, runs, stats, base[:1], delay[:1], cfg), str(pair)))
+            hits.append(_exec(_compare(cat, runs, stats, base[:1], delay[:1], cfg), str(pair)))
     # Two runs per side: pair i's base group against the delayed runs of pairs i and i + 1.
     order = sorted(cat["pair"].dropna().unique(), key=int)
     pick = {
@@ -104,7 +124,7 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
         for k in ("base", "delay")
     }
     two = [
-        _exec_p50(
+        _exec(
             _compare(cat, runs, stats, pick[(p, "base")], pick[(p, "delay")] + pick[(q, "delay")], cfg),
             f"{p}+{q}",
         )
@@ -125,15 +145,12 @@ def evaluate(root: Path, out: Path | None, confidence: float | None) -> int:
         "aa_flagged_fraction_of_rows": flagged / rows if rows else None,
         "aa_flagged_fraction_of_judged_rows": flagged / judged if judged else None,
         "aa_flagged": flagged_rows,
+        "aa_exec": aa_exec,
         "delay_pairs": len(hits),
-        "delay_exec_p50_worse_fraction": sum(h["verdict"] == WORSE for h in hits) / len(hits)
-        if hits
-        else None,
-        "delay_exec_p50": hits,
-        "two_per_side_exec_p50_worse_fraction": sum(h["verdict"] == WORSE for h in two) / len(two)
-        if two
-        else None,
-        "two_per_side_exec_p50": two,
+        **{f"delay_exec_{m.removesuffix('_ms')}_worse_fraction": _worse(hits, m) for m in EXEC_METRICS},
+        "delay_exec": hits,
+        **{f"two_per_side_exec_{m.removesuffix('_ms')}_worse_fraction": _worse(two, m) for m in EXEC_METRICS},
+        "two_per_side_exec": two,
         "two_per_side_aa_comparisons": len(aa_two),
         "two_per_side_aa_rows": sum(len(r) for r in aa_two),
         "two_per_side_aa_rows_with_a_verdict": sum(

@@ -201,3 +201,35 @@ def test_groups_carry_their_own_variance_and_the_sample_rule() -> None:
         _row(compare_runs(base, slower, cfg), "control Logs", "p50_ms")["verdict"] != "too few samples (n=30)"
     )
     assert compare_runs(base, slower, cfg).equals(compare_runs(base, slower, cfg))  # seeded
+
+
+def _contended(rng: np.random.Generator, n: int, delay_ms: float = 0.0, size: int = 150) -> list[RunData]:
+    """``n`` runs of an exec of ~3.5 ms that a busy machine holds back by ~15 ms on a share of its
+    requests, the share drawn per run between 10 and 70 %; ``delay_ms`` is added to every request."""
+    out = []
+    for i in range(n):
+        held = rng.random(size) < rng.uniform(0.1, 0.7)
+        values = rng.lognormal(math.log(3.5), 0.15, size) + held * rng.exponential(15.0, size) + delay_ms
+        out.append(RunData(f"c{i}", {"control Exec": _hist(values)}, 10.0))
+    return out
+
+
+def test_p25_sees_a_slower_target_through_the_machines_load() -> None:
+    rng = np.random.default_rng(11)
+    cfg = CompareConfig(bootstrap=300, seed=3)
+    history = between_runs([_contended(rng, 2) for _ in range(10)])
+    a, again = _contended(rng, 2)
+    (slower,) = _contended(rng, 1, delay_ms=DELAY_MS)
+    # Same configuration: neither the median nor the lower quarter calls the load's drift a change.
+    same = compare_runs([a], [again], cfg, history)
+    assert {_row(same, metric=m)["verdict"] for m in ("p25_ms", "p50_ms")} == {SAME}
+    # Every request 20 ms later: p25 sees it with one run per side, its interval narrower than the
+    # median's, which moves with the share of requests the machine held back.
+    worse = compare_runs([a], [slower], cfg, history)
+    p25, p50 = _row(worse, metric="p25_ms"), _row(worse, metric="p50_ms")
+    assert p25["verdict"] == WORSE and p25["dof"] == 10
+    assert _log_width(p25) < _log_width(p50)
+
+
+def _log_width(row) -> float:
+    return math.log1p(row["ci_high_pct"] / 100) - math.log1p(row["ci_low_pct"] / 100)
