@@ -6,34 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-from aranya_perf.analysis.compare import BETTER, WITHIN_ONLY, WORSE, shifted
+from aranya_perf.analysis.compare import BETTER, WITHIN_ONLY, WORSE
 
 from aranya_perf.cli import main
-from aranya_perf.measure.latency import LATENCY_HDR, LATENCY_HDR_SCHEMA_VERSION, new_histogram
-from tests.analysis_fixtures import fake_run_dir
+from aranya_perf.measure.latency import LATENCY_HDR
+from tests.analysis_fixtures import fake_run_dir, hdr_run_dir
 
 DELAY_MS = 5.0
-
-
-def _run(root: Path, name: str, minute: int, seed: int, delay_ms: float = 0.0, extra: bool = False) -> Path:
-    """A run whose ``control Exec`` holds 2,000 requests of about 2 ms, each ``delay_ms`` slower."""
-    run_dir = fake_run_dir(root, name, p99_ms=4.0, minute=minute)
-    hist = new_histogram()
-    for v in np.random.default_rng(seed).lognormal(0.7, 0.3, size=2000):
-        hist.record_value(max(1, round(v * 1000)))
-    hists = {"control Exec": shifted(hist, delay_ms) if delay_ms else hist}
-    if extra:
-        hists["control Logs"] = hist
-    doc = {
-        "schema_version": LATENCY_HDR_SCHEMA_VERSION,
-        "unit": "us",
-        "histograms": {k: h.encode().decode("ascii") for k, h in hists.items()},
-        "failures": {},
-    }
-    (run_dir / LATENCY_HDR).write_text(json.dumps(doc))
-    return run_dir
 
 
 def _rows(doc: dict, kind: str) -> dict[str, dict]:
@@ -43,9 +23,10 @@ def _rows(doc: dict, kind: str) -> dict[str, dict]:
 def test_a_known_slowdown_is_worse_and_every_file_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    a = [_run(tmp_path / "runs", f"a{i}", i, seed=i) for i in range(2)]
+    a = [hdr_run_dir(tmp_path / "runs", f"a{i}", i, seed=i) for i in range(2)]
     b = [
-        _run(tmp_path / "runs", f"b{i}", 10 + i, seed=10 + i, delay_ms=DELAY_MS, extra=True) for i in range(2)
+        hdr_run_dir(tmp_path / "runs", f"b{i}", 10 + i, seed=10 + i, delay_ms=DELAY_MS, logs=True)
+        for i in range(2)
     ]
     out = tmp_path / "cmp"
     code = main(["compare", *map(str, a), "--", *map(str, b), "--out", str(out), "--bootstrap", "200"])
@@ -64,8 +45,8 @@ def test_a_known_slowdown_is_worse_and_every_file_says_so(
 
 
 def test_the_other_way_round_is_better_and_one_run_a_side_gets_no_verdict(tmp_path: Path) -> None:
-    slow = [_run(tmp_path / "runs", f"slow{i}", i, seed=i, delay_ms=DELAY_MS) for i in range(2)]
-    fast = [_run(tmp_path / "runs", f"fast{i}", 10 + i, seed=10 + i) for i in range(2)]
+    slow = [hdr_run_dir(tmp_path / "runs", f"slow{i}", i, seed=i, delay_ms=DELAY_MS) for i in range(2)]
+    fast = [hdr_run_dir(tmp_path / "runs", f"fast{i}", 10 + i, seed=10 + i) for i in range(2)]
     main(
         [
             "compare",
@@ -87,7 +68,7 @@ def test_the_other_way_round_is_better_and_one_run_a_side_gets_no_verdict(tmp_pa
 
 
 def test_refusals_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    run = _run(tmp_path / "runs", "r", 0, seed=0)
+    run = hdr_run_dir(tmp_path / "runs", "r", 0, seed=0)
     other = fake_run_dir(tmp_path / "runs", "other", p99_ms=4.0, minute=1, operators=3)
     (other / LATENCY_HDR).write_text((run / LATENCY_HDR).read_text())
     no_hdr = fake_run_dir(tmp_path / "runs", "no-hdr", p99_ms=4.0, minute=2)
