@@ -18,7 +18,11 @@ def _init(capsys: pytest.CaptureFixture, *args: str, host: str | None = "127.0.0
     env.events.init_command_line_parser.fire(parser=parser)
     env.parsed_options = parser.parse_args(list(args))
     capsys.readouterr()
-    env.events.init.fire(environment=env, runner=env.create_local_runner(), web_ui=None)
+    runner = env.create_local_runner()
+    try:
+        env.events.init.fire(environment=env, runner=runner, web_ui=None)
+    finally:
+        runner.quit()
     return env
 
 

@@ -4,6 +4,7 @@ the profile's level over time, the end of the run, and plain ``locust -u N`` wit
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 import pytest
 from aranya_perf.loadtests.devices import DeviceUser
@@ -17,13 +18,23 @@ from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
 
 
+@pytest.fixture(autouse=True)
+def _quit_runners() -> Iterator[None]:
+    yield
+    while _RUNNERS:
+        _RUNNERS.pop().quit()
+
+
+_RUNNERS: list = []
+
+
 def _shape(profile: profiles.Profile | None, options: argparse.Namespace | None = None) -> ProfileShape:
     shape = ProfileShape()
     env = Environment(user_classes=[DeviceUser, OperatorUser, ArrivalUser], shape_class=shape)
     env.parsed_options = options
     if profile is not None:
         configure(env, profile, AddressMap("127.0.0.1:1"))
-    env.create_local_runner()
+    _RUNNERS.append(env.create_local_runner())
     shape.reset_time()
     return shape
 
