@@ -6,49 +6,22 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from aranya_perf.analysis import capacity_report
 from aranya_perf.analysis.capacity import SLO, capacity_model
 from aranya_perf.analysis.sweep_frames import read_steps
-from aranya_perf.analysis.usl import usl
 
 from tests.analysis_fixtures import fake_run_dir
+from tests.test_analysis_sweep import _reported as reported
+from tests.test_analysis_sweep import _steps as known_steps
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def _steps(loads: list[int], p99: list[float]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    steps = pd.DataFrame(
-        {
-            "step": range(len(loads)),
-            "run_id": [f"r{n}" for n in loads],
-            "load": loads,
-            "devices": loads,
-            "operators": 1,
-            "throughput_rps": [float(usl(np.array(n), 2.0, 0.02, 1e-5)) for n in loads],
-            "failures": 0,
-            "gateway_cpu_pct": [n / 10 for n in loads],
-            "gateway_rss_bytes": [50 * 2**20 + n * 40 * 2**10 for n in loads],
-            "generator_cpu_pct": [10.0 * (i + 1) for i in range(len(loads))],
-            "generator_rss_bytes": [100 * 2**20 + n * 70 * 2**10 for n in loads],
-            "status": "ok",
-        }
-    )
-    lat = pd.DataFrame(
-        {
-            "step": range(len(loads)),
-            "load": loads,
-            "request_type": "control",
-            "name": "Exec",
-            "count": 100,
-            "p50_ms": 1.0,
-            "p90_ms": 2.0,
-            "p99_ms": p99,
-        }
-    )
-    return steps, lat
+    steps, lat = known_steps(loads, p99, [10.0 * (i + 1) for i in range(len(loads))])
+    return reported(steps), lat
 
 
 def test_write_leaves_every_file_with_the_model_s_figures(tmp_path: Path) -> None:
