@@ -63,7 +63,8 @@ run: $(VENV)/.installed-run
 # Each gate stops `make test` with one line naming it. pytest runs the unit half, then the integration
 # half, each on TEST_WORKERS xdist workers (most integration tests wait on fixed-length runs, so they
 # overlap on 2 cores): a module's tests share a worker, and tests/conftest.py spreads the independent
-# ones and starts the slowest first. Coverage is measured over the unit half, in-process:
+# ones and starts the slowest first. Coverage is measured over the unit half: in-process (the load
+# engine's thread included) and in the analysis verbs its tests start (tests/helpers.py run_cli);
 # scripts/coverage_gate.py prints it per package and holds the floor of loadtests/ and analysis/.
 # Tracing the integration half and every process it starts doubled a CLI run's CPU and broke the
 # timing checks of the link tests, so it runs untraced. --durations names the slowest tests each time.

@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import selectors
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
@@ -111,6 +112,17 @@ class _NativeLoop(asyncio.SelectorEventLoop):
         self._csock.setblocking(False)
         self._internal_fds += 1
         self._add_reader(self._ssock.fileno(), self._read_from_self)
+
+
+def _take_thread_hooks() -> None:
+    """What ``threading.Thread`` does first in a new thread: take the trace and profile hooks set for
+    new threads (``threading.settrace``: coverage, debuggers). The loop thread is started natively and
+    skips it, so without this its code (agents, operators, client loops) was invisible to them."""
+    trace, profile = threading.gettrace(), threading.getprofile()
+    if trace is not None:
+        sys.settrace(trace)
+    if profile is not None:
+        sys.setprofile(profile)
 
 
 @contextlib.contextmanager
@@ -313,6 +325,7 @@ class Engine:
         return self.loop
 
     def _thread_main(self, ready: Any) -> None:
+        _take_thread_hooks()
         try:
             loop = _NativeLoop()
             asyncio.set_event_loop(loop)

@@ -1,5 +1,6 @@
 """Synthetic inputs for the analysis tests: asv result directories (results format version 2) and
-run directories holding just what the cross-run readers use (meta.json, latency.csv, report.html)."""
+run directories holding just what the cross-run readers use (meta.json, latency.csv, report.html,
+and for comparisons latency_hdr.json)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aranya_perf.measure.latency import LATENCY_HDR, LATENCY_HDR_SCHEMA_VERSION, new_histogram
 from aranya_perf.results import collect_meta, write_meta
 
 BASE_DATE_MS = 1_795_000_000_000
@@ -101,4 +103,28 @@ def fake_run_dir(
         f"control,Exec,{count},0,1,2,{p50_ms},3,{p99_ms},{p99_ms},{p99_ms}\ndevice,CMD_EXEC,100,0,1,2,1,2,3,3,3\n"
     )
     (run_dir / "report.html").write_text(f"<html><body>report of {name}</body></html>")
+    return run_dir
+
+
+def hdr_run_dir(
+    root: Path, name: str, minute: int, seed: int, delay_ms: float = 0.0, logs: bool = False
+) -> Path:
+    """``fake_run_dir`` with a ``latency_hdr.json``: ``control Exec`` holds 2,000 requests of about 2 ms
+    (lognormal, from ``seed``), each ``delay_ms`` slower; with ``logs``, ``control Logs`` as well."""
+    from aranya_perf.analysis.compare import shifted
+
+    run_dir = fake_run_dir(root, name, p99_ms=4.0, minute=minute)
+    hist = new_histogram()
+    for v in np.random.default_rng(seed).lognormal(0.7, 0.3, size=2000):
+        hist.record_value(max(1, round(v * 1000)))
+    hists = {"control Exec": shifted(hist, delay_ms) if delay_ms else hist}
+    if logs:
+        hists["control Logs"] = hist
+    doc = {
+        "schema_version": LATENCY_HDR_SCHEMA_VERSION,
+        "unit": "us",
+        "histograms": {k: h.encode().decode("ascii") for k, h in hists.items()},
+        "failures": {},
+    }
+    (run_dir / LATENCY_HDR).write_text(json.dumps(doc))
     return run_dir
