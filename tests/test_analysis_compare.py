@@ -23,11 +23,13 @@ from aranya_perf.analysis.compare import (
     CompareConfig,
     RunData,
     between_runs,
+    buckets,
     compare_runs,
     shifted,
 )
+from hdrh.histogram import HdrHistogram
 
-from aranya_perf.measure.latency import LATENCY_HDR, load_histograms, new_histogram, split_key
+from aranya_perf.measure.latency import HIGHEST_US, LATENCY_HDR, load_histograms, new_histogram, split_key
 from tests.helpers import run_cli
 
 DELAY_MS = 20.0
@@ -201,3 +203,17 @@ def test_groups_carry_their_own_variance_and_the_sample_rule() -> None:
         _row(compare_runs(base, slower, cfg), "control Logs", "p50_ms")["verdict"] != "too few samples (n=30)"
     )
     assert compare_runs(base, slower, cfg).equals(compare_runs(base, slower, cfg))  # seeded
+
+
+@pytest.mark.parametrize("figures", [2, 3])
+def test_buckets_are_the_recorded_iterator_s_values_and_counts(figures: int) -> None:
+    hist = new_histogram(figures)
+    rng = np.random.default_rng(7)
+    for us in [*rng.lognormal(8, 2.5, 5000).astype(int), 0, 1, 2047, 2048, 4096, HIGHEST_US]:
+        hist.record_value(int(min(us, HIGHEST_US)))
+    for h in (hist, HdrHistogram.decode(hist.encode()), new_histogram(figures)):
+        # The iterator yields one object, changed at each step: read it as it goes.
+        items = [(i.value_iterated_to, i.count_added_in_this_iter_step) for i in h.get_recorded_iterator()]
+        values, counts = buckets(h)
+        assert values.tolist() == [float(v) for v, _ in items] and counts.tolist() == [c for _, c in items]
+        assert counts.sum() == h.get_total_count()
