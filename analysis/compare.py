@@ -213,7 +213,8 @@ def _pct(log_ratio: float) -> float:
 def _row(kind: str, metric: str, **values: object) -> dict[str, object]:
     rtype, name = split_key(kind)
     row: dict[str, object] = dict.fromkeys(COMPARE_COLUMNS, math.nan)
-    row.update(request_type=rtype, name=name, metric=metric, note="", **values)
+    row.update(request_type=rtype, name=name, metric=metric, note="")
+    row.update(values)  # may set its own note
     return row
 
 

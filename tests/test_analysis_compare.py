@@ -205,6 +205,17 @@ def test_groups_carry_their_own_variance_and_the_sample_rule() -> None:
     assert compare_runs(base, slower, cfg).equals(compare_runs(base, slower, cfg))  # seeded
 
 
+def test_a_kind_on_one_side_only_is_named_not_compared() -> None:
+    rng = np.random.default_rng(9)
+    exec_ = _hist(rng.lognormal(0.7, 0.4, size=500))
+    a = RunData("a", {"control Exec": exec_, "control Logs": _hist(rng.lognormal(0.7, 0.4, size=500))}, 10.0)
+    b = RunData("b", {"control Exec": exec_}, 10.0)
+    rows = compare_runs([a], [b], CompareConfig(bootstrap=100, seed=3))
+    logs = rows[rows["name"] == "Logs"]
+    assert len(logs) >= 4 and set(logs["verdict"]) == {"only in A"} and set(logs["note"]) == {"only in A"}
+    assert set(rows[rows["name"] == "Exec"]["verdict"]) == {WITHIN_ONLY}
+
+
 @pytest.mark.parametrize("figures", [2, 3])
 def test_buckets_are_the_recorded_iterator_s_values_and_counts(figures: int) -> None:
     hist = new_histogram(figures)
