@@ -23,11 +23,13 @@ from aranya_perf.analysis.compare import (
     CompareConfig,
     RunData,
     between_runs,
+    buckets,
     compare_runs,
     shifted,
 )
+from hdrh.histogram import HdrHistogram
 
-from aranya_perf.measure.latency import LATENCY_HDR, load_histograms, new_histogram, split_key
+from aranya_perf.measure.latency import HIGHEST_US, LATENCY_HDR, load_histograms, new_histogram, split_key
 from tests.helpers import run_cli
 
 DELAY_MS = 20.0
@@ -233,3 +235,28 @@ def test_p25_sees_a_slower_target_through_the_machines_load() -> None:
 
 def _log_width(row) -> float:
     return math.log1p(row["ci_high_pct"] / 100) - math.log1p(row["ci_low_pct"] / 100)
+
+
+def test_a_kind_on_one_side_only_is_named_not_compared() -> None:
+    rng = np.random.default_rng(9)
+    exec_ = _hist(rng.lognormal(0.7, 0.4, size=500))
+    a = RunData("a", {"control Exec": exec_, "control Logs": _hist(rng.lognormal(0.7, 0.4, size=500))}, 10.0)
+    b = RunData("b", {"control Exec": exec_}, 10.0)
+    rows = compare_runs([a], [b], CompareConfig(bootstrap=100, seed=3))
+    logs = rows[rows["name"] == "Logs"]
+    assert len(logs) >= 4 and set(logs["verdict"]) == {"only in A"} and set(logs["note"]) == {"only in A"}
+    assert set(rows[rows["name"] == "Exec"]["verdict"]) == {WITHIN_ONLY}
+
+
+@pytest.mark.parametrize("figures", [2, 3])
+def test_buckets_are_the_recorded_iterator_s_values_and_counts(figures: int) -> None:
+    hist = new_histogram(figures)
+    rng = np.random.default_rng(7)
+    for us in [*rng.lognormal(8, 2.5, 5000).astype(int), 0, 1, 2047, 2048, 4096, HIGHEST_US]:
+        hist.record_value(int(min(us, HIGHEST_US)))
+    for h in (hist, HdrHistogram.decode(hist.encode()), new_histogram(figures)):
+        # The iterator yields one object, changed at each step: read it as it goes.
+        items = [(i.value_iterated_to, i.count_added_in_this_iter_step) for i in h.get_recorded_iterator()]
+        values, counts = buckets(h)
+        assert values.tolist() == [float(v) for v, _ in items] and counts.tolist() == [c for _, c in items]
+        assert counts.sum() == h.get_total_count()

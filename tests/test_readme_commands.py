@@ -63,6 +63,12 @@ EXCLUDED = {
         "needs an aranya behind an MQTT broker; tests/test_mqtt_fleet.py loads the gateway over mosquitto"
     ),
     ".venv/bin/aranya-perf capacity --quick": "tests/test_capacity.py runs the quick mode",
+    ".venv/bin/aranya-perf capacity --modes service --quick": (
+        "tests/test_capacity.py runs this command and checks what it saved"
+    ),
+    ".venv/bin/aranya-perf chaos --faults sigterm-mid,target-killed": (
+        "tests/test_chaos.py runs this command and checks its table"
+    ),
     ".venv/bin/aranya-perf sweep": "a step sweep of several runs; tests/test_analysis_sweep.py runs one",
     ".venv/bin/aranya-perf tune": "knob sweeps of several runs each; tests/test_analysis_tune.py runs them",
 }
