@@ -16,6 +16,7 @@ from aranya_perf.loadtests.engine import shutdown_engine
 from aranya_perf.loadtests.operators import ArrivalUser, OperatorUser
 from aranya_perf.loadtests.scenarios import wanted_classes
 from aranya_perf.loadtests.settings import configure
+from aranya_perf.loadtests.window import window_for
 from locust.env import Environment
 
 from aranya_perf import profiles, protocol
@@ -66,8 +67,11 @@ def fleet_run(request):
         try:
             runner.start(DEVICES + OPERATORS, spawn_rate=100)
             gevent.sleep(5)
+            # As aranya-perf run does: close the window (no new calls; those in flight finish and are
+            # reported) before the users stop, or a stop cancels a call the gateway has already counted;
+            # then stop the schedule and let sessions end, and read both sides.
+            assert window_for(env).close(10.0) == 0
             runner.stop_users({"OperatorUser": OPERATORS})
-            # As aranya-perf run does: stop the schedule and let sessions end, then read both sides.
             assert drain_gateway(gw.address, 10.0) == 0
             metrics = parse_metrics(gw.metrics_text())
             runner.quit()

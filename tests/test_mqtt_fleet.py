@@ -206,4 +206,6 @@ def test_embedded_run_without_mosquitto_says_how_to_get_it(
     monkeypatch.setattr(mosquitto.shutil, "which", lambda _name: None)
     monkeypatch.setattr(mosquitto, "FALLBACK_PATHS", ())
     with pytest.raises(TargetStartError, match="mosquitto is not installed"):
-        start_embedded(profiles.resolve("smoke", {"target.transport": "mqtt"}), tmp_path)
+        # Decided as a run decides `auto` (run.gateway_processes) before the target starts.
+        p = profiles.resolve("smoke", {"target.transport": "mqtt", "gateway.processes": 1})
+        start_embedded(p, tmp_path)
