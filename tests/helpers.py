@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from aranya_perf.gateway.process import GatewayProcess
 
@@ -58,6 +59,21 @@ def _traced_env(args: tuple[str, ...], cwd: Path) -> dict[str, str] | None:
         "COVERAGE_PROCESS_START": str(REPO / "pyproject.toml"),
         "COVERAGE_FILE": os.path.abspath(current.config.data_file),
     }
+
+
+def end_as_a_run(runner: Any, gw: GatewayProcess, stop: dict[str, int]) -> dict[str, float]:
+    """The end of an in-process fleet run against ``gw``, in ``aranya-perf run``'s order once its window is
+    closed (the caller's part: no new calls, those in flight answered and reported): the ``stop`` users
+    stop, the gateway's schedule drains until every session has ended, its metrics are read, and the
+    runner quits. Returns the gateway's metrics."""
+    from aranya_perf.gateway.metrics import parse_metrics
+    from aranya_perf.run.target import drain_gateway
+
+    runner.stop_users(stop)
+    assert drain_gateway(gw.address, 10.0) == 0
+    metrics = parse_metrics(gw.metrics_text())
+    runner.quit()
+    return metrics
 
 
 def make_pki(tmp: Path) -> dict[str, Path]:

@@ -18,9 +18,7 @@ from locust.env import Environment
 
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
-from aranya_perf.gateway.metrics import parse_metrics
-from aranya_perf.run.target import drain_gateway
-from tests.helpers import gateway_process
+from tests.helpers import end_as_a_run, gateway_process
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -56,10 +54,7 @@ def test_closed_and_open_operators_are_answered_and_counted_as_the_gateway_count
             closed = distributed.barrier(runner, distributed.CLOSE, 10.0)
             assert closed == {"workers": 1, "missing": 0, "in_flight": 0}
             assert distributed.barrier(runner, distributed.FLUSH, 10.0)["in_flight"] == 0
-            runner.stop_users({"OperatorUser": 1, "ArrivalUser": 1})
-            assert drain_gateway(gw.address, 10.0) == 0
-            metrics = parse_metrics(gw.metrics_text())
-            runner.quit()
+            metrics = end_as_a_run(runner, gw, {"OperatorUser": 1, "ArrivalUser": 1})
         finally:
             shutdown_engine()
 

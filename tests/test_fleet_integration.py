@@ -21,10 +21,8 @@ from locust.env import Environment
 
 from aranya_perf import profiles, protocol
 from aranya_perf.address_map import AddressMap, DeviceAddress
-from aranya_perf.gateway.metrics import parse_metrics
 from aranya_perf.protocol import Op
-from aranya_perf.run.target import drain_gateway
-from tests.helpers import gateway_process
+from tests.helpers import end_as_a_run, gateway_process
 
 DEVICES = 12
 OPERATORS = 2
@@ -71,10 +69,7 @@ def fleet_run(request):
             # reported) before the users stop, or a stop cancels a call the gateway has already counted;
             # then stop the schedule and let sessions end, and read both sides.
             assert window_for(env).close(10.0) == 0
-            runner.stop_users({"OperatorUser": OPERATORS})
-            assert drain_gateway(gw.address, 10.0) == 0
-            metrics = parse_metrics(gw.metrics_text())
-            runner.quit()
+            metrics = end_as_a_run(runner, gw, {"OperatorUser": OPERATORS})
         finally:
             shutdown_engine()
         yield protocol.get(name), env, metrics

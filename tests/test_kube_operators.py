@@ -34,9 +34,7 @@ from locust.env import Environment
 
 from aranya_perf import profiles
 from aranya_perf.address_map import AddressMap
-from aranya_perf.gateway.metrics import parse_metrics
-from aranya_perf.run.target import drain_gateway
-from tests.helpers import gateway_process, run_cli
+from tests.helpers import end_as_a_run, gateway_process, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -86,10 +84,7 @@ def test_kube_operators_counts_match_the_gateway(route: str, tmp_path: Path) -> 
             # As aranya-perf run does: no new calls, those in flight answered and reported, then stop.
             # (Stopped mid-call, a call the face answered could go uncounted by Locust.)
             assert window_for(env).close(10.0) == 0
-            runner.stop_users({"KubeOperatorUser": OPERATORS, "KubeArrivalUser": 1})
-            assert drain_gateway(gw.address, 10.0) == 0
-            metrics = parse_metrics(gw.metrics_text())
-            runner.quit()
+            metrics = end_as_a_run(runner, gw, {"KubeOperatorUser": OPERATORS, "KubeArrivalUser": 1})
         finally:
             shutdown_engine()
 
